@@ -1,0 +1,111 @@
+/** Shared helpers of the integration tests: the server, a bucket per suite, temp dirs. */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
+
+export const s3 = inject('s3');
+
+/** `describe` when a server is available, else a skipped `describe` (the setup said why loudly). */
+export const describeS3 = s3.available ? describe : describe.skip;
+
+/** A raw SDK client on the test server, for arranging and checking state behind s3lync's back. */
+export function rawClient(): S3Client {
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** The endpoint in the `s3://SECRET:ACCESS@http://host/` form s3lync parses. */
+export function uriFor(bucket: string, key: string): string {
+  return `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${s3.endpoint}/${bucket}/${key}`;
+}
+
+/** Creates a fresh bucket for the suite and empties and removes it afterwards. */
+export function useBucket(): { readonly name: string; client: S3Client } {
+  const state = { name: `s3lync-${randomBytes(5).toString('hex')}`, client: rawClient() };
+  beforeAll(async () => {
+    await state.client.send(new CreateBucketCommand({ Bucket: state.name }));
+  });
+  afterAll(async () => {
+    await emptyBucket(state.client, state.name);
+    await state.client.send(new DeleteBucketCommand({ Bucket: state.name }));
+  });
+  return state;
+}
+
+export async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) return;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+}
+
+/** A temp directory for the suite, removed afterwards. */
+export function useTempDir(): { readonly path: string } {
+  const state = { path: '' };
+  beforeAll(async () => {
+    state.path = await mkdtemp(path.join(os.tmpdir(), 's3lync-test-'));
+  });
+  afterAll(async () => {
+    await rm(state.path, { recursive: true, force: true });
+  });
+  return state;
+}
+
+export async function putObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+export async function getObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+export async function headObject(client: S3Client, bucket: string, key: string) {
+  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+export async function objectExists(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<boolean> {
+  try {
+    await headObject(client, bucket, key);
+    return true;
+  } catch (e) {
+    if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+      return false;
+    throw e;
+  }
+}
+
+/** A unique key prefix for one test. */
+export function uniqueKey(name: string): string {
+  return `${randomBytes(4).toString('hex')}/${name}`;
+}

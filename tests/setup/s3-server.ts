@@ -1,0 +1,137 @@
+/**
+ * Starts the S3 server the integration tests run against: a throwaway Ceph radosgw from
+ * scripts/radosgw/, or the server named by S3LYNC_TEST_ENDPOINT. Under CI=true a missing
+ * server fails the run; elsewhere the integration tests are skipped with a loud notice.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import type { TestProject } from 'vitest/node';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+
+export interface TestS3 {
+  available: boolean;
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** radosgw's ceph.conf, for radosgw-admin (absent for an external server). */
+  cephConf?: string;
+  reason?: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    s3: TestS3;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+async function hasRadosgw(): Promise<boolean> {
+  try {
+    await run('sh', ['-c', 'command -v radosgw && command -v ceph-mon && command -v ceph-osd']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const INSTALL_HINT =
+  'Install radosgw (Debian/Ubuntu, as root):\n' +
+  '  apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common\n' +
+  'or point the tests at another S3 with S3LYNC_TEST_ENDPOINT, S3LYNC_TEST_ACCESS_KEY_ID and S3LYNC_TEST_SECRET_ACCESS_KEY.';
+
+function banner(text: string): void {
+  const line = '!'.repeat(78);
+  process.stderr.write(`\n${line}\n${text}\n${line}\n\n`);
+}
+
+export default async function setup(
+  project: TestProject,
+): Promise<(() => Promise<void>) | undefined> {
+  const env = process.env;
+  if (env.S3LYNC_TEST_ENDPOINT) {
+    project.provide('s3', {
+      available: true,
+      endpoint: env.S3LYNC_TEST_ENDPOINT,
+      region: env.S3LYNC_TEST_REGION ?? 'us-east-1',
+      accessKeyId: env.S3LYNC_TEST_ACCESS_KEY_ID ?? '',
+      secretAccessKey: env.S3LYNC_TEST_SECRET_ACCESS_KEY ?? '',
+    });
+    return undefined;
+  }
+  if (!(await hasRadosgw())) {
+    const reason = `No S3 server for the integration tests: radosgw is not installed.\n${INSTALL_HINT}`;
+    if (env.CI === 'true' || env.CI === '1') {
+      throw new Error(`CI=true and ${reason}`);
+    }
+    banner(`SKIPPING every integration test.\n${reason}`);
+    project.provide('s3', {
+      available: false,
+      endpoint: '',
+      region: '',
+      accessKeyId: '',
+      secretAccessKey: '',
+      reason,
+    });
+    return async () => {
+      banner(`The integration tests were SKIPPED: radosgw is not installed.\n${INSTALL_HINT}`);
+    };
+  }
+
+  const base = await mkdtemp(path.join(os.tmpdir(), 's3lync-rgw-'));
+  const cluster = path.join(base, 'cluster');
+  const [rgwPort, monPort] = [await freePort(), await freePort()];
+  const accessKeyId = 'S3LYNCTESTACCESSKEY0';
+  const secretAccessKey = 's3lyncTestSecretKey/0000000000000000000000';
+  try {
+    await run('bash', [path.join(root, 'scripts/radosgw/start-rgw.sh'), cluster], {
+      env: {
+        ...env,
+        RGW_PORT: String(rgwPort),
+        MON_PORT: String(monPort),
+        AK: accessKeyId,
+        SK: secretAccessKey,
+      },
+      timeout: 120_000,
+    });
+  } catch (error) {
+    await run('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster]).catch(
+      () => undefined,
+    );
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`radosgw failed to start: ${e.message}\n${e.stderr ?? ''}`);
+  }
+  project.provide('s3', {
+    available: true,
+    endpoint: `http://127.0.0.1:${rgwPort}`,
+    region: 'us-east-1',
+    accessKeyId,
+    secretAccessKey,
+    cephConf: path.join(cluster, 'ceph.conf'),
+  });
+  return async () => {
+    await run('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster]);
+    await rm(base, { recursive: true, force: true });
+  };
+}
