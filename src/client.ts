@@ -1,0 +1,494 @@
+/**
+ * The only module that talks to S3. Every request goes through `S3Client.send`, so
+ * aws-sdk-client-mock can intercept all of them, and every SDK error leaves here as a
+ * typed {@link S3ObjectError} that keeps the SDK error as `cause`.
+ *
+ * @packageDocumentation
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+
+import {
+  AccessDeniedError,
+  HashMismatchError,
+  NotFoundError,
+  PreconditionFailedError,
+  S3ObjectError,
+  sdkErrorMeta,
+} from './exceptions.js';
+import { HASH_CHUNK_SIZE, HashingStream, MD5_METADATA_KEY, type FileDigest } from './hash.js';
+import { getLogger, type Logger } from './logging.js';
+import {
+  attemptsUsed,
+  createRetryStrategy,
+  isRetryableError,
+  resolveRetryConfig,
+  retry,
+  type ResolvedRetryConfig,
+  type RetryConfig,
+} from './retry.js';
+import type { UriCredentials } from './utils.js';
+
+const log = getLogger('client');
+
+/** The region used for custom endpoints when none is configured. */
+export const DEFAULT_ENDPOINT_REGION = 'us-east-1';
+
+/** Options for building an SDK client. */
+export interface ClientOptions {
+  /** A custom endpoint (`https://host:port`); absent for AWS. */
+  endpoint?: string | undefined;
+  /** Static credentials; absent to use the AWS default chain. */
+  credentials?: UriCredentials | undefined;
+  /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the profile, or us-east-1 for custom endpoints */
+  region?: string | undefined;
+  /** The retry policy. @default {@link DEFAULT_RETRY} */
+  retry?: RetryConfig | undefined;
+}
+
+/**
+ * Builds an SDK client. For a custom endpoint it uses path-style addressing and computes
+ * checksums only when an operation requires them: recent SDKs otherwise send aws-chunked
+ * bodies with checksum trailers, which Ceph rejects with 411 and some servers store
+ * corrupted. Retries follow s3lync's policy, with the SDK making `maxAttempts` in all.
+ */
+export function createS3Client(options: ClientOptions = {}): S3Client {
+  const retryConfig = resolveRetryConfig(options.retry);
+  const config: S3ClientConfig = {
+    maxAttempts: retryConfig.maxAttempts,
+    retryStrategy: createRetryStrategy(retryConfig),
+    logger: sdkLogger(getLogger('sdk')),
+  };
+  if (options.region !== undefined) config.region = options.region;
+  if (options.credentials !== undefined) {
+    config.credentials = {
+      accessKeyId: options.credentials.accessKeyId,
+      secretAccessKey: options.credentials.secretAccessKey,
+    };
+  }
+  if (options.endpoint !== undefined) {
+    config.endpoint = options.endpoint;
+    config.forcePathStyle = true;
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+    config.region ??= DEFAULT_ENDPOINT_REGION;
+  }
+  return new S3Client(config);
+}
+
+function sdkLogger(logger: Logger): NonNullable<S3ClientConfig['logger']> {
+  // The SDK logs whole requests and responses at info; keep those at debug.
+  return {
+    trace: () => undefined,
+    debug: (...a: unknown[]) => {
+      logger.debug('sdk', ...a);
+    },
+    info: (...a: unknown[]) => {
+      logger.debug('sdk', ...a);
+    },
+    warn: (...a: unknown[]) => {
+      logger.warn('sdk', ...a);
+    },
+    error: (...a: unknown[]) => {
+      logger.error('sdk', ...a);
+    },
+  };
+}
+
+/** What a HEAD (or the headers of a GET) says about an object. */
+export interface RemoteObject {
+  /** Size in bytes. */
+  size: number;
+  /** The ETag as sent. */
+  etag: string | undefined;
+  /** The MD5 s3lync recorded at upload, if any. */
+  fingerprintMd5: string | undefined;
+  /** Whether the ETag is not an MD5 because of server-side encryption (KMS or SSE-C). */
+  opaqueEtag: boolean;
+  /** Last-Modified. */
+  lastModified: Date | undefined;
+  /** User metadata (`x-amz-meta-*`). */
+  metadata: Record<string, string>;
+}
+
+/** What a finished download wrote and received. */
+export interface DownloadResult extends RemoteObject {
+  /** The digest of the bytes actually received. */
+  digest: FileDigest;
+}
+
+/** Options shared by transfers. */
+export interface TransferOptions {
+  /** Stops the transfer; the promise rejects with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+  /** Called with each chunk's size as bytes move. */
+  onBytes?: ((bytes: number) => void) | undefined;
+}
+
+/** Options of {@link S3lyncClient.downloadToFile}. */
+export interface DownloadOptions extends TransferOptions {
+  /**
+   * Checks the received bytes against the response that delivered them; throwing a
+   * {@link HashMismatchError} makes the attempt fail (and be retried within the budget).
+   */
+  verify?: (result: DownloadResult) => void;
+}
+
+/** Options of uploads. */
+export interface PutOptions extends TransferOptions {
+  /** `If-None-Match: *`: create only if the key does not exist. */
+  ifNoneMatch?: boolean | undefined;
+  /** Extra user metadata. */
+  metadata?: Record<string, string> | undefined;
+}
+
+/** Options of {@link S3lyncClient.uploadMultipart}. */
+export interface MultipartOptions extends PutOptions {
+  /** Part size in bytes. */
+  partSize: number;
+  /** Parts in flight at once. */
+  queueSize: number;
+}
+
+/** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
+export type UriFormatter = (bucket: string, key: string) => string;
+
+/** Whether an error is the abort of `signal`, or lib-storage's "Upload aborted". */
+function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
+  return (
+    signal?.aborted === true ||
+    (typeof error === 'object' && error !== null && (error as Error).name === 'AbortError')
+  );
+}
+
+/**
+ * s3lync's door to S3: HEAD, LIST, GET to a file, PUT from a file, multipart upload,
+ * DELETE, each with the retry policy and typed errors.
+ */
+export class S3lyncClient {
+  /** The SDK client every request goes through. */
+  readonly sdk: S3Client;
+  private readonly retryConfig: ResolvedRetryConfig;
+  private readonly describe: UriFormatter;
+
+  /**
+   * @param sdk - the SDK client to send through.
+   * @param options.retry - the policy for transfers the SDK cannot replay itself.
+   * @param options.describe - renders URIs for error messages.
+   */
+  constructor(sdk: S3Client, options: { retry?: RetryConfig; describe?: UriFormatter } = {}) {
+    this.sdk = sdk;
+    this.retryConfig = resolveRetryConfig(options.retry);
+    this.describe = options.describe ?? ((b, k) => `s3://${b}/${k}`);
+  }
+
+  /** Turns an SDK error into a typed s3lync error; an abort passes through unchanged. */
+  toError(
+    error: unknown,
+    operation: string,
+    bucket: string,
+    key: string,
+    signal?: AbortSignal,
+  ): unknown {
+    if (isAbort(error, signal)) return signal?.aborted ? signal.reason : error;
+    if (error instanceof HashMismatchError || error instanceof S3ObjectError) return error;
+    const uri = this.describe(bucket, key);
+    const { statusCode, code } = sdkErrorMeta(error);
+    const attempts = attemptsUsed(error);
+    const what = [code, statusCode !== undefined ? `HTTP ${statusCode}` : undefined]
+      .filter(Boolean)
+      .join(', ');
+    const detail = (error as { message?: unknown } | null)?.message;
+    const extra =
+      typeof detail === 'string' && detail !== '' && detail !== 'UnknownError' && detail !== code
+        ? `: ${detail}`
+        : '';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    const base = `${operation} ${uri} failed${tries} (${what || 'no response'})${extra}`;
+    const details = { cause: error, operation, uri };
+    if (
+      statusCode === 404 ||
+      code === 'NoSuchKey' ||
+      code === 'NoSuchBucket' ||
+      code === 'NotFound'
+    ) {
+      const msg = code === 'NoSuchBucket' ? `${base}: the bucket ${bucket} does not exist` : base;
+      return new NotFoundError(msg, details);
+    }
+    if (
+      statusCode === 403 ||
+      code === 'AccessDenied' ||
+      code === 'InvalidAccessKeyId' ||
+      code === 'SignatureDoesNotMatch'
+    ) {
+      return new AccessDeniedError(`${base}: check the credentials and the bucket policy`, details);
+    }
+    if (statusCode === 412 || code === 'PreconditionFailed') {
+      return new PreconditionFailedError(base, details);
+    }
+    return new S3ObjectError(base, details);
+  }
+
+  /** HEAD of an object; `undefined` when the key is not an object (404). */
+  async head(bucket: string, key: string, signal?: AbortSignal): Promise<RemoteObject | undefined> {
+    try {
+      const out = await this.sdk.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: signal,
+      });
+      return remoteObject(out);
+    } catch (error) {
+      const e = this.toError(error, 'HeadObject', bucket, key, signal);
+      if (e instanceof NotFoundError && sdkErrorMeta(error).code !== 'NoSuchBucket') {
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  /** Whether at least one key starts with `prefix` (one LIST of one key). */
+  async prefixExists(bucket: string, prefix: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const out = await this.sdk.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }),
+        { abortSignal: signal },
+      );
+      return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
+    } catch (error) {
+      throw this.toError(error, 'ListObjectsV2', bucket, prefix, signal);
+    }
+  }
+
+  /**
+   * GETs an object into `tempPath` (overwritten on each attempt), hashing the bytes as
+   * they stream to disk. A dropped connection mid-body or a failed `verify` is retried
+   * within the attempt budget; the caller owns (and removes) `tempPath`.
+   */
+  async downloadToFile(
+    bucket: string,
+    key: string,
+    tempPath: string,
+    options: DownloadOptions = {},
+  ): Promise<DownloadResult> {
+    const { signal } = options;
+    try {
+      return await retry(
+        async () => {
+          const out = await this.sdk.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+            abortSignal: signal,
+          });
+          const info = remoteObject(out);
+          let reported = 0;
+          const hasher = new HashingStream(undefined, (n) => {
+            reported += n;
+            options.onBytes?.(n);
+          });
+          try {
+            await pipeline(
+              out.Body as Readable,
+              hasher,
+              createWriteStream(tempPath, { highWaterMark: HASH_CHUNK_SIZE }),
+              { signal },
+            );
+          } catch (error) {
+            // Undo this attempt's progress so a retry does not count bytes twice.
+            options.onBytes?.(-reported);
+            throw withAttempts(error, attemptsUsed(out));
+          }
+          const result: DownloadResult = { ...info, digest: hasher.digest() };
+          if (result.digest.size !== info.size) {
+            options.onBytes?.(-reported);
+            throw Object.assign(
+              new Error(`received ${result.digest.size} bytes, expected ${info.size}`),
+              { code: 'ERR_STREAM_PREMATURE_CLOSE' },
+            );
+          }
+          try {
+            options.verify?.(result);
+          } catch (error) {
+            options.onBytes?.(-reported);
+            throw error;
+          }
+          return result;
+        },
+        {
+          ...this.retryConfig,
+          ...(signal && { signal }),
+          shouldRetry: (e) => e instanceof HashMismatchError || isRetryableError(e),
+          onRetry: ({ error, attempt, delayMs }) => {
+            log.debug(
+              `retrying GetObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
+            );
+          },
+        },
+      );
+    } catch (error) {
+      throw this.toError(error, 'GetObject', bucket, key, signal);
+    }
+  }
+
+  /**
+   * PUTs a file in one request with `Content-MD5`, so the server rejects bytes that do not
+   * match the digest (a file changed since it was hashed). Returns the response ETag.
+   */
+  async putFile(
+    bucket: string,
+    key: string,
+    filePath: string,
+    digest: FileDigest,
+    options: PutOptions = {},
+  ): Promise<string | undefined> {
+    const { signal } = options;
+    try {
+      return await retry(
+        async () => {
+          let sent = 0;
+          const body = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
+          body.on('data', (chunk) => {
+            sent += chunk.length;
+            options.onBytes?.(chunk.length);
+          });
+          try {
+            const out = await this.sdk.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: key,
+                Body: body,
+                ContentLength: digest.size,
+                ContentMD5: Buffer.from(digest.md5, 'hex').toString('base64'),
+                Metadata: { ...options.metadata, [MD5_METADATA_KEY]: digest.md5 },
+                ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
+              }),
+              { abortSignal: signal },
+            );
+            return out.ETag;
+          } catch (error) {
+            options.onBytes?.(-sent);
+            throw error;
+          } finally {
+            body.destroy();
+          }
+        },
+        {
+          ...this.retryConfig,
+          ...(signal && { signal }),
+          onRetry: ({ error, attempt, delayMs }) => {
+            log.debug(
+              `retrying PutObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
+            );
+          },
+        },
+      );
+    } catch (error) {
+      throw this.toError(error, 'PutObject', bucket, key, signal);
+    }
+  }
+
+  /**
+   * Uploads a file in parts with lib-storage (parts in parallel, each retried by the SDK;
+   * the upload is aborted on failure so no parts are left behind).
+   */
+  async uploadMultipart(
+    bucket: string,
+    key: string,
+    filePath: string,
+    digest: FileDigest,
+    options: MultipartOptions,
+  ): Promise<void> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const controller = new AbortController();
+    const onAbort = (): void => {
+      controller.abort(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const upload = new Upload({
+      client: this.sdk,
+      partSize: options.partSize,
+      queueSize: options.queueSize,
+      leavePartsOnError: false,
+      abortController: controller,
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE }),
+        ContentLength: digest.size,
+        Metadata: {
+          ...options.metadata,
+          [MD5_METADATA_KEY]: digest.md5,
+          's3lync-part-size': String(options.partSize),
+        },
+        ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
+      },
+    });
+    let loaded = 0;
+    upload.on('httpUploadProgress', (p) => {
+      const now = p.loaded ?? loaded;
+      if (now > loaded) options.onBytes?.(now - loaded);
+      loaded = Math.max(loaded, now);
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      throw this.toError(error, 'MultipartUpload', bucket, key, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** DELETEs one object (S3 answers success whether or not it existed). */
+  async deleteObject(bucket: string, key: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.sdk.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: signal,
+      });
+    } catch (error) {
+      throw this.toError(error, 'DeleteObject', bucket, key, signal);
+    }
+  }
+}
+
+function remoteObject(out: {
+  ContentLength?: number | undefined;
+  ETag?: string | undefined;
+  Metadata?: Record<string, string> | undefined;
+  LastModified?: Date | undefined;
+  ServerSideEncryption?: string | undefined;
+  SSECustomerAlgorithm?: string | undefined;
+}): RemoteObject {
+  const metadata = out.Metadata ?? {};
+  return {
+    size: out.ContentLength ?? 0,
+    etag: out.ETag,
+    fingerprintMd5: metadata[MD5_METADATA_KEY],
+    opaqueEtag:
+      out.SSECustomerAlgorithm !== undefined ||
+      (out.ServerSideEncryption !== undefined && out.ServerSideEncryption.startsWith('aws:kms')),
+    lastModified: out.LastModified,
+    metadata,
+  };
+}
+
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (typeof error === 'object' && error !== null && attempts > 1) {
+    const e = error as { $metadata?: { attempts?: number } };
+    e.$metadata = { ...e.$metadata, attempts };
+  }
+  return error;
+}
+
+function describeError(error: unknown): string {
+  const { statusCode, code } = sdkErrorMeta(error);
+  return [code, statusCode].filter((x) => x !== undefined).join(' ') || String(error);
+}

@@ -1,0 +1,116 @@
+/**
+ * Every environment variable s3lync reads, read in one place. Functions take the
+ * environment as an argument so each rule can be tested without touching `process.env`.
+ *
+ * @packageDocumentation
+ */
+import os from 'node:os';
+
+import { ConfigError } from './exceptions.js';
+
+/** Log levels, quietest last. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/** The settings s3lync takes from the environment. */
+export interface EnvConfig {
+  /** `S3LYNC_MAX_WORKERS`: files in flight at once. @default 8 */
+  maxWorkers: number;
+  /** `S3LYNC_LOG_LEVEL`, or `debug` when `S3LYNC_DEBUG` is set; `undefined` when neither is. */
+  logLevel: LogLevel | undefined;
+  /** `XDG_CACHE_HOME`, if set and not empty. */
+  xdgCacheHome: string | undefined;
+  /** `HOME`, if set and not empty (else the OS home directory). */
+  home: string | undefined;
+  /** `AWS_REGION`, else `AWS_DEFAULT_REGION`. */
+  region: string | undefined;
+  /** The OS temp directory. */
+  tmpdir: string;
+}
+
+/** The default of `S3LYNC_MAX_WORKERS` and of `maxConcurrency`. */
+export const DEFAULT_MAX_WORKERS = 8;
+
+const LEVEL_NAMES: Readonly<Record<string, LogLevel>> = {
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  critical: 'error',
+  fatal: 'error',
+  silent: 'silent',
+  off: 'silent',
+  none: 'silent',
+};
+
+/**
+ * Parses a log level, accepting the Python names too (`WARNING`, `CRITICAL`).
+ *
+ * @throws {ConfigError} naming `source` when the value is not a level.
+ */
+export function parseLogLevel(value: string, source: string): LogLevel {
+  const level = LEVEL_NAMES[value.trim().toLowerCase()];
+  if (level === undefined) {
+    throw new ConfigError(
+      `Expected ${source} to be one of DEBUG, INFO, WARNING, ERROR, CRITICAL or SILENT, got ${JSON.stringify(value)}`,
+    );
+  }
+  return level;
+}
+
+/**
+ * Parses a boolean flag such as `S3LYNC_DEBUG`: `1`/`true`/`yes`/`on` or
+ * `0`/`false`/`no`/`off`/empty, in any case.
+ *
+ * @throws {ConfigError} for anything else.
+ */
+export function parseFlag(value: string, source: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(
+    `Expected ${source} to be 1/true/yes or 0/false/no, got ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * Checks a concurrency-like setting: an integer >= 1.
+ *
+ * @throws {ConfigError} naming `source`, the value and its type.
+ */
+export function parsePositiveInt(value: unknown, source: string): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new ConfigError(
+      `Expected ${source} to be an integer >= 1, got ${JSON.stringify(value)} (${typeof value})`,
+    );
+  }
+  return n;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/**
+ * Reads the environment.
+ *
+ * @param env - the environment to read. @default process.env
+ * @throws {ConfigError} when a variable is set to a value s3lync cannot use.
+ */
+export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const workers = nonEmpty(env.S3LYNC_MAX_WORKERS);
+  const levelVar = nonEmpty(env.S3LYNC_LOG_LEVEL);
+  const debugVar = env.S3LYNC_DEBUG;
+  let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
+  if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
+  return {
+    maxWorkers:
+      workers === undefined ? DEFAULT_MAX_WORKERS : parsePositiveInt(workers, 'S3LYNC_MAX_WORKERS'),
+    logLevel,
+    xdgCacheHome: nonEmpty(env.XDG_CACHE_HOME),
+    home: nonEmpty(env.HOME) ?? nonEmpty(os.homedir()),
+    region: nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION),
+    tmpdir: os.tmpdir(),
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * The error hierarchy. Every error s3lync throws is an {@link S3lyncError}; each
+ * subclass sets `name`, keeps the underlying SDK or fs error as `cause`, and names
+ * the URI (credentials redacted) or the path it concerns.
+ *
+ * @packageDocumentation
+ */
+
+/** Options accepted by every s3lync error. */
+export interface S3lyncErrorOptions {
+  /** The underlying error (SDK, fs, or the last attempt of a retry). */
+  cause?: unknown;
+}
+
+/** Base class of every error thrown by s3lync. */
+export class S3lyncError extends Error {
+  constructor(message: string, options?: S3lyncErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A URI that s3lync cannot parse. The message lists the accepted forms. */
+export class InvalidUriError extends S3lyncError {}
+
+/** An invalid option or environment variable. The message names it and its value. */
+export class ConfigError extends S3lyncError {}
+
+/** Details attached to an {@link S3ObjectError}. */
+export interface S3ObjectErrorDetails extends S3lyncErrorOptions {
+  /** The S3 operation that failed, e.g. `GetObject`. */
+  operation?: string;
+  /** The URI concerned, with credentials redacted. */
+  uri?: string;
+}
+
+/** An S3 operation failed (after the retries it was allowed). */
+export class S3ObjectError extends S3lyncError {
+  /** The S3 operation that failed, e.g. `GetObject`. */
+  readonly operation: string | undefined;
+  /** The URI concerned, with credentials redacted. */
+  readonly uri: string | undefined;
+  /** The HTTP status of the last response, when there was one. */
+  readonly statusCode: number | undefined;
+  /** The S3 error code of the last response (e.g. `AccessDenied`), when there was one. */
+  readonly code: string | undefined;
+
+  constructor(message: string, details: S3ObjectErrorDetails = {}) {
+    super(message, { cause: details.cause });
+    this.operation = details.operation;
+    this.uri = details.uri;
+    const meta = sdkErrorMeta(details.cause);
+    this.statusCode = meta.statusCode;
+    this.code = meta.code;
+  }
+}
+
+/** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
+export class NotFoundError extends S3ObjectError {}
+
+/** The server refused the credentials or the request (403, bad signature, unknown key). */
+export class AccessDeniedError extends S3ObjectError {}
+
+/**
+ * A conditional write was refused: `open('x')` on an object that exists, or an upload
+ * whose `If-Match` precondition failed because the object changed on the server.
+ */
+export class PreconditionFailedError extends S3ObjectError {}
+
+/** Details attached to a {@link HashMismatchError}. */
+export interface HashMismatchDetails extends S3lyncErrorOptions {
+  /** What the server said the content is (ETag or fingerprint). */
+  expected: string;
+  /** What s3lync computed from the bytes. */
+  actual: string;
+  /** The URI concerned, with credentials redacted. */
+  uri?: string;
+  /** The local path concerned. */
+  path?: string;
+}
+
+/** The bytes transferred do not match the hash the server reported for them. */
+export class HashMismatchError extends S3lyncError {
+  /** What the server said the content is (ETag or fingerprint). */
+  readonly expected: string;
+  /** What s3lync computed from the bytes. */
+  readonly actual: string;
+  /** The URI concerned, with credentials redacted. */
+  readonly uri: string | undefined;
+  /** The local path concerned. */
+  readonly path: string | undefined;
+
+  constructor(message: string, details: HashMismatchDetails) {
+    super(message, { cause: details.cause });
+    this.expected = details.expected;
+    this.actual = details.actual;
+    this.uri = details.uri;
+    this.path = details.path;
+  }
+}
+
+/** A local file or directory problem: missing, wrong type, or not accessible. */
+export class LocalPathError extends S3lyncError {
+  /** The local path concerned. */
+  readonly path: string;
+
+  constructor(message: string, path: string, options?: S3lyncErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/** A key whose local path would leave the target directory (`..`, absolute, NUL). */
+export class UnsafePathError extends LocalPathError {}
+
+/** One failed file of a sync. */
+export interface SyncFailure {
+  /** The path relative to the sync root, with `/` separators. */
+  path: string;
+  /** Why it failed. */
+  error: unknown;
+}
+
+/**
+ * A sync finished what it could and some files failed. `failures` lists each of them
+ * with its cause; `cause` is the first failure's error.
+ */
+export class SyncError extends S3lyncError {
+  /** Every failed path with its error. */
+  readonly failures: readonly SyncFailure[];
+
+  constructor(message: string, failures: readonly SyncFailure[]) {
+    super(message, { cause: failures[0]?.error });
+    this.failures = failures;
+  }
+}
+
+/** The HTTP status and S3 error code of an SDK error, where it has them. */
+export function sdkErrorMeta(error: unknown): { statusCode?: number; code?: string } {
+  if (typeof error !== 'object' || error === null) return {};
+  const e = error as { name?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  const statusCode =
+    typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
+  const code =
+    typeof e.Code === 'string' ? e.Code : typeof e.name === 'string' ? e.name : undefined;
+  return { statusCode, code };
+}

@@ -1,0 +1,106 @@
+/**
+ * s3lync: use S3 objects like local files.
+ *
+ * @packageDocumentation
+ */
+export {
+  S3Object,
+  DEFAULT_EXCLUDES,
+  DEFAULT_MULTIPART_THRESHOLD,
+  DEFAULT_PART_SIZE,
+  MIN_PART_SIZE,
+  type S3ObjectOptions,
+  type TransferOptions,
+} from './core.js';
+export { parseOpenMode, type OpenMode, type ModeSemantics, type S3File } from './file.js';
+export {
+  createS3Client,
+  S3lyncClient,
+  DEFAULT_ENDPOINT_REGION,
+  type ClientOptions,
+  type RemoteObject,
+  type DownloadResult,
+} from './client.js';
+export {
+  S3lyncError,
+  InvalidUriError,
+  ConfigError,
+  S3ObjectError,
+  NotFoundError,
+  AccessDeniedError,
+  PreconditionFailedError,
+  HashMismatchError,
+  LocalPathError,
+  UnsafePathError,
+  SyncError,
+  type S3lyncErrorOptions,
+  type S3ObjectErrorDetails,
+  type HashMismatchDetails,
+  type SyncFailure,
+} from './exceptions.js';
+export {
+  compareDigests,
+  compositeEtag,
+  hashFile,
+  HashingStream,
+  isMultipartEtag,
+  isMd5Etag,
+  normalizeEtag,
+  HASH_CHUNK_SIZE,
+  MD5_METADATA_KEY,
+  type Comparison,
+  type FileDigest,
+  type HashFileOptions,
+  type LocalDigest,
+  type RemoteDigest,
+} from './hash.js';
+export {
+  configureLogging,
+  getLogger,
+  resetLogging,
+  redact,
+  type Logger,
+  type LoggingOptions,
+  type LogLevel,
+} from './logging.js';
+export {
+  ProgressBar,
+  chainCallbacks,
+  effectiveProgressMode,
+  validateProgressMode,
+  PROGRESS_MODES,
+  FILE_BAR_THRESHOLD,
+  type ProgressMode,
+  type ProgressEvent,
+  type ProgressCallback,
+  type OverallProgress,
+  type ProgressBarOptions,
+  type ProgressFile,
+  type ProgressStream,
+} from './progress.js';
+export {
+  retry,
+  sleep,
+  backoffDelay,
+  isRetryableError,
+  resolveRetryConfig,
+  createRetryStrategy,
+  DEFAULT_RETRY,
+  RETRYABLE_ERROR_CODES,
+  type RetryConfig,
+  type ResolvedRetryConfig,
+  type RetryOptions,
+} from './retry.js';
+export { readEnvConfig, DEFAULT_MAX_WORKERS, type EnvConfig } from './config.js';
+export {
+  parseS3Uri,
+  formatS3Uri,
+  redactRawUri,
+  cacheRoot,
+  defaultLocalPath,
+  resolveKeyPath,
+  ACCEPTED_URI_FORMS,
+  type ParsedS3Uri,
+  type UriCredentials,
+  type CacheLocation,
+} from './utils.js';

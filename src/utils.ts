@@ -1,0 +1,226 @@
+/**
+ * Pure helpers: URI parsing and redaction, the default cache path, safe key-to-path
+ * mapping. Nothing here touches the network or the disk.
+ *
+ * @packageDocumentation
+ */
+import path from 'node:path';
+
+import { InvalidUriError, UnsafePathError } from './exceptions.js';
+
+/** Credentials carried in a URI. */
+export interface UriCredentials {
+  /** The access key id (the part after `:`). */
+  accessKeyId: string;
+  /** The secret access key (the part before `:`). Never printed. */
+  secretAccessKey: string;
+}
+
+/** The parts of an `s3://` URI. */
+export interface ParsedS3Uri {
+  /** The bucket name. */
+  bucket: string;
+  /** The object key, or the prefix of a tree (a trailing `/` is kept). */
+  key: string;
+  /** The endpoint with its scheme (`https://` when the URI gave none); absent for AWS. */
+  endpoint?: string;
+  /** Credentials given in the URI, if any. */
+  credentials?: UriCredentials;
+}
+
+/** The URI forms s3lync accepts, as shown in {@link InvalidUriError} messages. */
+export const ACCEPTED_URI_FORMS: readonly string[] = [
+  's3://bucket/key',
+  's3://endpoint@bucket/key',
+  's3://SECRET_KEY:ACCESS_KEY@endpoint/bucket/key',
+  's3://SECRET_KEY:ACCESS_KEY@https://endpoint/bucket/key',
+  's3://https://endpoint/bucket/key',
+];
+
+const SCHEME = /^https?:\/\//i;
+const HOST_WITH_PORT = /^[^:@/\s]+:\d{1,5}$/;
+const BUCKET = /^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$/i;
+// Today's bucket naming rules; a secret key's first "/" segment almost never fits them.
+const STRICT_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function uriError(raw: string, problem: string): InvalidUriError {
+  return new InvalidUriError(
+    `Invalid S3 URI ${JSON.stringify(redactRawUri(raw))}: ${problem}. Accepted forms:\n` +
+      ACCEPTED_URI_FORMS.map((f) => `  ${f}`).join('\n'),
+  );
+}
+
+/**
+ * Parses an `s3://` URI in any of the {@link ACCEPTED_URI_FORMS}.
+ *
+ * Credentials come secret first (`SECRET:ACCESS@`), as in the Python package. An endpoint
+ * without a scheme gets `https://`; `host:port@bucket/key` is an endpoint with a port,
+ * not credentials. The key is taken literally: `%`, `#`, `?` and `+` are not decoded.
+ *
+ * @throws {InvalidUriError} when the URI has another scheme or lacks a bucket or key.
+ */
+export function parseS3Uri(uri: string): ParsedS3Uri {
+  if (typeof uri !== 'string') {
+    throw new InvalidUriError(
+      `Invalid S3 URI: expected a string, got ${typeof uri}. Accepted forms:\n` +
+        ACCEPTED_URI_FORMS.map((f) => `  ${f}`).join('\n'),
+    );
+  }
+  if (!uri.startsWith('s3://')) throw uriError(uri, 'it must start with "s3://"');
+  if (uri.includes('\0')) throw uriError(uri, 'it contains a NUL character');
+  let rest = uri.slice('s3://'.length);
+  let endpoint: string | undefined;
+  let credentials: UriCredentials | undefined;
+
+  const at = rest.indexOf('@');
+  const beforeAt = at >= 0 ? rest.slice(0, at) : '';
+  const colon = beforeAt.indexOf(':');
+  if (!SCHEME.test(rest) && at >= 0 && colon > 0 && !HOST_WITH_PORT.test(beforeAt)) {
+    // Secret keys may contain "/", so only a head that is a plain bucket name means form 1.
+    const firstSegment = beforeAt.split('/', 1)[0] ?? '';
+    const looksLikeBucketPath = beforeAt.includes('/') && STRICT_BUCKET.test(firstSegment);
+    const access = beforeAt.slice(colon + 1);
+    if (!looksLikeBucketPath && !access.includes(':') && !access.includes('/')) {
+      const secret = beforeAt.slice(0, colon);
+      if (access === '') throw uriError(uri, 'the access key after ":" is empty');
+      credentials = { secretAccessKey: secret, accessKeyId: access };
+      rest = rest.slice(at + 1);
+      if (!SCHEME.test(rest)) rest = `https://${rest}`;
+    }
+  }
+
+  if (SCHEME.test(rest)) {
+    const schemeEnd = rest.indexOf('://') + 3;
+    const slash = rest.indexOf('/', schemeEnd);
+    const host = slash >= 0 ? rest.slice(schemeEnd, slash) : rest.slice(schemeEnd);
+    if (host === '' || /\s/.test(host)) throw uriError(uri, 'the endpoint is empty or has spaces');
+    endpoint = `${rest.slice(0, schemeEnd).toLowerCase()}${host}`;
+    rest = slash >= 0 ? rest.slice(slash + 1) : '';
+  } else if (credentials === undefined && at >= 0 && !beforeAt.includes('/')) {
+    if (beforeAt === '') throw uriError(uri, 'the endpoint before "@" is empty');
+    endpoint = `https://${beforeAt}`;
+    rest = rest.slice(at + 1);
+  }
+
+  const slash = rest.indexOf('/');
+  const bucket = slash >= 0 ? rest.slice(0, slash) : rest;
+  const key = slash >= 0 ? rest.slice(slash + 1) : '';
+  if (bucket === '') throw uriError(uri, 'the bucket is missing');
+  if (!BUCKET.test(bucket)) {
+    throw uriError(uri, `the bucket name ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
+  }
+  if (key === '') throw uriError(uri, 'the key is missing');
+  return {
+    bucket,
+    key,
+    ...(endpoint !== undefined && { endpoint }),
+    ...(credentials !== undefined && { credentials }),
+  };
+}
+
+/**
+ * Formats a parsed URI for display: the secret key becomes `***`, the access key stays
+ * so the identity can be told apart.
+ */
+export function formatS3Uri(parsed: ParsedS3Uri): string {
+  const creds = parsed.credentials ? `***:${parsed.credentials.accessKeyId}@` : '';
+  if (parsed.endpoint === undefined) return `s3://${creds}${parsed.bucket}/${parsed.key}`;
+  return `s3://${creds}${parsed.endpoint}/${parsed.bucket}/${parsed.key}`;
+}
+
+/**
+ * Best-effort redaction of a URI that may not parse: whatever stands between `s3://`
+ * and the first `:` of a `SECRET:ACCESS@` head becomes `***`.
+ */
+export function redactRawUri(raw: string): string {
+  return raw.replace(/^(s3:\/\/)[^@]*?:(?=[^:@]*@)/i, '$1***:');
+}
+
+/** Where the caches live, passed in so the choice can be tested for any environment. */
+export interface CacheLocation {
+  /** `XDG_CACHE_HOME`, if set. */
+  xdgCacheHome?: string | undefined;
+  /** `HOME`, if set. */
+  home?: string | undefined;
+  /** The OS temp directory. */
+  tmpdir: string;
+}
+
+/**
+ * The root of s3lync's cache: `$XDG_CACHE_HOME/s3lync`, else `$HOME/.cache/s3lync`,
+ * else `<tmpdir>/s3lync`.
+ */
+export function cacheRoot(location: CacheLocation): string {
+  if (location.xdgCacheHome) return path.join(location.xdgCacheHome, 's3lync');
+  if (location.home) return path.join(location.home, '.cache', 's3lync');
+  return path.join(location.tmpdir, 's3lync');
+}
+
+/**
+ * The default local path of an object: `<cache root>/<bucket>/<key>`.
+ *
+ * @throws {UnsafePathError} when the key would leave the cache directory.
+ */
+export function defaultLocalPath(bucket: string, key: string, location: CacheLocation): string {
+  return resolveKeyPath(path.join(cacheRoot(location), bucket), key);
+}
+
+/**
+ * Maps a key (or a key relative to a prefix) onto a path inside `root`, refusing keys
+ * that would leave it: `..` segments, absolute keys, NUL characters, empty segments.
+ * A trailing `/` is dropped (it marks a prefix).
+ *
+ * @throws {UnsafePathError} when the key is not safe.
+ */
+export function resolveKeyPath(root: string, key: string): string {
+  const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
+  const segments = trimmed.split('/');
+  const reason = unsafeKeyReason(trimmed, segments);
+  if (reason !== undefined) {
+    throw new UnsafePathError(
+      `Refusing key ${JSON.stringify(key)}: ${reason}, so its local path would not stay inside ${root}`,
+      root,
+    );
+  }
+  return path.join(root, ...segments);
+}
+
+function unsafeKeyReason(key: string, segments: string[]): string | undefined {
+  if (key === '') return 'it is empty';
+  if (key.includes('\0')) return 'it contains a NUL character';
+  if (key.startsWith('/')) return 'it is absolute';
+  if (segments.some((s) => s === '..')) return 'it has a ".." segment';
+  if (segments.some((s) => s === '' || s === '.')) return 'it has an empty or "." segment';
+  if (path.sep === '\\' && segments.some((s) => s.includes('\\') || /^[a-z]:/i.test(s))) {
+    return 'it has a Windows path separator or drive';
+  }
+  return undefined;
+}
+
+/** Expands a leading `~` to `home` and normalises the path. */
+export function expandHome(p: string, home: string | undefined): string {
+  if (home && (p === '~' || p.startsWith('~/') || p.startsWith(`~${path.sep}`))) {
+    return path.resolve(home, p.slice(2));
+  }
+  return path.resolve(p);
+}
+
+/**
+ * The temp file a download or a write goes to before it is renamed into place: hidden,
+ * next to the target (so the rename stays on one filesystem), and unique.
+ */
+export function tempPathFor(target: string, random: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${random}.s3lync-tmp`);
+}
+
+/** Formats a byte count for humans: `1.5 MiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? 'B'}`;
+}
