@@ -1,0 +1,168 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { expect, it, vi } from 'vitest';
+
+import {
+  HashMismatchError,
+  LocalPathError,
+  NotFoundError,
+  S3Object,
+  type ProgressEvent,
+} from '../../src/index.js';
+import {
+  describeS3,
+  getObject,
+  headObject,
+  objectExists,
+  putObject,
+  uniqueKey,
+  uriFor,
+  useBucket,
+  useTempDir,
+} from './helpers.js';
+
+const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
+
+describeS3('S3Object with one file against radosgw', () => {
+  const bucket = useBucket();
+  const tmp = useTempDir();
+
+  const object = (key: string, localName = key.replaceAll('/', '_')) =>
+    new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(tmp.path, localName),
+      progressMode: 'disabled',
+    });
+
+  it('uploads, downloads and skips what is unchanged', async () => {
+    const key = uniqueKey('hello.txt');
+    const obj = object(key);
+    await writeFile(obj.localPath, 'hello world');
+    expect(await obj.upload()).toBe(obj.uri);
+    expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('hello world');
+
+    const other = object(key, 'copy.txt');
+    const sends = vi.spyOn(other.client.sdk, 'send');
+    expect(await other.download()).toBe(other.localPath);
+    expect(await readFile(other.localPath, 'utf8')).toBe('hello world');
+    const commands = () => sends.mock.calls.map(([c]) => c.constructor.name);
+    expect(commands()).toEqual(['HeadObjectCommand', 'GetObjectCommand']);
+
+    sends.mockClear();
+    await other.download();
+    expect(commands()).toEqual(['HeadObjectCommand']);
+
+    const upSends = vi.spyOn(obj.client.sdk, 'send');
+    await obj.upload();
+    expect(upSends.mock.calls.map(([c]) => c.constructor.name)).toEqual(['HeadObjectCommand']);
+  });
+
+  it('re-downloads when the remote changed with the same size', async () => {
+    const key = uniqueKey('same-size.txt');
+    await putObject(bucket.client, bucket.name, key, 'aaaa');
+    const obj = object(key);
+    await obj.download();
+    await putObject(bucket.client, bucket.name, key, 'bbbb');
+    await obj.download();
+    expect(await readFile(obj.localPath, 'utf8')).toBe('bbbb');
+  });
+
+  it('throws NotFoundError for a key that is neither object nor prefix, and writes nothing', async () => {
+    const obj = object(uniqueKey('missing.bin'));
+    await expect(obj.download()).rejects.toBeInstanceOf(NotFoundError);
+    await expect(obj.download()).rejects.toThrow(/neither an object nor a prefix/);
+    await expect(stat(obj.localPath)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('throws LocalPathError when uploading a missing local file', async () => {
+    const obj = object(uniqueKey('nothing.txt'));
+    await expect(obj.upload()).rejects.toBeInstanceOf(LocalPathError);
+  });
+
+  it('uploads large files in verified parts and records the fingerprint', async () => {
+    const key = uniqueKey('big.bin');
+    const data = randomBytes(11 * 1024 * 1024 + 123);
+    const obj = new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(tmp.path, 'big.bin'),
+      progressMode: 'disabled',
+      multipartThreshold: 5 * 1024 * 1024,
+      partSize: 5 * 1024 * 1024,
+    });
+    await writeFile(obj.localPath, data);
+    const events: ProgressEvent[] = [];
+    await obj.upload({ onProgress: (e) => events.push(e) });
+    const head = await headObject(bucket.client, bucket.name, key);
+    expect(head.ETag).toMatch(/-3"$/);
+    expect(head.Metadata?.['s3lync-md5']).toBe(md5(data));
+    expect(events.at(-1)).toMatchObject({ done: true, loaded: data.length, total: data.length });
+
+    const back = new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(tmp.path, 'big-back.bin'),
+      progressMode: 'disabled',
+    });
+    await back.download();
+    expect(md5(await readFile(back.localPath))).toBe(md5(data));
+    // the fingerprint makes the multipart object comparable: no second GET
+    const sends = vi.spyOn(back.client.sdk, 'send');
+    await back.download();
+    expect(sends.mock.calls.map(([c]) => c.constructor.name)).toEqual(['HeadObjectCommand']);
+  });
+
+  it('verifies the bytes received against the ETag of the response that delivered them (defect 11)', async () => {
+    const key = uniqueKey('race.txt');
+    await putObject(bucket.client, bucket.name, key, 'version one');
+    const obj = object(key);
+    const sdk = obj.client.sdk;
+    const realSend = sdk.send.bind(sdk);
+    // Overwrite the object between the HEAD and the GET: the GET's own ETag must be used.
+    vi.spyOn(sdk, 'send').mockImplementation(async (command: unknown, ...rest: unknown[]) => {
+      if (command instanceof GetObjectCommand) {
+        await putObject(bucket.client, bucket.name, key, 'version two!');
+      }
+      return (realSend as (c: unknown, ...r: unknown[]) => Promise<unknown>)(command, ...rest);
+    });
+    await obj.download();
+    expect(await readFile(obj.localPath, 'utf8')).toBe('version two!');
+  });
+
+  it('leaves the old file and no temp file when verification fails', async () => {
+    const key = uniqueKey('corrupt.txt');
+    await putObject(bucket.client, bucket.name, key, 'good content');
+    const dir = path.join(tmp.path, 'corrupt');
+    await mkdir(dir);
+    const obj = new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(dir, 'corrupt.txt'),
+      progressMode: 'disabled',
+      retry: { maxAttempts: 2, baseDelayMs: 1 },
+    });
+    await writeFile(obj.localPath, 'old content!');
+    const sdk = obj.client.sdk;
+    const realSend = sdk.send.bind(sdk);
+    vi.spyOn(sdk, 'send').mockImplementation(async (command: unknown, ...rest: unknown[]) => {
+      const out = (await (realSend as (c: unknown, ...r: unknown[]) => Promise<unknown>)(
+        command,
+        ...rest,
+      )) as {
+        ETag?: string;
+      };
+      if (command instanceof GetObjectCommand) out.ETag = `"${md5('something else')}"`;
+      return out;
+    });
+    await expect(obj.download()).rejects.toBeInstanceOf(HashMismatchError);
+    expect(await readFile(obj.localPath, 'utf8')).toBe('old content!');
+    expect(await readdir(dir)).toEqual(['corrupt.txt']);
+  });
+
+  it('exists() and delete()', async () => {
+    const key = uniqueKey('del.txt');
+    await putObject(bucket.client, bucket.name, key, 'x');
+    const obj = object(key);
+    expect(await obj.exists()).toBe(true);
+    expect(await obj.delete()).toBe(true);
+    expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
+    expect(await obj.exists()).toBe(false);
+    expect(await obj.delete()).toBe(false);
+  });
+});
