@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -520,7 +521,7 @@ function patternSource(pattern: string | RegExp): string {
   return source;
 }
 
-async function statOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
+async function statOrUndefined(p: string): Promise<Stats | undefined> {
   try {
     return await stat(p);
   } catch (error) {

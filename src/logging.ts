@@ -24,7 +24,7 @@ export interface Logger {
 /** Options of {@link configureLogging}. */
 export interface LoggingOptions {
   /** The lowest level written; Python names (`WARNING`, `CRITICAL`) work too. @default 'info' */
-  level?: LogLevel | string;
+  level?: string;
   /** Where lines go. @default a stderr writer with time, level and logger name */
   logger?: Logger;
 }

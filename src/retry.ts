@@ -96,7 +96,7 @@ export function resolveRetryConfig(config: RetryConfig = {}): ResolvedRetryConfi
     }
     out[field] = v;
   }
-  if (config.jitter !== undefined) out.jitter = Boolean(config.jitter);
+  if (config.jitter !== undefined) out.jitter = config.jitter;
   return out;
 }
 

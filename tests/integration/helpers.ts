@@ -14,7 +14,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, inject } from 'vitest';
+import { afterAll, beforeAll, describe, inject, vi } from 'vitest';
 
 export const s3 = inject('s3');
 
@@ -103,6 +103,23 @@ export async function objectExists(
       return false;
     throw e;
   }
+}
+
+type AnySend = (command: unknown, ...rest: unknown[]) => Promise<unknown>;
+
+/**
+ * Intercepts every `send` of an SDK client: `around` gets the command and a function that
+ * performs the real request, and returns what `send` should resolve to.
+ */
+export function interceptSend(
+  client: S3Client,
+  around: (command: unknown, send: () => Promise<unknown>) => Promise<unknown>,
+): void {
+  const real = client.send.bind(client) as AnySend;
+  const wrapped: AnySend = (command, ...rest) => around(command, () => real(command, ...rest));
+  // send's overloads include a callback form returning void; the promise form is what runs.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
+  vi.spyOn(client, 'send').mockImplementation(wrapped as S3Client['send']);
 }
 
 /** A unique key prefix for one test. */

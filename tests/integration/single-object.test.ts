@@ -16,6 +16,7 @@ import {
   describeS3,
   getObject,
   headObject,
+  interceptSend,
   objectExists,
   putObject,
   uniqueKey,
@@ -114,14 +115,12 @@ describeS3('S3Object with one file against radosgw', () => {
     const key = uniqueKey('race.txt');
     await putObject(bucket.client, bucket.name, key, 'version one');
     const obj = object(key);
-    const sdk = obj.client.sdk;
-    const realSend = sdk.send.bind(sdk);
     // Overwrite the object between the HEAD and the GET: the GET's own ETag must be used.
-    vi.spyOn(sdk, 'send').mockImplementation(async (command: unknown, ...rest: unknown[]) => {
+    interceptSend(obj.client.sdk, async (command, send) => {
       if (command instanceof GetObjectCommand) {
         await putObject(bucket.client, bucket.name, key, 'version two!');
       }
-      return (realSend as (c: unknown, ...r: unknown[]) => Promise<unknown>)(command, ...rest);
+      return send();
     });
     await obj.download();
     expect(await readFile(obj.localPath, 'utf8')).toBe('version two!');
@@ -138,15 +137,8 @@ describeS3('S3Object with one file against radosgw', () => {
       retry: { maxAttempts: 2, baseDelayMs: 1 },
     });
     await writeFile(obj.localPath, 'old content!');
-    const sdk = obj.client.sdk;
-    const realSend = sdk.send.bind(sdk);
-    vi.spyOn(sdk, 'send').mockImplementation(async (command: unknown, ...rest: unknown[]) => {
-      const out = (await (realSend as (c: unknown, ...r: unknown[]) => Promise<unknown>)(
-        command,
-        ...rest,
-      )) as {
-        ETag?: string;
-      };
+    interceptSend(obj.client.sdk, async (command, send) => {
+      const out = (await send()) as { ETag?: string };
       if (command instanceof GetObjectCommand) out.ETag = `"${md5('something else')}"`;
       return out;
     });

@@ -94,8 +94,9 @@ export default async function setup(
       secretAccessKey: '',
       reason,
     });
-    return async () => {
+    return () => {
       banner(`The integration tests were SKIPPED: radosgw is not installed.\n${INSTALL_HINT}`);
+      return Promise.resolve();
     };
   }
 
