@@ -1,0 +1,237 @@
+/**
+ * The local hash index: the MD5 of each file is computed once and remembered, keyed by
+ * its path relative to a sync root together with its size, mtime and ctime (ns) and
+ * inode, so an unchanged file is never hashed again.
+ *
+ * The index is one file per sync root in the cache directory, written atomically (temp,
+ * fsync, rename). A torn or corrupt index loses only the lines that do not parse. Entries
+ * for files modified too close to the moment they were hashed are not trusted ("racy"
+ * entries, as in git): a second change within the same timestamp tick would be invisible.
+ *
+ * @packageDocumentation
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+import { getLogger } from './logging.js';
+
+const log = getLogger('hash-index');
+
+const MAGIC = 's3lync-hash-index 1';
+
+/** Below this, a fine-grained mtime this close to the hash time is not trusted. */
+export const RACY_MARGIN_NS = 100_000_000n;
+/** For whole-second mtimes (coarse filesystems) the margin is two seconds (FAT's tick). */
+export const RACY_MARGIN_COARSE_NS = 2_000_000_000n;
+
+/** The identity of a file's content as `stat` sees it. */
+export interface FileIdentity {
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+/** One remembered file. */
+export interface IndexEntry extends FileIdentity {
+  /** Hex MD5 of the content. */
+  md5: string;
+  /** Wall-clock time (ns) of the stat the digest belongs to. */
+  hashedAtNs: bigint;
+  /** Whether s3lync set the mtime itself (downloads), so its value says nothing of the fs tick. */
+  ownMtime: boolean;
+  /** The remote ETag this content was last verified equal to. */
+  etag?: string | undefined;
+}
+
+/**
+ * Whether an entry may stand in for hashing a file with identity `current`: the identity
+ * must be unchanged and the entry must not be racy.
+ */
+export function isTrusted(entry: IndexEntry, current: FileIdentity): boolean {
+  if (
+    entry.size !== current.size ||
+    entry.mtimeNs !== current.mtimeNs ||
+    entry.ctimeNs !== current.ctimeNs ||
+    entry.ino !== current.ino
+  ) {
+    return false;
+  }
+  const coarse = !entry.ownMtime && entry.mtimeNs % 1_000_000_000n === 0n;
+  const margin = coarse ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS;
+  return entry.mtimeNs + margin <= entry.hashedAtNs;
+}
+
+/** Serialises entries: a header line, then one JSON array per entry. */
+export function serializeIndex(
+  entries: ReadonlyMap<string, IndexEntry>,
+  savedAtNs: bigint,
+): string {
+  const lines = [`${MAGIC} ${savedAtNs}`];
+  for (const [p, e] of entries) {
+    lines.push(
+      JSON.stringify([
+        p,
+        e.size,
+        String(e.mtimeNs),
+        String(e.ctimeNs),
+        String(e.ino),
+        e.md5,
+        String(e.hashedAtNs),
+        e.ownMtime ? 1 : 0,
+        e.etag ?? '',
+      ]),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function parseLine(line: string): [string, IndexEntry] | undefined {
+  try {
+    const a = JSON.parse(line) as unknown;
+    if (!Array.isArray(a) || a.length !== 9) return undefined;
+    const [p, size, mtime, ctime, ino, md5, hashedAt, own, etag] = a as unknown[];
+    if (
+      typeof p !== 'string' ||
+      typeof size !== 'number' ||
+      !Number.isSafeInteger(size) ||
+      typeof md5 !== 'string' ||
+      !/^[0-9a-f]{32}$/.test(md5) ||
+      typeof etag !== 'string'
+    ) {
+      return undefined;
+    }
+    return [
+      p,
+      {
+        size,
+        mtimeNs: BigInt(mtime as string),
+        ctimeNs: BigInt(ctime as string),
+        ino: BigInt(ino as string),
+        md5,
+        hashedAtNs: BigInt(hashedAt as string),
+        ownMtime: own === 1,
+        ...(etag !== '' && { etag }),
+      },
+    ];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses an index; lines that do not parse (a torn write, corruption) are dropped. */
+export function parseIndex(text: string): Map<string, IndexEntry> {
+  const entries = new Map<string, IndexEntry>();
+  const lines = text.split('\n');
+  if (!lines[0]?.startsWith(MAGIC)) return entries;
+  for (const line of lines.slice(1)) {
+    if (line === '') continue;
+    const parsed = parseLine(line);
+    if (parsed !== undefined) entries.set(parsed[0], parsed[1]);
+  }
+  return entries;
+}
+
+/** The index file for a sync root inside `indexDir`. */
+export function indexFileFor(indexDir: string, root: string): string {
+  const digest = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 32);
+  return path.join(indexDir, `${digest}.jsonl`);
+}
+
+/** The current wall-clock time in ns. */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** The hash index of one sync root. */
+export class HashIndex {
+  private readonly seen = new Set<string>();
+  private dirty = false;
+
+  private constructor(
+    private readonly file: string | undefined,
+    private readonly entries: Map<string, IndexEntry>,
+  ) {}
+
+  /** Loads the index at `file`; a missing or unreadable index is an empty one. */
+  static async load(file: string): Promise<HashIndex> {
+    let text = '';
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        log.warn(`ignoring unreadable hash index ${file}: ${(error as Error).message}`);
+      }
+    }
+    return new HashIndex(file, parseIndex(text));
+  }
+
+  /** An index that remembers nothing across runs (`hashIndex: false`). */
+  static disabled(): HashIndex {
+    return new HashIndex(undefined, new Map());
+  }
+
+  /** The number of entries. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The entry of `rel`, if it may stand in for hashing a file with identity `id`. */
+  lookup(rel: string, id: FileIdentity): IndexEntry | undefined {
+    this.seen.add(rel);
+    const e = this.entries.get(rel);
+    return e !== undefined && isTrusted(e, id) ? e : undefined;
+  }
+
+  /** Remembers the digest of `rel`. */
+  record(rel: string, entry: IndexEntry): void {
+    this.seen.add(rel);
+    this.entries.set(rel, entry);
+    this.dirty = true;
+  }
+
+  /** Notes that `rel` still exists, so pruning keeps it. */
+  keep(rel: string): void {
+    this.seen.add(rel);
+  }
+
+  /** Forgets `rel` (a deleted file). */
+  forget(rel: string): void {
+    this.dirty = this.entries.delete(rel) || this.dirty;
+  }
+
+  /**
+   * Writes the index atomically. With `prune`, entries not looked up, recorded or kept
+   * since loading (files that vanished) are dropped, which keeps the index bounded.
+   */
+  async save(options: { prune: boolean }): Promise<void> {
+    if (this.file === undefined) return;
+    if (options.prune) {
+      for (const p of this.entries.keys()) {
+        if (!this.seen.has(p)) {
+          this.entries.delete(p);
+          this.dirty = true;
+        }
+      }
+    }
+    if (!this.dirty) return;
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const fh = await open(temp, 'w');
+      try {
+        await fh.writeFile(serializeIndex(this.entries, nowNs()));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, this.file);
+      this.dirty = false;
+    } catch (error) {
+      await rm(temp, { force: true });
+      // The index is a cache: failing to save it costs a re-hash, never data.
+      log.warn(`could not save the hash index ${this.file}: ${(error as Error).message}`);
+    }
+  }
+}
