@@ -3,45 +3,30 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { createS3Client, S3lyncClient, type RemoteObject } from './client.js';
+import { createS3Client, S3lyncClient } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
-import { ConfigError, HashMismatchError, LocalPathError, NotFoundError } from './exceptions.js';
+import { ConfigError, S3ObjectError } from './exceptions.js';
+import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type S3File } from './file.js';
-import {
-  compareDigests,
-  hashFile,
-  isMd5Etag,
-  isMultipartEtag,
-  normalizeEtag,
-  type FileDigest,
-} from './hash.js';
-import { getLogger, registerSecret } from './logging.js';
-import {
-  ProgressBar,
-  validateProgressMode,
-  type ProgressCallback,
-  type ProgressMode,
-} from './progress.js';
+import { registerSecret } from './logging.js';
+import type { Direction } from './plan.js';
+import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type RetryConfig } from './retry.js';
+import { runSync, uploadNew, type SyncOptions, type SyncResult, type SyncTarget } from './sync.js';
 import {
+  cacheRoot,
   defaultLocalPath,
   expandHome,
-  formatBytes,
   formatS3Uri,
   parseS3Uri,
-  tempPathFor,
   type ParsedS3Uri,
 } from './utils.js';
-
-const log = getLogger('core');
 
 /** Files larger than this upload in parts. @default 8 MiB */
 export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
@@ -49,13 +34,6 @@ export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 /** S3's smallest part (all but the last). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-/** The default excludes: hidden files and directories, `__pycache__`, `.egg-info`. */
-export const DEFAULT_EXCLUDES: readonly string[] = [
-  '(^|/)\\.',
-  '(^|/)__pycache__(/|$)',
-  '\\.egg-info(/|$)',
-];
 
 /** Options of {@link S3Object}. */
 export interface S3ObjectOptions {
@@ -75,25 +53,18 @@ export interface S3ObjectOptions {
   multipartThreshold?: number;
   /** Part size of multipart uploads, at least 5 MiB. @default 8 MiB */
   partSize?: number;
-  /** Files (and parts) in flight at once. @default S3LYNC_MAX_WORKERS, else 8 */
+  /** Files (and parts) in flight at once, across the whole tree. @default S3LYNC_MAX_WORKERS, else 8 */
   maxConcurrency?: number;
+  /**
+   * Remember local MD5s between runs so unchanged files are not hashed again: `true` keeps
+   * the index in the cache directory, a string names another directory, `false` disables it.
+   * @default true
+   */
+  hashIndex?: boolean | string;
 }
 
-/** Options of {@link S3Object.download} and {@link S3Object.upload}. */
-export interface TransferOptions {
-  /** Compare MD5s to skip unchanged files; without it, equal sizes count as unchanged. @default true */
-  useChecksum?: boolean;
-  /** Extra excludes for this call, added to the object's. */
-  excludes?: readonly (string | RegExp)[];
-  /** Overrides the object's progress mode for this call. */
-  progressMode?: ProgressMode;
-  /** Delete what the source lacks (tree syncs). @default false */
-  mirror?: boolean;
-  /** Cancels the transfer; the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /** Receives progress events. */
-  onProgress?: ProgressCallback;
-}
+/** Options of {@link S3Object.open}: those of the syncs it runs. */
+export type TransferOptions = Omit<SyncOptions, 'dryRun' | 'mirror' | 'maxDelete'>;
 
 /** A `{ bucket, key }` location plus the client to reach it. */
 interface Resolved {
@@ -127,6 +98,7 @@ export class S3Object {
   /** Files (and parts) in flight at once. */
   readonly maxConcurrency: number;
   readonly #resolved: Resolved;
+  readonly #indexDir: string | undefined;
   #excludes: string[];
 
   /**
@@ -175,6 +147,13 @@ export class S3Object {
       formatS3Uri({ ...parsed, bucket, key });
     this.#resolved = { parsed, client: new S3lyncClient(sdk, { retry: retryConfig, describe }) };
     this.#excludes = (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource);
+    const hashIndex = options.hashIndex ?? true;
+    this.#indexDir =
+      hashIndex === false
+        ? undefined
+        : typeof hashIndex === 'string'
+          ? expandHome(hashIndex, env.home)
+          : path.join(cacheRoot(env), '.index');
   }
 
   /** The s3lync client (the door to S3) this object uses. */
@@ -182,229 +161,79 @@ export class S3Object {
     return this.#resolved.client;
   }
 
+  /** What {@link runSync} needs to know about this object. */
+  #target(): SyncTarget {
+    return {
+      client: this.#resolved.client,
+      bucket: this.bucket,
+      key: this.key,
+      localPath: this.localPath,
+      uri: this.uri,
+      describe: (key) => formatS3Uri({ ...this.#resolved.parsed, key }),
+      maxConcurrency: this.maxConcurrency,
+      partSize: this.partSize,
+      multipartThreshold: this.multipartThreshold,
+      progressMode: this.progressMode,
+      excludes: this.#excludes,
+      indexDir: this.#indexDir,
+    };
+  }
+
   /**
-   * Brings the object to {@link S3Object.localPath}, unless the local file already holds
-   * the same bytes. The download lands in a temp file, is verified against the ETag of the
-   * response that delivered it, and only then replaces the local file.
+   * Syncs in one direction and reports what was done (or, with `dryRun`, what would be):
+   * each transfer and deletion with its reason, counts and bytes.
    *
-   * @returns the local path.
+   * @throws {NotFoundError} when downloading a key that is neither an object nor a prefix.
+   * @throws {LocalPathError} when uploading a local path that does not exist.
+   * @throws {SyncError} when some files failed; the others were transferred, and `result` says so.
+   */
+  sync(direction: Direction, options: SyncOptions = {}): Promise<SyncResult> {
+    return runSync(this.#target(), direction, options);
+  }
+
+  /**
+   * Brings the object, or the tree under the prefix, to {@link S3Object.localPath},
+   * transferring only what changed. Each download lands in a temp file, is verified
+   * against the ETag of the response that delivered it, and only then replaces the file.
+   *
+   * @returns the local path (the plan, with `dryRun: true`).
    * @throws {NotFoundError} when the key is neither an object nor a prefix.
-   * @throws {HashMismatchError} when the bytes received do not match the ETag (after retries).
+   * @throws {HashMismatchError} when the bytes received do not match (after retries).
+   * @throws {SyncError} when some files of a tree failed.
    */
-  async download(options: TransferOptions = {}): Promise<string> {
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const { client } = this.#resolved;
-    const head = this.key.endsWith('/')
-      ? undefined
-      : await client.head(this.bucket, this.key, signal);
-    if (head === undefined) {
-      await this.#requirePrefix(signal);
-      throw new NotFoundError(
-        `${this.uri} is a prefix; downloading a tree is not supported by this version`,
-        { operation: 'download', uri: this.uri },
-      );
-    }
-    const local = await statOrUndefined(this.localPath);
-    if (local?.isDirectory()) {
-      throw new LocalPathError(
-        `Cannot download ${this.uri} to ${this.localPath}: it is a directory, expected a file`,
-        this.localPath,
-      );
-    }
-    if (local !== undefined && (await this.#isUpToDate(local.size, head, options, signal))) {
-      log.debug(`skip download ${this.uri}: ${this.localPath} is unchanged`);
-      return this.localPath;
-    }
-    await this.#downloadFile(this.key, this.localPath, head.size, options);
-    return this.localPath;
+  download(options?: SyncOptions & { dryRun?: false }): Promise<string>;
+  /** Plans a download without changing anything. */
+  download(options: SyncOptions & { dryRun: true }): Promise<SyncResult>;
+  async download(options: SyncOptions = {}): Promise<string | SyncResult> {
+    const result = await this.sync('download', options);
+    return result.dryRun ? result : this.localPath;
   }
 
   /**
-   * Sends {@link S3Object.localPath} to the object, unless the object already holds the
-   * same bytes. Small files go in one PUT checked by `Content-MD5`; files above the
-   * multipart threshold go in parallel parts. Either way the result is verified.
+   * Sends the local file, or the tree under the local directory, to the object or prefix,
+   * transferring only what changed. Small files go in one PUT checked by `Content-MD5`;
+   * files above the multipart threshold go in parallel parts. Either way the result is
+   * verified against what the server reports.
    *
-   * @returns the URI (redacted).
+   * @returns the URI, redacted (the plan, with `dryRun: true`).
    * @throws {LocalPathError} when the local path does not exist.
+   * @throws {SyncError} when some files of a tree failed.
    */
-  async upload(options: TransferOptions = {}): Promise<string> {
-    options.signal?.throwIfAborted();
-    const local = await statOrUndefined(this.localPath);
-    if (local === undefined) {
-      throw new LocalPathError(
-        `Cannot upload ${this.localPath} to ${this.uri}: the local path does not exist`,
-        this.localPath,
-      );
-    }
-    if (local.isDirectory()) {
-      throw new LocalPathError(
-        `Cannot upload ${this.localPath}: it is a directory; uploading a tree is not supported by this version`,
-        this.localPath,
-      );
-    }
-    await this.uploadFileFrom(this.localPath, options);
-    return this.uri;
+  upload(options?: SyncOptions & { dryRun?: false }): Promise<string>;
+  /** Plans an upload without changing anything. */
+  upload(options: SyncOptions & { dryRun: true }): Promise<SyncResult>;
+  async upload(options: SyncOptions = {}): Promise<string | SyncResult> {
+    const result = await this.sync('upload', options);
+    return result.dryRun ? result : this.uri;
   }
 
   /**
-   * Uploads `filePath` (the local file, or a handle's temp file) to the key.
+   * Uploads `sourcePath` as a new object, refused by the server if the key exists.
    *
-   * @internal used by {@link S3Object.open}.
+   * @internal the `open('x')` path.
    */
-  async uploadFileFrom(
-    filePath: string,
-    options: TransferOptions & { ifNoneMatch?: boolean } = {},
-  ): Promise<void> {
-    const { signal } = options;
-    const { client } = this.#resolved;
-    const size = (await stat(filePath)).size;
-    const multipart = size > this.multipartThreshold;
-    const digest = await hashFile(filePath, {
-      ...(multipart && { partSize: this.partSize }),
-      ...(signal && { signal }),
-    });
-    if (options.ifNoneMatch !== true) {
-      const head = await client.head(this.bucket, this.key, signal);
-      if (head !== undefined && this.#sameContent(digest, head, options.useChecksum ?? true)) {
-        log.debug(`skip upload ${this.uri}: the object is unchanged`);
-        return;
-      }
-    }
-    const progress = this.#progress(options);
-    const file = progress.start({ direction: 'upload', key: this.key, path: this.localPath, size });
-    progress.expect(1, size);
-    try {
-      const common = {
-        signal,
-        onBytes: file.advance,
-        ifNoneMatch: options.ifNoneMatch,
-      };
-      if (multipart) {
-        await client.uploadMultipart(this.bucket, this.key, filePath, digest, {
-          ...common,
-          partSize: this.partSize,
-          queueSize: this.maxConcurrency,
-        });
-        await this.#verifyMultipartUpload(digest, signal);
-      } else {
-        const etag = normalizeEtag(
-          await client.putFile(this.bucket, this.key, filePath, digest, common),
-        );
-        // Content-MD5 already made the server check the bytes; this catches a server that ignores it.
-        if (etag !== undefined && isMd5Etag(etag) && etag !== digest.md5) {
-          throw new HashMismatchError(
-            `Upload of ${filePath} to ${this.uri}: the server stored ETag ${etag}, expected MD5 ${digest.md5}`,
-            { expected: digest.md5, actual: etag, uri: this.uri, path: filePath },
-          );
-        }
-      }
-      file.finish();
-      log.info(`uploaded ${filePath} -> ${this.uri} (${formatBytes(size)})`);
-    } finally {
-      progress.close();
-    }
-  }
-
-  async #verifyMultipartUpload(digest: FileDigest, signal: AbortSignal | undefined): Promise<void> {
-    // CompleteMultipartUpload's ETag is empty on some servers (radosgw); HEAD has the real one.
-    const head = await this.#resolved.client.head(this.bucket, this.key, signal);
-    const etag = normalizeEtag(head?.etag);
-    const expected = digest.multipartEtag;
-    if (head === undefined || head.size !== digest.size) {
-      throw new HashMismatchError(
-        `Multipart upload to ${this.uri}: the object has ${head?.size ?? 'no'} bytes, expected ${digest.size}`,
-        { expected: String(digest.size), actual: String(head?.size), uri: this.uri },
-      );
-    }
-    if (
-      expected !== undefined &&
-      etag !== undefined &&
-      isMultipartEtag(etag) &&
-      etag !== expected
-    ) {
-      throw new HashMismatchError(
-        `Multipart upload to ${this.uri}: the server's ETag ${etag} does not match the parts sent (${expected})`,
-        { expected, actual: etag, uri: this.uri },
-      );
-    }
-  }
-
-  /** Whether the local file (of `size` bytes) already holds the object's bytes. */
-  async #isUpToDate(
-    size: number,
-    head: RemoteObject,
-    options: TransferOptions,
-    signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    if (size !== head.size) return false;
-    if (options.useChecksum === false) return true;
-    const digest = await hashFile(this.localPath, signal ? { signal } : {});
-    return this.#sameContent(digest, head, true);
-  }
-
-  #sameContent(digest: FileDigest, head: RemoteObject, useChecksum: boolean): boolean {
-    if (!useChecksum) return digest.size === head.size;
-    const verdict = compareDigests(digest, head);
-    if (verdict === 'unknown' && digest.multipartEtag !== undefined && head.size === digest.size) {
-      return normalizeEtag(head.etag) === digest.multipartEtag;
-    }
-    return verdict === 'equal';
-  }
-
-  async #downloadFile(
-    key: string,
-    target: string,
-    size: number,
-    options: TransferOptions,
-  ): Promise<void> {
-    const { client } = this.#resolved;
-    await mkdir(path.dirname(target), { recursive: true });
-    const temp = tempPathFor(target, randomBytes(6).toString('hex'));
-    const progress = this.#progress(options);
-    progress.expect(1, size);
-    const file = progress.start({ direction: 'download', key, path: target, size });
-    try {
-      await client.downloadToFile(this.bucket, key, temp, {
-        signal: options.signal,
-        onBytes: file.advance,
-        verify: (result) => {
-          const expected =
-            normalizeEtag(result.fingerprintMd5) ??
-            (result.opaqueEtag ? undefined : normalizeEtag(result.etag));
-          if (expected !== undefined && isMd5Etag(expected) && expected !== result.digest.md5) {
-            throw new HashMismatchError(
-              `Download of ${this.uri}: received bytes with MD5 ${result.digest.md5}, but the response's ETag is ${expected}`,
-              { expected, actual: result.digest.md5, uri: this.uri, path: target },
-            );
-          }
-        },
-      });
-      await rename(temp, target);
-      file.finish();
-      log.info(`downloaded ${this.uri} -> ${target} (${formatBytes(size)})`);
-    } finally {
-      progress.close();
-      await rm(temp, { force: true });
-    }
-  }
-
-  async #requirePrefix(signal: AbortSignal | undefined): Promise<void> {
-    const prefix = this.key.endsWith('/') ? this.key : `${this.key}/`;
-    if (!(await this.#resolved.client.prefixExists(this.bucket, prefix, signal))) {
-      throw new NotFoundError(`${this.uri} does not exist: it is neither an object nor a prefix`, {
-        operation: 'download',
-        uri: this.uri,
-      });
-    }
-  }
-
-  #progress(options: TransferOptions): ProgressBar {
-    return new ProgressBar({
-      mode: options.progressMode ?? this.progressMode,
-      onProgress: options.onProgress,
-      description: this.uri,
-    });
+  async uploadNew(sourcePath: string, options: SyncOptions = {}): Promise<void> {
+    await uploadNew(this.#target(), sourcePath, options);
   }
 
   /**
@@ -449,16 +278,39 @@ export class S3Object {
   }
 
   /**
-   * Deletes the object from S3 (and, with `local: true`, the local copy).
+   * Deletes the object from S3, or, for a prefix, every object under it (DeleteObjects in
+   * batches of 1,000). With `local: true` the local copy goes too.
    *
-   * @returns whether the object existed.
+   * @returns how many objects were deleted.
+   * @throws {S3ObjectError} naming the keys that could not be deleted.
    */
-  async delete(options: { local?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+  async delete(options: { local?: boolean; signal?: AbortSignal } = {}): Promise<number> {
     const { client } = this.#resolved;
-    const head = await client.head(this.bucket, this.key, options.signal);
-    if (head !== undefined) await client.deleteObject(this.bucket, this.key, options.signal);
-    if (options.local === true) await rm(this.localPath, { force: true });
-    return head !== undefined;
+    const { signal } = options;
+    let count = 0;
+    if (!this.key.endsWith('/') && (await client.head(this.bucket, this.key, signal))) {
+      await client.deleteObject(this.bucket, this.key, signal);
+      count = 1;
+    } else {
+      const prefix = this.key.endsWith('/') ? this.key : `${this.key}/`;
+      const keys: string[] = [];
+      for await (const page of client.listObjects(this.bucket, prefix, signal)) {
+        for (const o of page) keys.push(o.key);
+      }
+      const { deleted, failed } = await client.deleteObjects(this.bucket, keys, signal);
+      count = deleted.length;
+      if (failed.length > 0) {
+        throw new S3ObjectError(
+          `Could not delete ${failed.length} of ${keys.length} objects under ${this.uri}: ${failed
+            .slice(0, 5)
+            .map((f) => f.key)
+            .join(', ')}${failed.length > 5 ? ', ...' : ''}`,
+          { operation: 'DeleteObjects', uri: this.uri, cause: failed[0]?.error },
+        );
+      }
+    }
+    if (options.local === true) await rm(this.localPath, { force: true, recursive: true });
+    return count;
   }
 
   /** Adds an exclude pattern. */
@@ -505,27 +357,5 @@ export class S3Object {
   /** What `util.inspect` and `console.log` show: no credentials. */
   [inspect.custom](): string {
     return `S3Object { uri: '${this.uri}', localPath: '${this.localPath}' }`;
-  }
-}
-
-function patternSource(pattern: string | RegExp): string {
-  const source = pattern instanceof RegExp ? pattern.source : pattern;
-  try {
-    new RegExp(source);
-  } catch (cause) {
-    throw new ConfigError(
-      `Invalid exclude pattern ${JSON.stringify(source)}: not a regular expression`,
-      { cause },
-    );
-  }
-  return source;
-}
-
-async function statOrUndefined(p: string): Promise<Stats | undefined> {
-  try {
-    return await stat(p);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new LocalPathError(`Cannot read ${p}: ${(error as Error).message}`, p, { cause: error });
   }
 }

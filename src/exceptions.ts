@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 
+import type { SyncResult } from './sync.js';
+
 /** Options accepted by every s3lync error. */
 export interface S3lyncErrorOptions {
   /** The underlying error (SDK, fs, or the last attempt of a retry). */
@@ -123,15 +125,18 @@ export interface SyncFailure {
 
 /**
  * A sync finished what it could and some files failed. `failures` lists each of them
- * with its cause; `cause` is the first failure's error.
+ * with its cause; `cause` is the first failure's error; `result` says what did succeed.
  */
 export class SyncError extends S3lyncError {
   /** Every failed path with its error. */
   readonly failures: readonly SyncFailure[];
+  /** What the sync did before it gave up (a `SyncResult`), when known. */
+  readonly result: SyncResult | undefined;
 
-  constructor(message: string, failures: readonly SyncFailure[]) {
+  constructor(message: string, failures: readonly SyncFailure[], result?: SyncResult) {
     super(message, { cause: failures[0]?.error });
     this.failures = failures;
+    this.result = result;
   }
 }
 

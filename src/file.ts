@@ -151,19 +151,25 @@ function wrap(
     settled = true;
     await handle.close();
     if (!sem.writes) return;
-    try {
-      await obj.uploadFileFrom(filePath, { ...options, ifNoneMatch: sem.base === 'x' });
-    } catch (error) {
-      if (error instanceof PreconditionFailedError) {
+    if (sem.base === 'x') {
+      try {
+        await obj.uploadNew(filePath, options);
+      } catch (error) {
         await rm(filePath, { force: true });
-      } else {
-        // Keep what was written where upload() can send it again.
-        await rename(filePath, obj.localPath).catch(() => rm(filePath, { force: true }));
-        log.warn(`upload of ${obj.uri} failed; the written content is kept at ${obj.localPath}`);
+        throw error;
       }
+      await rename(filePath, obj.localPath);
+      return;
+    }
+    // The content becomes the local copy first, so a failed upload loses nothing and
+    // upload() can send it again; the upload then skips nothing it should send.
+    await rename(filePath, obj.localPath);
+    try {
+      await obj.upload(options);
+    } catch (error) {
+      log.warn(`upload of ${obj.uri} failed; the written content is kept at ${obj.localPath}`);
       throw error;
     }
-    await rename(filePath, obj.localPath);
   };
 
   const dispose = async (): Promise<void> => {

@@ -5,13 +5,41 @@
  */
 export {
   S3Object,
-  DEFAULT_EXCLUDES,
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
   MIN_PART_SIZE,
   type S3ObjectOptions,
   type TransferOptions,
 } from './core.js';
+export { DEFAULT_EXCLUDES, compileExcludes, type ExcludeMatcher } from './excludes.js';
+export {
+  planSync,
+  pathsNeedingDigest,
+  sameContent,
+  fileDirectoryConflicts,
+  type Direction,
+  type TransferReason,
+  type DeleteReason,
+  type SyncAction,
+  type RemoteEntry,
+  type LocalEntry,
+  type KnownDigest,
+  type PlanInput,
+  type Plan,
+} from './plan.js';
+export { runSync, type SyncOptions, type SyncResult, type SyncTarget } from './sync.js';
+export {
+  HashIndex,
+  isTrusted,
+  parseIndex,
+  serializeIndex,
+  indexFileFor,
+  RACY_MARGIN_NS,
+  RACY_MARGIN_COARSE_NS,
+  type FileIdentity,
+  type IndexEntry,
+} from './hash-index.js';
+export { walkLocal, type LocalFile } from './local-tree.js';
 export { parseOpenMode, type OpenMode, type ModeSemantics, type S3File } from './file.js';
 export {
   createS3Client,

@@ -1,0 +1,643 @@
+/**
+ * Runs a sync: one listing of each side, a plan, then bounded parallel transfers and, for
+ * a mirror, deletions. A single file is a tree of one entry, so both go the same way.
+ *
+ * @packageDocumentation
+ */
+import { rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import pLimit from 'p-limit';
+
+import type { RemoteObject, S3lyncClient } from './client.js';
+import {
+  ConfigError,
+  LocalPathError,
+  NotFoundError,
+  S3lyncError,
+  SyncError,
+  type SyncFailure,
+} from './exceptions.js';
+import { compileExcludes } from './excludes.js';
+import { hashFile, type FileDigest } from './hash.js';
+import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
+import { identityOf, walkLocal, type LocalFile } from './local-tree.js';
+import { getLogger } from './logging.js';
+import {
+  fileDirectoryConflicts,
+  pathsNeedingDigest,
+  planSync,
+  type Direction,
+  type KnownDigest,
+  type RemoteEntry,
+  type SyncAction,
+} from './plan.js';
+import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
+import { downloadFile, uploadFile, type TransferContext } from './transfer.js';
+import { formatBytes, resolveKeyPath } from './utils.js';
+
+const log = getLogger('sync');
+
+/** Options of a sync (`download()`, `upload()`, `sync()`). */
+export interface SyncOptions {
+  /** Compare MD5s to skip unchanged files; without it, equal sizes count as unchanged. @default true */
+  useChecksum?: boolean;
+  /** Extra excludes for this call, added to the object's. */
+  excludes?: readonly (string | RegExp)[];
+  /** Overrides the object's progress mode for this call. */
+  progressMode?: ProgressMode;
+  /** Delete what the source lacks at the destination (excluded paths never). @default false */
+  mirror?: boolean;
+  /** Refuse a mirror that would delete more than this many files, before anything changes. @default Infinity */
+  maxDelete?: number;
+  /** Plan only: return what would be done, change nothing. @default false */
+  dryRun?: boolean;
+  /** Cancels the sync; the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Receives progress events. */
+  onProgress?: ProgressCallback;
+}
+
+/** What a sync did (or, for a dry run, would do). */
+export interface SyncResult {
+  /** Which way it went. */
+  direction: Direction;
+  /** Whether this was a dry run (nothing changed). */
+  dryRun: boolean;
+  /** Whether the key was a prefix (a tree) rather than one object. */
+  tree: boolean;
+  /** The URI (redacted). */
+  uri: string;
+  /** The local file or directory. */
+  localPath: string;
+  /** Each transfer and deletion, with its reason: planned (dry run) or done. */
+  actions: SyncAction[];
+  /** Files found unchanged and skipped. */
+  unchanged: number;
+  /** Files transferred. */
+  transferred: number;
+  /** Files deleted (mirror). */
+  deleted: number;
+  /** Files that failed (a real run with failures throws {@link SyncError} carrying this result). */
+  failed: number;
+  /** Bytes transferred. */
+  bytes: number;
+  /** Wall time in ms. */
+  durationMs: number;
+}
+
+/** What a sync needs from the object it syncs. */
+export interface SyncTarget {
+  client: S3lyncClient;
+  bucket: string;
+  key: string;
+  localPath: string;
+  uri: string;
+  describe: (key: string) => string;
+  maxConcurrency: number;
+  partSize: number;
+  multipartThreshold: number;
+  progressMode: ProgressMode;
+  excludes: readonly string[];
+  /** Where hash indexes live; `undefined` disables the index. */
+  indexDir: string | undefined;
+}
+
+/** Parts in flight per multipart upload; large files share the concurrency budget. */
+const PARTS_PER_UPLOAD = 4;
+
+interface Layout {
+  tree: boolean;
+  /** The local root: the directory of a tree, the parent directory of a file. */
+  root: string;
+  /** The key prefix of a tree (ends with `/`), or the key of a file. */
+  prefix: string;
+  /** Remote entries, relative to the root. */
+  remote: RemoteEntry[];
+  /** Local files, relative to the root. */
+  local: LocalFile[];
+}
+
+/** Runs a sync of `target` in `direction`. */
+export async function runSync(
+  target: SyncTarget,
+  direction: Direction,
+  options: SyncOptions = {},
+): Promise<SyncResult> {
+  const started = Date.now();
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const maxDelete = options.maxDelete ?? Number.POSITIVE_INFINITY;
+  if (typeof maxDelete !== 'number' || Number.isNaN(maxDelete) || maxDelete < 0) {
+    throw new ConfigError(
+      `Expected \`maxDelete\` to be a number >= 0, got ${JSON.stringify(options.maxDelete)} (${typeof options.maxDelete})`,
+    );
+  }
+  const isExcluded = compileExcludes([
+    ...target.excludes,
+    ...(options.excludes ?? []).map((p) => (p instanceof RegExp ? p.source : p)),
+  ]);
+  const layout =
+    direction === 'download'
+      ? await downloadLayout(target, isExcluded, signal)
+      : await uploadLayout(target, isExcluded, signal);
+
+  const failures: SyncFailure[] = [];
+  if (direction === 'download' && layout.tree) refuseUnsafeKeys(layout, failures);
+
+  const index =
+    target.indexDir === undefined
+      ? HashIndex.disabled()
+      : await HashIndex.load(indexFileFor(target.indexDir, layout.root));
+  const localByPath = new Map(layout.local.map((f) => [f.path, f]));
+  for (const f of layout.local) index.keep(f.path);
+  const useChecksum = options.useChecksum ?? true;
+  const limit = pLimit(target.maxConcurrency);
+
+  const digests = new Map<string, KnownDigest>();
+  const needed = pathsNeedingDigest(layout.remote, localByPath, useChecksum);
+  await Promise.all(
+    needed.map((rel) =>
+      limit(async () => {
+        const file = localByPath.get(rel);
+        if (file === undefined) return;
+        digests.set(rel, await knownDigest(index, layout.root, file, signal));
+      }),
+    ),
+  );
+
+  const keyOf = (rel: string): string => (layout.tree ? `${layout.prefix}${rel}` : layout.prefix);
+  const plan = planSync({
+    direction,
+    remote: layout.remote,
+    local: layout.local,
+    useChecksum,
+    mirror: options.mirror ?? false,
+    digestOf: (rel) => digests.get(rel),
+    keyOf,
+  });
+  const transfers = plan.actions.filter((a) => a.op !== 'delete');
+  const deletes = plan.actions.filter((a) => a.op === 'delete');
+  if (deletes.length > maxDelete) {
+    throw new S3lyncError(
+      `Refusing to mirror ${target.uri}: it would delete ${deletes.length} files, more than maxDelete (${maxDelete}). Nothing was changed.`,
+    );
+  }
+
+  const result: SyncResult = {
+    direction,
+    dryRun: options.dryRun ?? false,
+    tree: layout.tree,
+    uri: target.uri,
+    localPath: target.localPath,
+    actions: [],
+    unchanged: plan.unchanged,
+    transferred: 0,
+    deleted: 0,
+    failed: failures.length,
+    bytes: 0,
+    durationMs: 0,
+  };
+  if (result.dryRun) {
+    result.actions = plan.actions;
+    result.durationMs = Date.now() - started;
+    return result;
+  }
+
+  const ctx = transferContext(target);
+  const largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
+  const progress = new ProgressBar({
+    mode: options.progressMode ?? target.progressMode,
+    onProgress: options.onProgress,
+    description: target.uri,
+  });
+  progress.expect(
+    transfers.length,
+    transfers.reduce((n, a) => n + a.size, 0),
+  );
+
+  try {
+    await Promise.all(
+      transfers.map((action) => {
+        const large = action.size > ctx.multipartThreshold;
+        const run = async (): Promise<void> => {
+          signal?.throwIfAborted();
+          const abs = absolutePath(layout, action.path);
+          const file = progress.start({
+            direction: action.op,
+            key: action.key,
+            path: abs,
+            size: action.size,
+          });
+          try {
+            if (action.op === 'download') {
+              await downloadOne(ctx, index, action.key, abs, action.path, file.advance, signal);
+            } else {
+              await uploadOne(
+                ctx,
+                index,
+                layout.root,
+                localByPath.get(action.path),
+                action.key,
+                file.advance,
+                signal,
+              );
+            }
+            file.finish();
+            result.transferred++;
+            result.bytes += action.size;
+            result.actions.push(action);
+          } catch (error) {
+            if (signal?.aborted) throw signal.reason;
+            failures.push({ path: action.path, error });
+            log.debug(`failed ${action.op} ${action.path}: ${(error as Error).message}`);
+          }
+        };
+        // Large files wait for the part budget before taking a file slot, so they never hold one idle.
+        return large ? largeLimit(() => limit(run)) : limit(run);
+      }),
+    );
+  } catch (error) {
+    await index.save({ prune: false });
+    throw error;
+  } finally {
+    progress.close();
+  }
+  signal?.throwIfAborted();
+
+  if (deletes.length > 0) {
+    if (failures.length > 0) {
+      log.warn(`not deleting anything under ${target.uri}: ${failures.length} transfers failed`);
+    } else if (direction === 'download') {
+      await deleteLocal(layout, deletes, index, result, failures, signal);
+    } else {
+      await deleteRemote(target, deletes, result, failures, signal);
+    }
+  }
+  await index.save({ prune: layout.tree });
+  result.failed = failures.length;
+  result.durationMs = Date.now() - started;
+  if (failures.length > 0) {
+    // One file is one transfer: its own error says more than a wrapper would.
+    if (!layout.tree && failures.length === 1) throw failures[0]?.error;
+    const list = failures
+      .slice(0, 10)
+      .map((f) => `  ${f.path}: ${(f.error as Error).message}`)
+      .join('\n');
+    const more = failures.length > 10 ? `\n  ... and ${failures.length - 10} more` : '';
+    const noDeletes = deletes.length > 0 && result.deleted === 0 ? ' (so nothing was deleted)' : '';
+    throw new SyncError(
+      `${direction} ${target.uri}: ${failures.length} file(s) failed${noDeletes}:\n${list}${more}`,
+      failures,
+      result,
+    );
+  }
+  log.info(
+    `${direction} ${target.uri}: ${result.transferred} transferred (${formatBytes(result.bytes)}), ${result.unchanged} unchanged, ${result.deleted} deleted`,
+  );
+  return result;
+}
+
+function transferContext(target: SyncTarget): TransferContext {
+  return {
+    client: target.client,
+    bucket: target.bucket,
+    describe: target.describe,
+    multipartThreshold: target.multipartThreshold,
+    partSize: target.partSize,
+    queueSize: Math.min(PARTS_PER_UPLOAD, target.maxConcurrency),
+  };
+}
+
+function absolutePath(layout: Layout, rel: string): string {
+  return path.join(layout.root, ...rel.split('/'));
+}
+
+async function knownDigest(
+  index: HashIndex,
+  root: string,
+  file: LocalFile,
+  signal: AbortSignal | undefined,
+): Promise<KnownDigest> {
+  const cached = index.lookup(file.path, file);
+  if (cached !== undefined) return { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
+  const hashedAtNs = nowNs();
+  const digest = await hashFile(path.join(root, ...file.path.split('/')), signal ? { signal } : {});
+  index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
+  return { size: digest.size, md5: digest.md5 };
+}
+
+async function downloadOne(
+  ctx: TransferContext,
+  index: HashIndex,
+  key: string,
+  abs: string,
+  rel: string,
+  onBytes: (n: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const result = await downloadFile(ctx, key, abs, { signal, onBytes });
+  const s = await stat(abs, { bigint: true });
+  const id: FileIdentity = identityOf(s);
+  index.record(rel, {
+    ...id,
+    md5: result.digest.md5,
+    hashedAtNs: nowNs(),
+    ownMtime: result.lastModified !== undefined,
+    etag: result.etag,
+  });
+}
+
+async function uploadOne(
+  ctx: TransferContext,
+  index: HashIndex,
+  root: string,
+  file: LocalFile | undefined,
+  key: string,
+  onBytes: (n: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
+  const abs = path.join(root, ...file.path.split('/'));
+  const multipart = file.size > ctx.multipartThreshold;
+  const cached = multipart ? undefined : index.lookup(file.path, file);
+  let digest: FileDigest;
+  if (cached !== undefined) {
+    digest = { size: cached.size, md5: cached.md5 };
+  } else {
+    const hashedAtNs = nowNs();
+    digest = await hashFile(abs, {
+      ...(multipart && { partSize: ctx.partSize }),
+      ...(signal && { signal }),
+    });
+    index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
+  }
+  const etag = await uploadFile(ctx, abs, key, digest, { signal, onBytes });
+  const entry = index.lookup(file.path, file);
+  if (entry !== undefined) index.record(file.path, { ...entry, etag });
+}
+
+async function downloadLayout(
+  target: SyncTarget,
+  isExcluded: (rel: string) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<Layout> {
+  const { client, bucket, key, localPath } = target;
+  const localStat = await stat(localPath).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new LocalPathError(`Cannot read ${localPath}: ${(e as Error).message}`, localPath, {
+      cause: e,
+    });
+  });
+  // A local directory means a tree: list it straight away, with no HEAD.
+  if (key.endsWith('/') || localStat?.isDirectory() === true) {
+    const prefix = key.endsWith('/') ? key : `${key}/`;
+    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    if (listed.any) return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+    if (key.endsWith('/') || (await client.head(bucket, key, signal)) === undefined) {
+      throw notFound(target);
+    }
+    throw new LocalPathError(
+      `Cannot download ${target.uri} to ${localPath}: it is a directory, expected a file`,
+      localPath,
+    );
+  }
+  const head = await client.head(bucket, key, signal);
+  if (head === undefined) {
+    const prefix = `${key}/`;
+    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    if (!listed.any) throw notFound(target);
+    if (localStat !== undefined) {
+      throw new LocalPathError(
+        `Cannot download the prefix ${target.uri} to ${localPath}: it is a file, expected a directory`,
+        localPath,
+      );
+    }
+    return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+  }
+  return fileLayout(target, head, localStat !== undefined);
+}
+
+async function uploadLayout(
+  target: SyncTarget,
+  isExcluded: (rel: string) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<Layout> {
+  const { client, bucket, key, localPath } = target;
+  const localStat = await stat(localPath).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new LocalPathError(
+        `Cannot upload ${localPath} to ${target.uri}: the local path does not exist`,
+        localPath,
+        { cause: e },
+      );
+    }
+    throw new LocalPathError(`Cannot read ${localPath}: ${(e as Error).message}`, localPath, {
+      cause: e,
+    });
+  });
+  if (localStat.isDirectory()) {
+    const prefix = key.endsWith('/') ? key : `${key}/`;
+    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+  }
+  if (key.endsWith('/')) {
+    throw new LocalPathError(
+      `Cannot upload the file ${localPath} to the prefix ${target.uri}: a key ending with "/" names a directory`,
+      localPath,
+    );
+  }
+  const head = await client.head(bucket, key, signal);
+  return fileLayout(target, head, true);
+}
+
+async function fileLayout(
+  target: SyncTarget,
+  head: RemoteObject | undefined,
+  localExists: boolean,
+): Promise<Layout> {
+  const root = path.dirname(target.localPath);
+  const rel = path.basename(target.localPath);
+  const local: LocalFile[] = [];
+  if (localExists) {
+    const s = await stat(target.localPath, { bigint: true });
+    if (s.isDirectory()) {
+      throw new LocalPathError(
+        `Cannot download ${target.uri} to ${target.localPath}: it is a directory, expected a file`,
+        target.localPath,
+      );
+    }
+    local.push({ path: rel, ...identityOf(s) });
+  }
+  const remote: RemoteEntry[] =
+    head === undefined
+      ? []
+      : [
+          {
+            path: rel,
+            key: target.key,
+            size: head.size,
+            etag: head.etag,
+            fingerprintMd5: head.fingerprintMd5,
+            opaqueEtag: head.opaqueEtag,
+          },
+        ];
+  return { tree: false, root, prefix: target.key, remote, local };
+}
+
+async function treeLayout(
+  target: SyncTarget,
+  prefix: string,
+  remote: RemoteEntry[],
+  isExcluded: (rel: string) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<Layout> {
+  const local = await walkLocal(target.localPath, isExcluded, signal);
+  return { tree: true, root: target.localPath, prefix, remote, local };
+}
+
+/** Lists a prefix; `any` tells an empty prefix (only a marker) from a missing one. */
+async function listTree(
+  client: S3lyncClient,
+  bucket: string,
+  prefix: string,
+  isExcluded: (rel: string) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<{ any: boolean; entries: RemoteEntry[] }> {
+  const entries: RemoteEntry[] = [];
+  let any = false;
+  for await (const page of client.listObjects(bucket, prefix, signal)) {
+    for (const o of page) {
+      any = true;
+      const rel = o.key.slice(prefix.length);
+      // Directory markers ("a/b/") hold no data.
+      if (rel === '' || rel.endsWith('/') || isExcluded(rel)) continue;
+      entries.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
+    }
+  }
+  return { any, entries };
+}
+
+/** Moves keys that cannot map inside the root out of the plan, as failures. */
+function refuseUnsafeKeys(layout: Layout, failures: SyncFailure[]): void {
+  const conflicts = fileDirectoryConflicts(layout.remote.map((r) => r.path));
+  layout.remote = layout.remote.filter((r) => {
+    try {
+      resolveKeyPath(layout.root, r.path);
+    } catch (error) {
+      failures.push({ path: r.path, error });
+      return false;
+    }
+    if (conflicts.has(r.path)) {
+      failures.push({
+        path: r.path,
+        error: new LocalPathError(
+          `Refusing key ${JSON.stringify(r.key)}: other keys need ${r.path} to be a directory, so it cannot also be a file`,
+          absolutePath(layout, r.path),
+        ),
+      });
+      return false;
+    }
+    return true;
+  });
+}
+
+async function deleteLocal(
+  layout: Layout,
+  deletes: SyncAction[],
+  index: HashIndex,
+  result: SyncResult,
+  failures: SyncFailure[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const dirs = new Set<string>();
+  for (const action of deletes) {
+    signal?.throwIfAborted();
+    try {
+      await rm(absolutePath(layout, action.path));
+      index.forget(action.path);
+      result.deleted++;
+      result.actions.push(action);
+      const parts = action.path.split('/');
+      for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
+    } catch (error) {
+      failures.push({ path: action.path, error });
+    }
+  }
+  // Deepest first; a directory that still holds anything (an excluded file) stays.
+  for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    await rmdir(absolutePath(layout, dir)).catch(() => undefined);
+  }
+}
+
+async function deleteRemote(
+  target: SyncTarget,
+  deletes: SyncAction[],
+  result: SyncResult,
+  failures: SyncFailure[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const byKey = new Map(deletes.map((a) => [a.key, a]));
+  const { deleted, failed } = await target.client.deleteObjects(
+    target.bucket,
+    [...byKey.keys()],
+    signal,
+  );
+  for (const key of deleted) {
+    const action = byKey.get(key);
+    if (action === undefined) continue;
+    result.deleted++;
+    result.actions.push(action);
+  }
+  for (const f of failed) failures.push({ path: byKey.get(f.key)?.path ?? f.key, error: f.error });
+}
+
+function notFound(target: SyncTarget): NotFoundError {
+  return new NotFoundError(`${target.uri} does not exist: it is neither an object nor a prefix`, {
+    operation: 'download',
+    uri: target.uri,
+  });
+}
+
+/**
+ * Uploads `sourcePath` to a key that must not exist yet (`If-None-Match: *`): the
+ * `open('x')` path. Nothing is compared first; the server decides.
+ *
+ * @throws {PreconditionFailedError} when the key exists.
+ */
+export async function uploadNew(
+  target: SyncTarget,
+  sourcePath: string,
+  options: Pick<SyncOptions, 'signal' | 'onProgress' | 'progressMode'> = {},
+): Promise<void> {
+  const { signal } = options;
+  const size = (await stat(sourcePath)).size;
+  const ctx = transferContext(target);
+  const multipart = size > ctx.multipartThreshold;
+  const digest = await hashFile(sourcePath, {
+    ...(multipart && { partSize: ctx.partSize }),
+    ...(signal && { signal }),
+  });
+  const progress = new ProgressBar({
+    mode: options.progressMode ?? target.progressMode,
+    onProgress: options.onProgress,
+    description: target.uri,
+  });
+  progress.expect(1, size);
+  const file = progress.start({
+    direction: 'upload',
+    key: target.key,
+    path: target.localPath,
+    size,
+  });
+  try {
+    await uploadFile(ctx, sourcePath, target.key, digest, {
+      signal,
+      onBytes: file.advance,
+      ifNoneMatch: true,
+    });
+    file.finish();
+  } finally {
+    progress.close();
+  }
+}
