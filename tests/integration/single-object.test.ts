@@ -152,9 +152,9 @@ describeS3('S3Object with one file against radosgw', () => {
     await putObject(bucket.client, bucket.name, key, 'x');
     const obj = object(key);
     expect(await obj.exists()).toBe(true);
-    expect(await obj.delete()).toBe(true);
+    expect(await obj.delete()).toBe(1);
     expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
     expect(await obj.exists()).toBe(false);
-    expect(await obj.delete()).toBe(false);
+    expect(await obj.delete()).toBe(0);
   });
 });
