@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -56,6 +57,14 @@ export interface ClientOptions {
   region?: string | undefined;
   /** The retry policy. @default {@link DEFAULT_RETRY} */
   retry?: RetryConfig | undefined;
+  /**
+   * The SDK's HTTP handler, or the options of its default `NodeHttpHandler`: for a proxy,
+   * a custom `https.Agent` (CA bundle, keep-alive, `maxSockets`) or timeouts.
+   * Passed to `new S3Client()` unchanged.
+   *
+   * @default the SDK's default handler
+   */
+  requestHandler?: S3ClientConfig['requestHandler'];
 }
 
 /**
@@ -72,6 +81,7 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
     logger: sdkLogger(getLogger('sdk')),
   };
   if (options.region !== undefined) config.region = options.region;
+  if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
   if (options.credentials !== undefined) {
     config.credentials = {
       accessKeyId: options.credentials.accessKeyId,
@@ -105,6 +115,19 @@ function sdkLogger(logger: Logger): NonNullable<S3ClientConfig['logger']> {
       logger.error('sdk', ...a);
     },
   };
+}
+
+/** S3's limit of keys per DeleteObjects request. */
+export const DELETE_BATCH = 1000;
+
+/** One entry of a listing. */
+export interface ListedObject {
+  /** The full key. */
+  key: string;
+  /** Size in bytes. */
+  size: number;
+  /** The ETag as listed. */
+  etag: string | undefined;
 }
 
 /** What a HEAD (or the headers of a GET) says about an object. */
@@ -355,6 +378,10 @@ export class S3lyncClient {
         async () => {
           let sent = 0;
           const body = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
+          // Stay paused until the SDK pipes the body: a 'data' listener alone would start the
+          // flow now, and with `Expect: 100-continue` (bodies >= 2 MiB) the SDK pipes only
+          // after a round trip, so the first chunks would be lost and the PUT would hang.
+          body.pause();
           body.on('data', (chunk) => {
             sent += chunk.length;
             options.onBytes?.(chunk.length);
@@ -445,6 +472,98 @@ export class S3lyncClient {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Lists every object under `prefix`, flat (no delimiter), one page of up to 1,000 keys
+   * per request. Pages are yielded as they arrive; a failed page throws, so a caller that
+   * reaches the end has seen a complete listing.
+   */
+  async *listObjects(
+    bucket: string,
+    prefix: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ListedObject[], void, undefined> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.sdk.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+          { abortSignal: signal },
+        );
+      } catch (error) {
+        throw this.toError(error, 'ListObjectsV2', bucket, prefix, signal);
+      }
+      const objects: ListedObject[] = [];
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag });
+      }
+      yield objects;
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated === true && token === undefined) {
+        throw new S3ObjectError(
+          `ListObjectsV2 ${this.describe(bucket, prefix)}: the server said the listing is truncated but gave no continuation token`,
+          { operation: 'ListObjectsV2', uri: this.describe(bucket, prefix) },
+        );
+      }
+    } while (token !== undefined);
+  }
+
+  /**
+   * Deletes keys with DeleteObjects, at most 1,000 per request (S3's limit), and reports
+   * each key S3 could not delete instead of treating the batch as done.
+   */
+  async deleteObjects(
+    bucket: string,
+    keys: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ deleted: string[]; failed: { key: string; error: S3ObjectError }[] }> {
+    const deleted: string[] = [];
+    const failed: { key: string; error: S3ObjectError }[] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      let out;
+      try {
+        out = await this.sdk.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+          { abortSignal: signal },
+        );
+      } catch (error) {
+        const e = this.toError(error, 'DeleteObjects', bucket, batch[0] ?? '', signal);
+        if (!(e instanceof S3ObjectError)) throw e;
+        for (const key of batch) failed.push({ key, error: e });
+        continue;
+      }
+      const errors = new Map<string, S3ObjectError>();
+      for (const err of out.Errors ?? []) {
+        if (err.Key === undefined) continue;
+        const uri = this.describe(bucket, err.Key);
+        errors.set(
+          err.Key,
+          new S3ObjectError(
+            `DeleteObjects ${uri} failed (${err.Code ?? 'unknown'})${err.Message ? `: ${err.Message}` : ''}`,
+            {
+              operation: 'DeleteObjects',
+              uri,
+              cause: Object.assign(new Error(err.Message ?? err.Code ?? 'delete failed'), {
+                name: err.Code ?? 'DeleteError',
+              }),
+            },
+          ),
+        );
+      }
+      for (const key of batch) {
+        const error = errors.get(key);
+        if (error === undefined) deleted.push(key);
+        else failed.push({ key, error });
+      }
+    }
+    return { deleted, failed };
   }
 
   /** DELETEs one object (S3 answers success whether or not it existed). */
