@@ -130,10 +130,11 @@ export function formatS3Uri(parsed: ParsedS3Uri): string {
 
 /**
  * Best-effort redaction of a URI that may not parse: whatever stands between `s3://`
- * and the first `:` of a `SECRET:ACCESS@` head becomes `***`.
+ * (or another scheme: a mistyped URI still carries the secret) and the first `:` of a
+ * `SECRET:ACCESS@` head becomes `***`.
  */
 export function redactRawUri(raw: string): string {
-  return raw.replace(/^(s3:\/\/)[^@]*?:(?=[^:@]*@)/i, '$1***:');
+  return raw.replace(/^(\s*[a-z][a-z0-9+.-]*:\/\/)[^@]*?:(?=[^:@]*@)/i, '$1***:');
 }
 
 /** Where the caches live, passed in so the choice can be tested for any environment. */
