@@ -191,6 +191,14 @@ export class HashIndex {
     this.dirty = true;
   }
 
+  /** Records the remote ETag that the content `md5` of `rel` was verified equal to. */
+  setEtag(rel: string, md5: string, etag: string | undefined): void {
+    const e = this.entries.get(rel);
+    if (e === undefined || e.md5 !== md5 || etag === undefined) return;
+    this.entries.set(rel, { ...e, etag });
+    this.dirty = true;
+  }
+
   /** Notes that `rel` still exists, so pruning keeps it. */
   keep(rel: string): void {
     this.seen.add(rel);

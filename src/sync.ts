@@ -16,6 +16,7 @@ import {
   NotFoundError,
   S3lyncError,
   SyncError,
+  UnsafePathError,
   type SyncFailure,
 } from './exceptions.js';
 import { compileExcludes } from './excludes.js';
@@ -34,7 +35,7 @@ import {
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import { downloadFile, uploadFile, type TransferContext } from './transfer.js';
-import { formatBytes, resolveKeyPath } from './utils.js';
+import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
 
 const log = getLogger('sync');
 
@@ -82,6 +83,10 @@ export interface SyncResult {
   failed: number;
   /** Bytes transferred. */
   bytes: number;
+  /** Local files read to compute an MD5 (the hash index spares unchanged ones). */
+  hashedFiles: number;
+  /** Bytes read to compute MD5s. */
+  hashedBytes: number;
   /** Wall time in ms. */
   durationMs: number;
 }
@@ -154,6 +159,7 @@ export async function runSync(
   const useChecksum = options.useChecksum ?? true;
   const limit = pLimit(target.maxConcurrency);
 
+  const hashed: HashCounter = { files: 0, bytes: 0 };
   const digests = new Map<string, KnownDigest>();
   const needed = pathsNeedingDigest(layout.remote, localByPath, useChecksum);
   await Promise.all(
@@ -161,7 +167,7 @@ export async function runSync(
       limit(async () => {
         const file = localByPath.get(rel);
         if (file === undefined) return;
-        digests.set(rel, await knownDigest(index, layout.root, file, signal));
+        digests.set(rel, await knownDigest(index, layout.root, file, hashed, signal));
       }),
     ),
   );
@@ -196,10 +202,14 @@ export async function runSync(
     deleted: 0,
     failed: failures.length,
     bytes: 0,
+    hashedFiles: 0,
+    hashedBytes: 0,
     durationMs: 0,
   };
   if (result.dryRun) {
     result.actions = plan.actions;
+    result.hashedFiles = hashed.files;
+    result.hashedBytes = hashed.bytes;
     result.durationMs = Date.now() - started;
     return result;
   }
@@ -238,7 +248,9 @@ export async function runSync(
                 index,
                 layout.root,
                 localByPath.get(action.path),
+                digests.get(action.path),
                 action.key,
+                hashed,
                 file.advance,
                 signal,
               );
@@ -275,6 +287,8 @@ export async function runSync(
     }
   }
   await index.save({ prune: layout.tree });
+  result.hashedFiles = hashed.files;
+  result.hashedBytes = hashed.bytes;
   result.failed = failures.length;
   result.durationMs = Date.now() - started;
   if (failures.length > 0) {
@@ -313,16 +327,25 @@ function absolutePath(layout: Layout, rel: string): string {
   return path.join(layout.root, ...rel.split('/'));
 }
 
+/** Counts what was hashed, to show the index at work. */
+interface HashCounter {
+  files: number;
+  bytes: number;
+}
+
 async function knownDigest(
   index: HashIndex,
   root: string,
   file: LocalFile,
+  hashed: HashCounter,
   signal: AbortSignal | undefined,
 ): Promise<KnownDigest> {
   const cached = index.lookup(file.path, file);
   if (cached !== undefined) return { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
   const hashedAtNs = nowNs();
   const digest = await hashFile(path.join(root, ...file.path.split('/')), signal ? { signal } : {});
+  hashed.files++;
+  hashed.bytes += digest.size;
   index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
   return { size: digest.size, md5: digest.md5 };
 }
@@ -353,14 +376,17 @@ async function uploadOne(
   index: HashIndex,
   root: string,
   file: LocalFile | undefined,
+  known: KnownDigest | undefined,
   key: string,
+  hashed: HashCounter,
   onBytes: (n: number) => void,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
   const abs = path.join(root, ...file.path.split('/'));
   const multipart = file.size > ctx.multipartThreshold;
-  const cached = multipart ? undefined : index.lookup(file.path, file);
+  // The composite ETag of a multipart upload needs a pass with part boundaries.
+  const cached = multipart ? undefined : (known ?? index.lookup(file.path, file));
   let digest: FileDigest;
   if (cached !== undefined) {
     digest = { size: cached.size, md5: cached.md5 };
@@ -370,11 +396,12 @@ async function uploadOne(
       ...(multipart && { partSize: ctx.partSize }),
       ...(signal && { signal }),
     });
+    hashed.files++;
+    hashed.bytes += digest.size;
     index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
   }
   const etag = await uploadFile(ctx, abs, key, digest, { signal, onBytes });
-  const entry = index.lookup(file.path, file);
-  if (entry !== undefined) index.record(file.path, { ...entry, etag });
+  index.setEtag(file.path, digest.md5, etag);
 }
 
 async function downloadLayout(
@@ -510,8 +537,10 @@ async function listTree(
     for (const o of page) {
       any = true;
       const rel = o.key.slice(prefix.length);
-      // Directory markers ("a/b/") hold no data.
-      if (rel === '' || rel.endsWith('/') || isExcluded(rel)) continue;
+      // Directory markers ("a/b/") hold no data. Keys that cannot map inside the root are
+      // kept whatever the excludes, to be refused loudly rather than skipped.
+      if (rel === '' || rel.endsWith('/')) continue;
+      if (isExcluded(rel) && unsafeKeyReason(rel) === undefined) continue;
       entries.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
     }
   }
@@ -531,7 +560,7 @@ function refuseUnsafeKeys(layout: Layout, failures: SyncFailure[]): void {
     if (conflicts.has(r.path)) {
       failures.push({
         path: r.path,
-        error: new LocalPathError(
+        error: new UnsafePathError(
           `Refusing key ${JSON.stringify(r.key)}: other keys need ${r.path} to be a directory, so it cannot also be a file`,
           absolutePath(layout, r.path),
         ),

@@ -186,7 +186,14 @@ export function resolveKeyPath(root: string, key: string): string {
   return path.join(root, ...segments);
 }
 
-function unsafeKeyReason(key: string, segments: string[]): string | undefined {
+/**
+ * Why a key (relative to a root) cannot map to a local path inside it, or `undefined` when
+ * it can.
+ */
+export function unsafeKeyReason(
+  key: string,
+  segments: string[] = key.split('/'),
+): string | undefined {
   if (key === '') return 'it is empty';
   if (key.includes('\0')) return 'it contains a NUL character';
   if (key.startsWith('/')) return 'it is absolute';
