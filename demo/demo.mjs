@@ -1,0 +1,285 @@
+/* global console, process */
+/**
+ * The README quick start, end to end, against a throwaway radosgw (Ceph's S3 server).
+ *
+ *   npm run demo        (builds the package, then runs this file)
+ *
+ * Needs radosgw installed (Debian/Ubuntu). The server, its data and the local cache all
+ * live in a temp directory that is removed on exit, on errors and on Ctrl-C.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { inspect, promisify } from 'node:util';
+
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+
+// The built package, by self-reference (package.json "name" + "exports").
+import { S3Object } from 's3lync';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..');
+const INSTALL =
+  'apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common bc curl';
+
+const ACCESS_KEY = 'S3LYNCDEMOACCESSKEY0';
+const SECRET_KEY = 's3lyncDemoSecretKey00000000000000000000000';
+const BUCKET = 'demo-bucket';
+const KEY = 'notes/hello.txt';
+
+// ---------------------------------------------------------------------------------------
+// Output helpers
+// ---------------------------------------------------------------------------------------
+
+const t0 = Date.now();
+const say = (text = '') => {
+  console.log(text);
+};
+const step = (n, title) => {
+  say(`\n[${n}] ${title}`);
+};
+const ms = (start) => `${Date.now() - start} ms`;
+
+/** Wraps `obj.client.sdk.send` to count the S3 requests it sends, by command name. */
+function countRequests(obj) {
+  const sdk = obj.client.sdk;
+  const send = sdk.send.bind(sdk);
+  const counts = new Map();
+  sdk.send = (command, ...rest) => {
+    const name = command.constructor.name;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    return send(command, ...rest);
+  };
+  return {
+    /** The counts since the last call, e.g. "HeadObjectCommand x1, GetObjectCommand x1". */
+    take() {
+      const text = [...counts].map(([name, n]) => `${name} x${n}`).join(', ') || 'none';
+      const names = new Set(counts.keys());
+      counts.clear();
+      return { text, names };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The throwaway server
+// ---------------------------------------------------------------------------------------
+
+function hasCommand(name) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+let tempDir;
+let cluster;
+let startScript; // start-rgw.sh while it runs
+
+/** Stops radosgw and removes the temp dir. Synchronous, so it also works in signal handlers. */
+function cleanup() {
+  if (startScript?.exitCode === null) startScript.kill('SIGKILL');
+  if (cluster !== undefined) {
+    // The cluster is throwaway (in-memory OSD), so kill its daemons outright: radosgw takes
+    // over 5 s to honour SIGTERM, and stop-rgw.sh waits for that. stop-rgw.sh then finds
+    // them gone and removes the directory.
+    const runDir = path.join(cluster, 'run');
+    for (const name of ['client.rgw.pid', 'osd.0.pid', 'mon.a.pid']) {
+      try {
+        process.kill(Number(readFileSync(path.join(runDir, name), 'utf8').trim()), 'SIGKILL');
+      } catch {
+        // not started, or already gone
+      }
+    }
+    try {
+      execFileSync('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster], {
+        stdio: 'ignore',
+      });
+    } catch {
+      // best effort: the temp dir goes below anyway
+    }
+    cluster = undefined;
+  }
+  if (tempDir !== undefined) {
+    rmSync(tempDir, { recursive: true, force: true });
+    tempDir = undefined;
+  }
+}
+
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping radosgw and removing the temp dir...`);
+    cleanup();
+    process.exit(code);
+  });
+}
+
+async function startServer() {
+  tempDir = mkdtempSync(path.join(os.tmpdir(), 's3lync-demo-'));
+  cluster = path.join(tempDir, 'cluster');
+  const [rgwPort, monPort] = [await freePort(), await freePort()];
+  const start = Date.now();
+  try {
+    const starting = run('bash', [path.join(root, 'scripts/radosgw/start-rgw.sh'), cluster], {
+      env: {
+        ...process.env,
+        RGW_PORT: String(rgwPort),
+        MON_PORT: String(monPort),
+        AK: ACCESS_KEY,
+        SK: SECRET_KEY,
+      },
+      timeout: 120_000,
+    });
+    startScript = starting.child;
+    await starting;
+  } catch (error) {
+    throw new Error(`radosgw failed to start: ${error.message}\n${error.stderr ?? ''}`);
+  }
+  const endpoint = `http://127.0.0.1:${rgwPort}`;
+  say(`    radosgw is up at ${endpoint} (${ms(start)}), data in ${tempDir}`);
+  return endpoint;
+}
+
+async function createBucket(endpoint) {
+  const sdk = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    await sdk.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  } finally {
+    sdk.destroy();
+  }
+  say(`    created bucket "${BUCKET}" with the raw AWS SDK`);
+}
+
+// ---------------------------------------------------------------------------------------
+// The quick start
+// ---------------------------------------------------------------------------------------
+
+async function main() {
+  say('s3lync demo: use S3 objects like local files');
+  say('=============================================');
+
+  if (!hasCommand('radosgw') || !hasCommand('ceph-mon') || !hasCommand('ceph-osd')) {
+    console.error(
+      '\nThis demo runs against a throwaway Ceph radosgw, which is not installed.\n' +
+        'Install it (Debian/Ubuntu, as root or with sudo):\n\n' +
+        `  ${INSTALL}\n\n` +
+        'then run `npm run demo` again.',
+    );
+    return 1;
+  }
+
+  step(0, 'Starting a throwaway radosgw on free ports...');
+  const endpoint = await startServer();
+  await createBucket(endpoint);
+
+  const host = endpoint.replace(/^http:\/\//, '');
+  // Credentials go secret first: s3://SECRET:ACCESS@http://host:port/bucket/key
+  const uri = `s3://${SECRET_KEY}:${ACCESS_KEY}@http://${host}/${BUCKET}/${KEY}`;
+  const cache = path.join(tempDir, 'cache');
+  say(`    the S3Objects below use  s3://<SECRET>:${ACCESS_KEY}@${endpoint}/${BUCKET}/${KEY}`);
+
+  // (a) Write through a file handle; the upload happens when the callback succeeds.
+  step('a', "open('w', async (f) => f.writeFile(...)): write a file and upload it on close");
+  const writer = new S3Object(uri, {
+    localPath: path.join(cache, 'writer', 'hello.txt'),
+    progressMode: 'compact',
+  });
+  const writerRequests = countRequests(writer);
+  let start = Date.now();
+  await writer.open('w', async (f) => {
+    await f.writeFile('Hello from s3lync!\nThis line was written through a file handle.\n');
+  });
+  say(`    uploaded in ${ms(start)}; requests: ${writerRequests.take().text}`);
+
+  // (b) Another S3Object, another local path: open('r') downloads, then reads.
+  step('b', "open('r') on a second S3Object with its own local path: download, then read");
+  const reader = new S3Object(uri, {
+    localPath: path.join(cache, 'reader', 'hello.txt'),
+    progressMode: 'compact',
+  });
+  const readerRequests = countRequests(reader);
+  start = Date.now();
+  const content = await reader.open('r', (f) => f.readFile({ encoding: 'utf8' }));
+  say(
+    `    downloaded to ${reader.localPath} in ${ms(start)}; requests: ${readerRequests.take().text}`,
+  );
+  say('    content:');
+  for (const line of content.trimEnd().split('\n')) say(`    | ${line}`);
+
+  // (c) Nothing changed, so download() only asks S3 for the ETag and skips the transfer.
+  step('c', 'download() again: the local copy is unchanged, so nothing is transferred');
+  const before = (await stat(reader.localPath)).mtimeMs;
+  start = Date.now();
+  await reader.download();
+  const { text, names } = readerRequests.take();
+  const untouched = (await stat(reader.localPath)).mtimeMs === before;
+  const verdict =
+    !names.has('GetObjectCommand') && untouched ? 'nothing downloaded' : 'DOWNLOADED AGAIN?!';
+  say(`    ${text}, ${verdict} (${ms(start)})`);
+
+  // (d) Edit the local copy and upload it; the writer's now stale copy catches up.
+  step('d', 'Edit the local file and upload() it');
+  await writeFile(reader.localPath, `${content}And this line was added locally, then uploaded.\n`);
+  start = Date.now();
+  await reader.upload();
+  say(`    uploaded in ${ms(start)}; requests: ${readerRequests.take().text}`);
+  await writer.download({ progressMode: 'disabled' });
+  say(
+    `    the first S3Object's download() fetched the new version (${writerRequests.take().text}):`,
+  );
+  const remote = await readFile(writer.localPath, 'utf8');
+  for (const line of remote.trimEnd().split('\n')) say(`    | ${line}`);
+
+  // (e) Printing an S3Object never shows the secret key.
+  step('e', 'Printing an S3Object: the secret key is redacted');
+  const shown = [String(reader), inspect(reader), JSON.stringify(reader)];
+  say(`    String(obj)         ${shown[0]}`);
+  say(`    util.inspect(obj)   ${shown[1]}`);
+  say(`    JSON.stringify(obj) ${shown[2]}`);
+  const leaked = shown.some((s) => s.includes(SECRET_KEY));
+  say(`    secret key in any of them: ${leaked ? 'YES (bug!)' : 'no'}`);
+
+  const ok = verdict === 'nothing downloaded' && !leaked && remote.includes('added locally');
+  say(`\n${ok ? 'Done' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+  return ok ? 0 : 1;
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error('\nThe demo failed:', error);
+  process.exitCode = 1;
+} finally {
+  if (cluster !== undefined) say('\nStopping radosgw and removing the temp dir...');
+  cleanup();
+}
