@@ -79,7 +79,7 @@ export function parseFlag(value: string, source: string): boolean {
  * @throws {ConfigError} naming `source`, the value and its type.
  */
 export function parsePositiveInt(value: unknown, source: string): number {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
     throw new ConfigError(
       `Expected ${source} to be an integer >= 1, got ${JSON.stringify(value)} (${typeof value})`,

@@ -146,7 +146,8 @@ export function sdkErrorMeta(error: unknown): { statusCode?: number; code?: stri
   const e = error as { name?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
   const statusCode =
     typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
-  const code =
-    typeof e.Code === 'string' ? e.Code : typeof e.name === 'string' ? e.name : undefined;
+  // An SDK error's name is the S3 error code; a plain Error's name ("TypeError") is not.
+  const fromName = e.$metadata !== undefined && typeof e.name === 'string' ? e.name : undefined;
+  const code = typeof e.Code === 'string' ? e.Code : fromName;
   return { statusCode, code };
 }

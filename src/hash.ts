@@ -113,6 +113,9 @@ export class HashingStream extends Transform {
     private readonly onBytes?: (bytes: number) => void,
   ) {
     super({ highWaterMark: HASH_CHUNK_SIZE });
+    if (partSize !== undefined && (!Number.isInteger(partSize) || partSize < 1)) {
+      throw new RangeError(`partSize must be an integer >= 1, got ${partSize}`);
+    }
     if (partSize !== undefined) this.part = createHash('md5');
   }
 

@@ -66,13 +66,17 @@ function current(): State {
   if (state !== undefined) return state;
   // An unusable variable must not make logging itself throw; readEnvConfig reports it.
   let level: LogLevel = 'silent';
+  const lvl = process.env.S3LYNC_LOG_LEVEL;
+  const dbg = process.env.S3LYNC_DEBUG;
   try {
-    const lvl = process.env.S3LYNC_LOG_LEVEL;
     if (lvl) level = parseLogLevel(lvl, 'S3LYNC_LOG_LEVEL');
-    const dbg = process.env.S3LYNC_DEBUG;
-    if (dbg !== undefined && parseFlag(dbg, 'S3LYNC_DEBUG')) level = 'debug';
   } catch {
     level = 'silent';
+  }
+  try {
+    if (dbg !== undefined && parseFlag(dbg, 'S3LYNC_DEBUG')) level = 'debug';
+  } catch {
+    // S3LYNC_DEBUG unusable: keep what S3LYNC_LOG_LEVEL said.
   }
   state = { level, sink: stderrLogger, formatted: true };
   return state;

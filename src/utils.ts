@@ -98,6 +98,9 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
     rest = slash >= 0 ? rest.slice(slash + 1) : '';
   } else if (credentials === undefined && at >= 0 && !beforeAt.includes('/')) {
     if (beforeAt === '') throw uriError(uri, 'the endpoint before "@" is empty');
+    if (beforeAt.includes(':') && !HOST_WITH_PORT.test(beforeAt)) {
+      throw uriError(uri, 'credentials must be exactly SECRET_KEY:ACCESS_KEY before "@"');
+    }
     endpoint = `https://${beforeAt}`;
     rest = rest.slice(at + 1);
   }

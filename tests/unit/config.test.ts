@@ -225,3 +225,12 @@ describe('parsePositiveInt', () => {
     expect(message).toContain('(undefined)');
   });
 });
+
+describe('parsePositiveInt: only plain decimal strings', () => {
+  it.each(['0x10', '1e2', ' 1.0 ', '+3'])('rejects %j', (v) => {
+    expect(() => parsePositiveInt(v, 'S3LYNC_MAX_WORKERS')).toThrow(ConfigError);
+  });
+  it('accepts surrounding spaces', () => {
+    expect(parsePositiveInt(' 12 ', 'S3LYNC_MAX_WORKERS')).toBe(12);
+  });
+});

@@ -185,3 +185,10 @@ describe('SyncError', () => {
     expect(error.cause).toBeUndefined();
   });
 });
+
+describe('sdkErrorMeta: codes only from server responses', () => {
+  it('does not take a plain error name for an S3 code', () => {
+    expect(sdkErrorMeta(new TypeError('x')).code).toBeUndefined();
+    expect(new S3ObjectError('m', { cause: new TypeError('x') }).code).toBeUndefined();
+  });
+});

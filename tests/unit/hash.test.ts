@@ -385,3 +385,9 @@ describe('compareDigests', () => {
     );
   });
 });
+
+describe('HashingStream: part size must be positive', () => {
+  it.each([0, -1, 1.5])('rejects %j', (size) => {
+    expect(() => new HashingStream(size)).toThrow(RangeError);
+  });
+});

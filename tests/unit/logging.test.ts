@@ -260,3 +260,22 @@ describe('secrets', () => {
     expect(redact('ab cab')).toBe('ab cab');
   });
 });
+
+describe('environment: an unusable S3LYNC_LOG_LEVEL does not cancel S3LYNC_DEBUG', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    resetLogging();
+  });
+  it('still logs at debug', () => {
+    vi.stubEnv('S3LYNC_LOG_LEVEL', 'loud');
+    vi.stubEnv('S3LYNC_DEBUG', '1');
+    resetLogging();
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      getLogger('env').debug('visible');
+      expect(write.mock.calls.map((c) => String(c[0])).join('')).toContain('visible');
+    } finally {
+      write.mockRestore();
+    }
+  });
+});

@@ -545,3 +545,16 @@ describe('formatBytes', () => {
     expect(formatBytes(bytes)).toBe(text);
   });
 });
+
+describe('parseS3Uri: credentials with an extra colon', () => {
+  it('is refused without echoing the secret, not read as an endpoint', () => {
+    const uri = 's3://MYSECRETVALUE:AKID:x@host/bucket/key';
+    expect(() => parseS3Uri(uri)).toThrow(InvalidUriError);
+    expect(() => parseS3Uri(uri)).toThrow(/exactly SECRET_KEY:ACCESS_KEY/);
+    try {
+      parseS3Uri(uri);
+    } catch (e) {
+      expect(String(e)).not.toContain('MYSECRETVALUE');
+    }
+  });
+});
