@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import {
@@ -377,15 +377,23 @@ export class S3lyncClient {
       return await retry(
         async () => {
           let sent = 0;
-          const body = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
-          // Stay paused until the SDK pipes the body: a 'data' listener alone would start the
-          // flow now, and with `Expect: 100-continue` (bodies >= 2 MiB) the SDK pipes only
-          // after a round trip, so the first chunks would be lost and the PUT would hang.
-          body.pause();
-          body.on('data', (chunk) => {
-            sent += chunk.length;
-            options.onBytes?.(chunk.length);
+          const file = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
+          // The body must be a stream nothing has started reading: the SDK's checksum hasher
+          // (AWS, WHEN_SUPPORTED) throws on one already flowing, and with `Expect:
+          // 100-continue` (bodies >= 2 MiB) the SDK pipes the body only after a round trip,
+          // so a body flowing before then drops its first chunks and the PUT hangs. So bytes
+          // are counted by a pass-through, not by a 'data' listener on the file stream.
+          const body = new Transform({
+            highWaterMark: HASH_CHUNK_SIZE,
+            transform(chunk: Buffer, _encoding, done) {
+              sent += chunk.length;
+              options.onBytes?.(chunk.length);
+              done(null, chunk);
+            },
           });
+          // A read error reaches the SDK through `body`; the callback only swallows the
+          // premature close that `finally` causes.
+          pipeStreams(file, body, () => undefined);
           try {
             const out = await this.sdk.send(
               new PutObjectCommand({
@@ -405,6 +413,7 @@ export class S3lyncClient {
             throw error;
           } finally {
             body.destroy();
+            file.destroy();
           }
         },
         {
