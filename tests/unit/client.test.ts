@@ -1,0 +1,748 @@
+/**
+ * Wiring of the door to S3: how `createS3Client` configures the SDK, how retries of the
+ * SDK and of s3lync share one attempt budget, and how SDK errors become typed errors.
+ *
+ * The retry and body tests use a fake `requestHandler` (no socket): it exercises the SDK's
+ * real middleware stack, its retry middleware included, which aws-sdk-client-mock bypasses.
+ * One test talks to a real HTTP server on 127.0.0.1, for the SDK's own Node handler.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { inspect } from 'node:util';
+
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/core/serde';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { createS3Client, DEFAULT_ENDPOINT_REGION, S3lyncClient } from '../../src/client.js';
+import {
+  AccessDeniedError,
+  HashMismatchError,
+  NotFoundError,
+  PreconditionFailedError,
+  S3ObjectError,
+} from '../../src/exceptions.js';
+import { hashFile } from '../../src/hash.js';
+import { formatS3Uri } from '../../src/utils.js';
+
+const ENDPOINT = 'http://127.0.0.1:1';
+const NO_DELAY = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 } as const;
+
+function md5(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** An SDK service error as the deserializer builds it. */
+function s3Error(name: string, status: number, message = name): S3ServiceException {
+  return new S3ServiceException({
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+    message,
+  });
+}
+
+/** A body that sends `prefix`, then fails as a reset connection does. */
+function dyingBody(prefix: Buffer): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(prefix);
+        return;
+      }
+      this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// A fake HTTP handler: the SDK's whole middleware stack runs, no socket is opened.
+// ---------------------------------------------------------------------------
+
+interface SeenRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Buffer | string | Readable;
+}
+
+interface FakeHttp {
+  /** The handler to give `createS3Client({ requestHandler })`. */
+  handler: {
+    handle: (request: SeenRequest & { body?: unknown }) => Promise<{ response: unknown }>;
+    updateHttpClientConfig: () => void;
+    httpHandlerConfigs: () => Record<string, never>;
+  };
+  /** Every request the SDK sent, in order. */
+  requests: SeenRequest[];
+}
+
+/** `reply` receives each request and its number (from 1). */
+function fakeHttp(reply: (request: SeenRequest, n: number) => Reply): FakeHttp {
+  const requests: SeenRequest[] = [];
+  const handler: FakeHttp['handler'] = {
+    handle: (request) => {
+      const seen = { method: request.method, path: request.path, headers: { ...request.headers } };
+      requests.push(seen);
+      // A request body that is a stream must be drained or destroyed, as a socket would.
+      if (request.body instanceof Readable) request.body.resume();
+      const r = reply(seen, requests.length);
+      const body =
+        r.body instanceof Readable
+          ? r.body
+          : Readable.from(r.body === undefined ? [] : [Buffer.from(r.body)]);
+      return Promise.resolve({
+        response: { statusCode: r.status, headers: { ...r.headers }, body },
+      });
+    },
+    updateHttpClientConfig: () => undefined,
+    httpHandlerConfigs: () => ({}),
+  };
+  return { handler, requests };
+}
+
+function xmlError(code: string, status: number, message = ''): Reply {
+  return {
+    status,
+    headers: { 'content-type': 'application/xml', 'x-amz-request-id': 'req-1' },
+    body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>req-1</RequestId></Error>`,
+  };
+}
+
+function okObject(body: Buffer, etag = md5(body)): Reply {
+  return {
+    status: 200,
+    headers: {
+      'content-length': String(body.length),
+      'content-type': 'application/octet-stream',
+      etag: `"${etag}"`,
+    },
+    body,
+  };
+}
+
+let dir = '';
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-client-test-'));
+});
+
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('createS3Client', () => {
+  it('configures a custom endpoint for S3-compatible servers', async () => {
+    const client = createS3Client({ endpoint: ENDPOINT });
+    expect(client.config.forcePathStyle).toBe(true);
+    await expect(client.config.requestChecksumCalculation()).resolves.toBe('WHEN_REQUIRED');
+    await expect(client.config.responseChecksumValidation()).resolves.toBe('WHEN_REQUIRED');
+    await expect(client.config.region()).resolves.toBe(DEFAULT_ENDPOINT_REGION);
+    await expect(client.config.region()).resolves.toBe('us-east-1');
+    await expect(client.config.maxAttempts()).resolves.toBe(3);
+    const endpoint = await client.config.endpoint?.();
+    expect(endpoint).toMatchObject({ protocol: 'http:', hostname: '127.0.0.1', port: 1 });
+  });
+
+  it('forces WHEN_REQUIRED checksums for a custom endpoint even when the environment asks otherwise', async () => {
+    vi.stubEnv('AWS_REQUEST_CHECKSUM_CALCULATION', 'WHEN_SUPPORTED');
+    vi.stubEnv('AWS_RESPONSE_CHECKSUM_VALIDATION', 'WHEN_SUPPORTED');
+    const client = createS3Client({ endpoint: ENDPOINT });
+    await expect(client.config.requestChecksumCalculation()).resolves.toBe('WHEN_REQUIRED');
+    await expect(client.config.responseChecksumValidation()).resolves.toBe('WHEN_REQUIRED');
+  });
+
+  it('keeps an explicit region for a custom endpoint', async () => {
+    const client = createS3Client({ endpoint: ENDPOINT, region: 'eu-central-1' });
+    await expect(client.config.region()).resolves.toBe('eu-central-1');
+  });
+
+  it('does not force WHEN_REQUIRED checksums or path style without an endpoint', async () => {
+    vi.stubEnv('AWS_REQUEST_CHECKSUM_CALCULATION', 'WHEN_SUPPORTED');
+    vi.stubEnv('AWS_RESPONSE_CHECKSUM_VALIDATION', 'WHEN_SUPPORTED');
+    const client = createS3Client({ region: 'eu-west-1' });
+    expect(client.config.forcePathStyle).toBe(false);
+    await expect(client.config.requestChecksumCalculation()).resolves.toBe('WHEN_SUPPORTED');
+    await expect(client.config.responseChecksumValidation()).resolves.toBe('WHEN_SUPPORTED');
+    await expect(client.config.region()).resolves.toBe('eu-west-1');
+  });
+
+  it('sets maxAttempts from the retry config', async () => {
+    await expect(createS3Client().config.maxAttempts()).resolves.toBe(3);
+    const client = createS3Client({ endpoint: ENDPOINT, retry: { maxAttempts: 7 } });
+    await expect(client.config.maxAttempts()).resolves.toBe(7);
+  });
+
+  it('uses the static credentials it is given', async () => {
+    const client = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'MYSECRETKEY123' },
+    });
+    await expect(client.config.credentials()).resolves.toMatchObject({
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'MYSECRETKEY123',
+    });
+  });
+
+  it('passes a custom requestHandler through to the SDK', async () => {
+    const http = fakeHttp(() => ({ status: 200, headers: { 'content-length': '3' } }));
+    const client = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      requestHandler: http.handler,
+    });
+    expect(client.config.requestHandler).toBe(http.handler);
+    const head = await new S3lyncClient(client).head('bucket', 'key');
+    expect(head?.size).toBe(3);
+    expect(http.requests).toEqual([
+      expect.objectContaining({ method: 'HEAD', path: '/bucket/key' }),
+    ]);
+  });
+});
+
+describe('retries through the real SDK middleware (fake HTTP handler)', () => {
+  function clientFor(http: FakeHttp, retry: typeof NO_DELAY | { maxAttempts: number } = NO_DELAY) {
+    const r = { ...NO_DELAY, ...retry };
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: r,
+      requestHandler: http.handler,
+    });
+    return new S3lyncClient(sdk, { retry: r });
+  }
+
+  it('sends a HEAD that always fails with 503 SlowDown exactly maxAttempts times, not maxAttempts²', async () => {
+    const http = fakeHttp(() => xmlError('SlowDown', 503, 'Please reduce your request rate.'));
+    const err: unknown = await clientFor(http)
+      .head('bucket', 'key')
+      .catch((e: unknown) => e);
+    expect(http.requests).toHaveLength(3);
+    expect(http.requests.every((r) => r.method === 'HEAD')).toBe(true);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect(err).not.toBeInstanceOf(NotFoundError);
+    const e = err as S3ObjectError;
+    expect(e.statusCode).toBe(503);
+    expect(e.operation).toBe('HeadObject');
+    expect(e.message).toContain('s3://bucket/key');
+    expect(e.message).toContain('after 3 attempts');
+    expect(e.cause).toBeInstanceOf(S3ServiceException);
+  });
+
+  it('honours maxAttempts: 1 (no retry at all)', async () => {
+    const http = fakeHttp(() => xmlError('SlowDown', 503));
+    await expect(clientFor(http, { maxAttempts: 1 }).head('bucket', 'key')).rejects.toBeInstanceOf(
+      S3ObjectError,
+    );
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('recovers when a retry succeeds', async () => {
+    const http = fakeHttp((_r, n) =>
+      n < 3 ? xmlError('SlowDown', 503) : { status: 200, headers: { 'content-length': '5' } },
+    );
+    await expect(clientFor(http).head('bucket', 'key')).resolves.toMatchObject({ size: 5 });
+    expect(http.requests).toHaveLength(3);
+  });
+
+  it('sends a GET that always fails with 503 exactly maxAttempts times (SDK and s3lync share the budget)', async () => {
+    const http = fakeHttp(() => xmlError('SlowDown', 503));
+    const temp = path.join(dir, 'out.tmp');
+    const err: unknown = await clientFor(http)
+      .downloadToFile('bucket', 'key', temp)
+      .catch((e: unknown) => e);
+    expect(http.requests).toHaveLength(3);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect((err as S3ObjectError).code).toBe('SlowDown');
+    expect((err as S3ObjectError).message).toContain('after 3 attempts');
+  });
+
+  it('sends a streamed PUT that always fails with 503 exactly maxAttempts times', async () => {
+    const file = path.join(dir, 'up.bin');
+    await writeFile(file, 'hello');
+    const digest = await hashFile(file);
+    const http = fakeHttp(() => xmlError('SlowDown', 503));
+    await expect(clientFor(http).putFile('bucket', 'key', file, digest)).rejects.toBeInstanceOf(
+      S3ObjectError,
+    );
+    expect(http.requests).toHaveLength(3);
+    expect(http.requests.every((r) => r.method === 'PUT')).toBe(true);
+  });
+
+  it('retries a GET whose body is cut mid-way (ECONNRESET), within maxAttempts', async () => {
+    const body = Buffer.from('0123456789abcdef');
+    const http = fakeHttp((_r, n) =>
+      n < 3 ? { ...okObject(body), body: dyingBody(body.subarray(0, 4)) } : okObject(body),
+    );
+    const temp = path.join(dir, 'out.tmp');
+    const result = await clientFor(http).downloadToFile('bucket', 'key', temp);
+    expect(http.requests).toHaveLength(3);
+    expect(result.digest).toEqual({ size: body.length, md5: md5(body) });
+    expect(await readFile(temp)).toEqual(body);
+  });
+
+  it('gives up on a body cut every time after maxAttempts GETs, keeping the connection error as cause', async () => {
+    const body = Buffer.from('0123456789abcdef');
+    const http = fakeHttp(() => ({ ...okObject(body), body: dyingBody(body.subarray(0, 4)) }));
+    const err: unknown = await clientFor(http)
+      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .catch((e: unknown) => e);
+    expect(http.requests).toHaveLength(3);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect((err as S3ObjectError).cause).toMatchObject({ code: 'ECONNRESET' });
+  });
+
+  it('counts SDK retries against the budget of the outer retry (503, then cut bodies)', async () => {
+    const body = Buffer.from('0123456789abcdef');
+    const http = fakeHttp((_r, n) =>
+      n === 1
+        ? xmlError('SlowDown', 503)
+        : { ...okObject(body), body: dyingBody(body.subarray(0, 4)) },
+    );
+    await expect(
+      clientFor(http).downloadToFile('bucket', 'key', path.join(dir, 'out.tmp')),
+    ).rejects.toBeInstanceOf(S3ObjectError);
+    // 1 (503) + 1 (cut, SDK attempt 2) = 2 used; the outer retry has exactly one left.
+    expect(http.requests).toHaveLength(3);
+  });
+
+  it('retries a GET whose bytes do not match its ETag, then raises HashMismatchError', async () => {
+    const body = Buffer.from('the real bytes');
+    const http = fakeHttp(() => okObject(body, md5('other bytes')));
+    const err: unknown = await clientFor(http)
+      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'), {
+        verify: (r) => {
+          if (r.etag !== `"${r.digest.md5}"`) {
+            throw new HashMismatchError('mismatch', {
+              expected: r.etag ?? '',
+              actual: r.digest.md5,
+            });
+          }
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HashMismatchError);
+    expect(http.requests).toHaveLength(3);
+  });
+
+  it('sends a non-retryable 403 AccessDenied once and surfaces AccessDeniedError with the SDK error as cause', async () => {
+    const http = fakeHttp(() => xmlError('AccessDenied', 403, 'Access Denied'));
+    const err: unknown = await clientFor(http)
+      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .catch((e: unknown) => e);
+    expect(http.requests).toHaveLength(1);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    const e = err as AccessDeniedError;
+    expect(e.cause).toBeInstanceOf(S3ServiceException);
+    expect((e.cause as S3ServiceException).name).toBe('AccessDenied');
+    expect(e.code).toBe('AccessDenied');
+    expect(e.statusCode).toBe(403);
+    expect(e.operation).toBe('GetObject');
+    expect(e.message).not.toContain('after');
+  });
+
+  it('maps a 404 HEAD (no body, as servers send it) to undefined, in one request', async () => {
+    const http = fakeHttp(() => ({ status: 404 }));
+    await expect(clientFor(http).head('bucket', 'key')).resolves.toBeUndefined();
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('maps bodiless HEAD errors as servers send them: 403 → AccessDeniedError, 412 → PreconditionFailedError', async () => {
+    const forbidden = fakeHttp(() => ({ status: 403 }));
+    await expect(clientFor(forbidden).head('bucket', 'key')).rejects.toBeInstanceOf(
+      AccessDeniedError,
+    );
+    expect(forbidden.requests).toHaveLength(1);
+    const precondition = fakeHttp(() => ({ status: 412 }));
+    await expect(clientFor(precondition).head('bucket', 'key')).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    expect(precondition.requests).toHaveLength(1);
+  });
+
+  it('never shows the secret key in errors built from a real SDK failure', async () => {
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'MYSECRETKEY123' };
+    const http = fakeHttp(() =>
+      xmlError('SignatureDoesNotMatch', 403, 'The signature does not match'),
+    );
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      retry: NO_DELAY,
+      requestHandler: http.handler,
+    });
+    const client = new S3lyncClient(sdk, {
+      retry: NO_DELAY,
+      describe: (bucket, key) => formatS3Uri({ bucket, key, endpoint: ENDPOINT, credentials }),
+    });
+    const err: unknown = await client
+      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    const e = err as AccessDeniedError;
+    expect(e.message).toContain(`s3://***:AKIDEXAMPLE@${ENDPOINT}/bucket/key`);
+    // The request was signed (so the secret was used), yet nothing shows it.
+    expect(http.requests[0]?.headers.authorization).toContain('AKIDEXAMPLE');
+    for (const text of [e.message, String(e), e.stack ?? '', inspect(e, { depth: 10 })]) {
+      expect(text).not.toContain('MYSECRETKEY123');
+    }
+  });
+});
+
+describe('putFile() through the real SDK middleware', () => {
+  // Files of 2 MiB or more get `Expect: 100-continue`: the SDK's Node handler pipes the body
+  // only after the server's "100 Continue", one network round trip later. A body already
+  // flowing by then has dropped its first chunks, and the request never completes.
+  it('sends every byte of a body that waits for 100-continue', async () => {
+    const file = path.join(dir, 'big.bin');
+    const content = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < content.length; i += 997) content[i] = i % 256;
+    await writeFile(file, content);
+    const digest = await hashFile(file);
+    const received: Buffer[] = [];
+    let flowingBeforeSend: boolean | null | undefined;
+    const handler = {
+      handle: async (request: SeenRequest & { body?: unknown }) => {
+        expect(request.headers.Expect ?? request.headers.expect).toBe('100-continue');
+        const body = request.body as Readable;
+        flowingBeforeSend = body.readableFlowing;
+        // The round trip to the server and back (simulated latency, not an assertion).
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const chunks: Buffer[] = [];
+        if (!body.readableEnded && !body.destroyed) {
+          for await (const chunk of body) chunks.push(chunk as Buffer);
+        }
+        const bytes = Buffer.concat(chunks);
+        received.push(bytes);
+        return {
+          response: {
+            statusCode: 200,
+            headers: { etag: `"${md5(bytes)}"` },
+            body: Readable.from([]),
+          },
+        };
+      },
+      updateHttpClientConfig: () => undefined,
+      httpHandlerConfigs: () => ({}),
+    };
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: NO_DELAY,
+      requestHandler: handler,
+    });
+    const progress: number[] = [];
+    const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+      'bucket',
+      'key',
+      file,
+      digest,
+      { onBytes: (n) => progress.push(n) },
+    );
+    expect(received).toHaveLength(1);
+    expect(received[0]?.length).toBe(content.length);
+    expect(etag).toBe(`"${digest.md5}"`);
+    expect(progress.reduce((a, b) => a + b, 0)).toBe(content.length);
+    // The deterministic form of the same requirement: nothing reads the body before the
+    // transport does.
+    expect(flowingBeforeSend).toBeNull();
+  });
+
+  it('sends every byte through a real HTTP server that answers 100 Continue after a delay', async () => {
+    const file = path.join(dir, 'big.bin');
+    const content = Buffer.alloc(3 * 1024 * 1024, 7);
+    await writeFile(file, content);
+    const digest = await hashFile(file);
+    const received: number[] = [];
+    const server = createServer((req, res) => {
+      const hash = createHash('md5');
+      let n = 0;
+      req.on('data', (chunk: Buffer) => {
+        n += chunk.length;
+        hash.update(chunk);
+      });
+      req.on('end', () => {
+        received.push(n);
+        res.writeHead(200, { ETag: `"${hash.digest('hex')}"` });
+        res.end();
+      });
+    });
+    server.on('checkContinue', (req, res) => {
+      // A network round trip's worth of delay before "100 Continue" (not an assertion).
+      setTimeout(() => {
+        res.writeContinue();
+        server.emit('request', req, res);
+      }, 50);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const sdk = createS3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: { ...NO_DELAY, maxAttempts: 1 },
+    });
+    try {
+      const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+        'bucket',
+        'key',
+        file,
+        digest,
+      );
+      expect(received).toEqual([content.length]);
+      expect(etag).toBe(`"${digest.md5}"`);
+    } finally {
+      sdk.destroy();
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 10_000);
+
+  it('sends the whole body to AWS with the default WHEN_SUPPORTED checksums (aws-chunked, CRC32 trailer)', async () => {
+    vi.stubEnv('AWS_REQUEST_CHECKSUM_CALCULATION', 'WHEN_SUPPORTED');
+    const file = path.join(dir, 'small.bin');
+    await writeFile(file, 'hello world');
+    const digest = await hashFile(file);
+    const seen: { host: string; headers: Record<string, string>; body: string }[] = [];
+    const handler = {
+      handle: async (request: SeenRequest & { hostname: string; body?: unknown }) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of request.body as Readable)
+          chunks.push(Buffer.from(chunk as Buffer));
+        seen.push({
+          host: request.hostname,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString(),
+        });
+        return {
+          response: {
+            statusCode: 200,
+            headers: { etag: `"${digest.md5}"` },
+            body: Readable.from([]),
+          },
+        };
+      },
+    };
+    const sdk = createS3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: NO_DELAY,
+      requestHandler: handler,
+    });
+    const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+      'bucket',
+      'key',
+      file,
+      digest,
+    );
+    expect(etag).toBe(`"${digest.md5}"`);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.host).toBe('bucket.s3.us-east-1.amazonaws.com');
+    expect(seen[0]?.headers).toMatchObject({
+      'content-encoding': 'aws-chunked',
+      'x-amz-decoded-content-length': '11',
+      'x-amz-trailer': 'x-amz-checksum-crc32',
+      'content-md5': createHash('md5').update('hello world').digest('base64'),
+    });
+    expect(seen[0]?.body).toContain('hello world');
+    expect(seen[0]?.body).toContain('x-amz-checksum-crc32:');
+  });
+
+  it('fails (does not hang) when the local file cannot be read', async () => {
+    const http = fakeHttp(() => ({ status: 200, headers: { etag: '"x"' } }));
+    // The fake handler drains bodies: give it one that reports a read error.
+    const consuming = {
+      ...http.handler,
+      handle: async (request: SeenRequest & { body?: unknown }) => {
+        const chunks: unknown[] = [];
+        for await (const chunk of request.body as Readable) chunks.push(chunk);
+        return http.handler.handle(request);
+      },
+    };
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: NO_DELAY,
+      requestHandler: consuming,
+    });
+    const missing = path.join(dir, 'gone.bin');
+    const err: unknown = await new S3lyncClient(sdk, { retry: NO_DELAY })
+      .putFile('bucket', 'key', missing, { size: 5, md5: md5('hello') })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect((err as S3ObjectError).cause).toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const s3 = mockClient(sdk);
+  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  it('head() returns what HEAD says', async () => {
+    s3.on(HeadObjectCommand, { Bucket: 'bucket', Key: 'key' }).resolves({
+      ContentLength: 5,
+      ETag: `"${md5('hello')}"`,
+      Metadata: { 's3lync-md5': md5('hello'), other: 'x' },
+      LastModified: new Date(0),
+    });
+    await expect(client.head('bucket', 'key')).resolves.toEqual({
+      size: 5,
+      etag: `"${md5('hello')}"`,
+      fingerprintMd5: md5('hello'),
+      opaqueEtag: false,
+      lastModified: new Date(0),
+      metadata: { 's3lync-md5': md5('hello'), other: 'x' },
+    });
+  });
+
+  it('head() marks SSE-KMS and SSE-C ETags as opaque', async () => {
+    s3.on(HeadObjectCommand)
+      .resolvesOnce({ ContentLength: 1, ETag: '"x"', ServerSideEncryption: 'aws:kms' })
+      .resolvesOnce({ ContentLength: 1, ETag: '"x"', SSECustomerAlgorithm: 'AES256' })
+      .resolvesOnce({ ContentLength: 1, ETag: '"x"', ServerSideEncryption: 'AES256' });
+    expect((await client.head('bucket', 'key'))?.opaqueEtag).toBe(true);
+    expect((await client.head('bucket', 'key'))?.opaqueEtag).toBe(true);
+    expect((await client.head('bucket', 'key'))?.opaqueEtag).toBe(false);
+  });
+
+  it('head() returns undefined on 404', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
+    await expect(client.head('bucket', 'key')).resolves.toBeUndefined();
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
+  });
+
+  it('head() raises NotFoundError naming the bucket on NoSuchBucket', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('NoSuchBucket', 404));
+    const err: unknown = await client.head('nobucket', 'key').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).message).toContain('the bucket nobucket does not exist');
+    expect((err as NotFoundError).message).toContain('s3://nobucket/key');
+    expect((err as NotFoundError).code).toBe('NoSuchBucket');
+  });
+
+  it('head() raises AccessDeniedError on 403 with the SDK error as cause, sent once', async () => {
+    const sdkError = s3Error('AccessDenied', 403, 'Access Denied');
+    s3.on(HeadObjectCommand).rejects(sdkError);
+    const err: unknown = await client.head('bucket', 'key').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect((err as AccessDeniedError).cause).toBe(sdkError);
+    expect((err as AccessDeniedError).message).toContain('s3://bucket/key');
+    expect((err as AccessDeniedError).message).toContain('check the credentials');
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
+  });
+
+  it('maps a bare 403 without a code (HEAD on radosgw) to AccessDeniedError', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    const err: unknown = await client.head('bucket', 'key').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    // radosgw's empty messages become "UnknownError": not worth repeating.
+    expect((err as Error).message).not.toContain('UnknownError');
+  });
+
+  it('maps 412 to PreconditionFailedError', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    await expect(client.head('bucket', 'key')).rejects.toBeInstanceOf(PreconditionFailedError);
+  });
+
+  it('putFile() with ifNoneMatch sends IfNoneMatch * and maps 412 to PreconditionFailedError without retrying', async () => {
+    const file = path.join(dir, 'f.txt');
+    await writeFile(file, 'hello');
+    const digest = await hashFile(file);
+    s3.on(PutObjectCommand).rejects(
+      s3Error('PreconditionFailed', 412, 'At least one precondition failed'),
+    );
+    const err: unknown = await client
+      .putFile('bucket', 'key', file, digest, { ifNoneMatch: true })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PreconditionFailedError);
+    const calls = s3.commandCalls(PutObjectCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  it('prefixExists() asks for one key and reads KeyCount', async () => {
+    s3.on(ListObjectsV2Command).resolvesOnce({ KeyCount: 0 }).resolvesOnce({ KeyCount: 1 });
+    await expect(client.prefixExists('bucket', 'dir/')).resolves.toBe(false);
+    await expect(client.prefixExists('bucket', 'dir/')).resolves.toBe(true);
+    expect(s3.commandCalls(ListObjectsV2Command)[0]?.args[0].input).toEqual({
+      Bucket: 'bucket',
+      Prefix: 'dir/',
+      MaxKeys: 1,
+    });
+  });
+
+  it('downloadToFile() retries a body cut mid-way and sends at most maxAttempts GETs', async () => {
+    const body = Buffer.from('some object content');
+    const out = (b: Readable) => ({
+      Body: sdkStreamMixin(b),
+      ContentLength: body.length,
+      ETag: `"${md5(body)}"`,
+    });
+    s3.on(GetObjectCommand)
+      .callsFakeOnce(() => out(dyingBody(body.subarray(0, 5))))
+      .callsFakeOnce(() => out(Readable.from([body])));
+    const temp = path.join(dir, 'out.tmp');
+    const progress: number[] = [];
+    const result = await client.downloadToFile('bucket', 'key', temp, {
+      onBytes: (n) => progress.push(n),
+    });
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(2);
+    expect(result.digest.md5).toBe(md5(body));
+    expect(await readFile(temp)).toEqual(body);
+    // The cut attempt's bytes are taken back, so progress adds up to the object once.
+    expect(progress.reduce((a, b) => a + b, 0)).toBe(body.length);
+  });
+
+  it('downloadToFile() treats a short body as a cut connection and retries it', async () => {
+    const body = Buffer.from('some object content');
+    s3.on(GetObjectCommand).callsFake(() => ({
+      Body: sdkStreamMixin(Readable.from([body.subarray(0, 4)])),
+      ContentLength: body.length,
+      ETag: `"${md5(body)}"`,
+    }));
+    const err: unknown = await client
+      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(3);
+  });
+
+  it('downloadToFile() with an aborted signal rejects with its reason', async () => {
+    const reason = new Error('stop');
+    await expect(
+      client.downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'), {
+        signal: AbortSignal.abort(reason),
+      }),
+    ).rejects.toBe(reason);
+    expect(s3.calls()).toHaveLength(0);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
