@@ -34,7 +34,7 @@ import {
   type SyncAction,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
-import { downloadFile, uploadFile, type TransferContext } from './transfer.js';
+import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
 
 const log = getLogger('sync');
@@ -229,7 +229,7 @@ export async function runSync(
   try {
     await Promise.all(
       transfers.map((action) => {
-        const large = action.size > ctx.multipartThreshold;
+        const large = usesMultipart(ctx, action.size);
         const run = async (): Promise<void> => {
           signal?.throwIfAborted();
           const abs = absolutePath(layout, action.path);
@@ -384,7 +384,7 @@ async function uploadOne(
 ): Promise<void> {
   if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
   const abs = path.join(root, ...file.path.split('/'));
-  const multipart = file.size > ctx.multipartThreshold;
+  const multipart = usesMultipart(ctx, file.size);
   // The composite ETag of a multipart upload needs a pass with part boundaries.
   const cached = multipart ? undefined : (known ?? index.lookup(file.path, file));
   let digest: FileDigest;
@@ -642,7 +642,7 @@ export async function uploadNew(
   const { signal } = options;
   const size = (await stat(sourcePath)).size;
   const ctx = transferContext(target);
-  const multipart = size > ctx.multipartThreshold;
+  const multipart = usesMultipart(ctx, size);
   const digest = await hashFile(sourcePath, {
     ...(multipart && { partSize: ctx.partSize }),
     ...(signal && { signal }),

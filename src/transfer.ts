@@ -34,6 +34,18 @@ export interface FileTransferOptions {
   onBytes?: ((bytes: number) => void) | undefined;
 }
 
+/**
+ * Whether a file of `size` bytes uploads in parts: above the threshold and more than one
+ * part. A file that fits in one part goes as one PUT, where Content-MD5 makes the server
+ * check it.
+ */
+export function usesMultipart(
+  ctx: Pick<TransferContext, 'multipartThreshold' | 'partSize'>,
+  size: number,
+): boolean {
+  return size > ctx.multipartThreshold && size > ctx.partSize;
+}
+
 /** The expected MD5 of a download: the fingerprint, else a plain-MD5 ETag. */
 export function expectedMd5(result: {
   fingerprintMd5: string | undefined;
@@ -115,7 +127,7 @@ export async function uploadFile(
     onBytes: options.onBytes,
     ifNoneMatch: options.ifNoneMatch,
   };
-  if (digest.size > ctx.multipartThreshold) {
+  if (usesMultipart(ctx, digest.size)) {
     await ctx.client.uploadMultipart(ctx.bucket, key, filePath, digest, {
       ...common,
       partSize: ctx.partSize,
@@ -130,11 +142,12 @@ export async function uploadFile(
         { expected: String(digest.size), actual: String(head?.size), uri, path: filePath },
       );
     }
-    const expected = digest.multipartEtag;
+    // Whatever the server made of the parts, a plain or composite MD5 must match what was sent.
+    const expected = isMultipartEtag(etag) ? digest.multipartEtag : digest.md5;
     if (
       expected !== undefined &&
       etag !== undefined &&
-      isMultipartEtag(etag) &&
+      (isMultipartEtag(etag) || isMd5Etag(etag)) &&
       etag !== expected
     ) {
       throw new HashMismatchError(
