@@ -1,7 +1,14 @@
+import os from 'node:os';
+import path from 'node:path';
+
 import { defineConfig } from 'vitest/config';
+
+// Keep every cache and hash index the tests create out of the user's ~/.cache.
+const cacheHome = path.join(os.tmpdir(), `s3lync-test-cache-${process.pid}`);
 
 export default defineConfig({
   test: {
+    env: { XDG_CACHE_HOME: cacheHome },
     projects: [
       {
         test: {

@@ -1,0 +1,54 @@
+import { describe, expect, it, vi, afterEach } from 'vitest';
+import type { TestProject } from 'vitest/node';
+
+import setup, { type TestS3 } from '../setup/s3-server.js';
+
+function fakeProject(): { project: TestProject; provided: Map<string, unknown> } {
+  const provided = new Map<string, unknown>();
+  const project = {
+    provide: (key: string, value: unknown) => provided.set(key, value),
+  } as unknown as TestProject;
+  return { project, provided };
+}
+
+describe('the integration tests’ server setup', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+  });
+
+  it('fails under CI=true when radosgw is missing', async () => {
+    vi.stubEnv('S3LYNC_TEST_ENDPOINT', '');
+    vi.stubEnv('PATH', '/nonexistent');
+    vi.stubEnv('CI', 'true');
+    const { project } = fakeProject();
+    await expect(setup(project)).rejects.toThrow(/CI=true and No S3 server.*apt-get install/s);
+  });
+
+  it('skips loudly, saying how to install radosgw, when not in CI', async () => {
+    vi.stubEnv('S3LYNC_TEST_ENDPOINT', '');
+    vi.stubEnv('PATH', '/nonexistent');
+    vi.stubEnv('CI', '');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const { project, provided } = fakeProject();
+    const teardown = await setup(project);
+    expect((provided.get('s3') as TestS3).available).toBe(false);
+    const printed = stderr.mock.calls.map((c) => String(c[0])).join('');
+    expect(printed).toMatch(/SKIPPING every integration test/);
+    expect(printed).toMatch(/apt-get install -y --no-install-recommends radosgw/);
+    await teardown?.();
+  });
+
+  it('uses S3LYNC_TEST_ENDPOINT when it is set', async () => {
+    vi.stubEnv('S3LYNC_TEST_ENDPOINT', 'http://127.0.0.1:9000');
+    vi.stubEnv('S3LYNC_TEST_ACCESS_KEY_ID', 'minio');
+    vi.stubEnv('S3LYNC_TEST_SECRET_ACCESS_KEY', 'minio-secret');
+    const { project, provided } = fakeProject();
+    await setup(project);
+    expect(provided.get('s3')).toMatchObject({
+      available: true,
+      endpoint: 'http://127.0.0.1:9000',
+      accessKeyId: 'minio',
+    });
+  });
+});
