@@ -444,9 +444,12 @@ export class S3lyncClient {
   ): Promise<void> {
     const { signal } = options;
     signal?.throwIfAborted();
-    const controller = new AbortController();
+    const body = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
+    // Cancel by failing the body, not by lib-storage's abortController: on abort, done()
+    // rejects at once while parts are still in flight and aborts the upload on the server
+    // only later; a failed body makes it wait for the parts, abort, and only then reject.
     const onAbort = (): void => {
-      controller.abort(signal?.reason);
+      body.destroy(Object.assign(new Error('Upload aborted.'), { name: 'AbortError' }));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const upload = new Upload({
@@ -454,11 +457,10 @@ export class S3lyncClient {
       partSize: options.partSize,
       queueSize: options.queueSize,
       leavePartsOnError: false,
-      abortController: controller,
       params: {
         Bucket: bucket,
         Key: key,
-        Body: createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE }),
+        Body: body,
         ContentLength: digest.size,
         Metadata: {
           ...options.metadata,
@@ -480,6 +482,7 @@ export class S3lyncClient {
       throw this.toError(error, 'MultipartUpload', bucket, key, signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      body.destroy();
     }
   }
 

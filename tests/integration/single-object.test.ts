@@ -2,7 +2,11 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { expect, it, vi } from 'vitest';
 
 import {
@@ -156,5 +160,39 @@ describeS3('S3Object with one file against radosgw', () => {
     expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
     expect(await obj.exists()).toBe(false);
     expect(await obj.delete()).toBe(0);
+  });
+});
+
+describeS3('aborting a multipart upload against radosgw', () => {
+  const bucket = useBucket();
+  const tmp = useTempDir();
+
+  it('rejects with the reason only after the upload is aborted on the server', async () => {
+    const key = uniqueKey('aborted.bin');
+    const obj = new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(tmp.path, 'aborted.bin'),
+      progressMode: 'disabled',
+      multipartThreshold: 5 * 1024 * 1024,
+      partSize: 5 * 1024 * 1024,
+      maxConcurrency: 2,
+    });
+    await writeFile(obj.localPath, randomBytes(30 * 1024 * 1024));
+    const controller = new AbortController();
+    // Parts still in flight when the abort comes are held back a little, so an upload that
+    // rejected before waiting for them would be caught with its multipart upload still open.
+    interceptSend(obj.client.sdk, async (command, send) => {
+      const out = await send();
+      if (command instanceof UploadPartCommand) {
+        if (controller.signal.aborted) await new Promise((r) => setTimeout(r, 300));
+        else controller.abort(new Error('stop now'));
+      }
+      return out;
+    });
+    await expect(obj.upload({ signal: controller.signal })).rejects.toThrow('stop now');
+    const uploads = await bucket.client.send(
+      new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
+    );
+    expect(uploads.Uploads ?? []).toEqual([]);
+    expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
   });
 });
