@@ -23,6 +23,12 @@ export type ExcludeMatcher = (relativePath: string) => boolean;
  * @throws {ConfigError} when the pattern is not a valid regular expression.
  */
 export function patternSource(pattern: string | RegExp): string {
+  if (pattern instanceof RegExp && pattern.flags !== '') {
+    // Patterns are kept as sources; a flag such as `i` would be lost without a word.
+    throw new ConfigError(
+      `Exclude patterns cannot have flags, got ${String(pattern)}: write it without flags (e.g. [Ll]ogs for a case-insensitive match)`,
+    );
+  }
   const source = pattern instanceof RegExp ? pattern.source : pattern;
   if (typeof source !== 'string') {
     throw new ConfigError(

@@ -124,7 +124,8 @@ function parseLine(line: string): [string, IndexEntry] | undefined {
 export function parseIndex(text: string): Map<string, IndexEntry> {
   const entries = new Map<string, IndexEntry>();
   const lines = text.split('\n');
-  if (!lines[0]?.startsWith(MAGIC)) return entries;
+  const header = lines[0]?.split(' ') ?? [];
+  if (`${header[0]} ${header[1]}` !== MAGIC || header.length !== 3) return entries;
   for (const line of lines.slice(1)) {
     if (line === '') continue;
     const parsed = parseLine(line);
@@ -224,9 +225,9 @@ export class HashIndex {
       }
     }
     if (!this.dirty) return;
-    await mkdir(path.dirname(this.file), { recursive: true });
     const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
+      await mkdir(path.dirname(this.file), { recursive: true });
       const fh = await open(temp, 'w');
       try {
         await fh.writeFile(serializeIndex(this.entries, nowNs()));
@@ -237,7 +238,8 @@ export class HashIndex {
       await rename(temp, this.file);
       this.dirty = false;
     } catch (error) {
-      await rm(temp, { force: true });
+      // `force` ignores only ENOENT: a temp path under a non-directory throws ENOTDIR.
+      await rm(temp, { force: true }).catch(() => undefined);
       // The index is a cache: failing to save it costs a re-hash, never data.
       log.warn(`could not save the hash index ${this.file}: ${(error as Error).message}`);
     }

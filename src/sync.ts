@@ -19,7 +19,7 @@ import {
   UnsafePathError,
   type SyncFailure,
 } from './exceptions.js';
-import { compileExcludes } from './excludes.js';
+import { compileExcludes, patternSource } from './excludes.js';
 import { hashFile, type FileDigest } from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
 import { identityOf, walkLocal, type LocalFile } from './local-tree.js';
@@ -140,7 +140,7 @@ export async function runSync(
   }
   const isExcluded = compileExcludes([
     ...target.excludes,
-    ...(options.excludes ?? []).map((p) => (p instanceof RegExp ? p.source : p)),
+    ...(options.excludes ?? []).map(patternSource),
   ]);
   const layout =
     direction === 'download'
@@ -219,7 +219,7 @@ export async function runSync(
   const progress = new ProgressBar({
     mode: options.progressMode ?? target.progressMode,
     onProgress: options.onProgress,
-    description: target.uri,
+    description: `${direction === 'download' ? '↓' : '↑'} ${target.bucket}/${target.key}`,
   });
   progress.expect(
     transfers.length,
@@ -419,7 +419,7 @@ async function downloadLayout(
   // A local directory means a tree: list it straight away, with no HEAD.
   if (key.endsWith('/') || localStat?.isDirectory() === true) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
-    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    const listed = await listTree(client, bucket, prefix, isExcluded, true, signal);
     if (listed.any) return treeLayout(target, prefix, listed.entries, isExcluded, signal);
     if (key.endsWith('/') || (await client.head(bucket, key, signal)) === undefined) {
       throw notFound(target);
@@ -432,7 +432,7 @@ async function downloadLayout(
   const head = await client.head(bucket, key, signal);
   if (head === undefined) {
     const prefix = `${key}/`;
-    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    const listed = await listTree(client, bucket, prefix, isExcluded, true, signal);
     if (!listed.any) throw notFound(target);
     if (localStat !== undefined) {
       throw new LocalPathError(
@@ -465,7 +465,8 @@ async function uploadLayout(
   });
   if (localStat.isDirectory()) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
-    const listed = await listTree(client, bucket, prefix, isExcluded, signal);
+    // Excluded keys stay out whatever they look like: a mirror must never delete them.
+    const listed = await listTree(client, bucket, prefix, isExcluded, false, signal);
     return treeLayout(target, prefix, listed.entries, isExcluded, signal);
   }
   if (key.endsWith('/')) {
@@ -529,6 +530,7 @@ async function listTree(
   bucket: string,
   prefix: string,
   isExcluded: (rel: string) => boolean,
+  keepUnsafe: boolean,
   signal: AbortSignal | undefined,
 ): Promise<{ any: boolean; entries: RemoteEntry[] }> {
   const entries: RemoteEntry[] = [];
@@ -537,10 +539,10 @@ async function listTree(
     for (const o of page) {
       any = true;
       const rel = o.key.slice(prefix.length);
-      // Directory markers ("a/b/") hold no data. Keys that cannot map inside the root are
-      // kept whatever the excludes, to be refused loudly rather than skipped.
+      // Directory markers ("a/b/") hold no data. For downloads, keys that cannot map inside
+      // the root are kept whatever the excludes, to be refused loudly rather than skipped.
       if (rel === '' || rel.endsWith('/')) continue;
-      if (isExcluded(rel) && unsafeKeyReason(rel) === undefined) continue;
+      if (isExcluded(rel) && !(keepUnsafe && unsafeKeyReason(rel) !== undefined)) continue;
       entries.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
     }
   }
@@ -650,7 +652,7 @@ export async function uploadNew(
   const progress = new ProgressBar({
     mode: options.progressMode ?? target.progressMode,
     onProgress: options.onProgress,
-    description: target.uri,
+    description: `↑ ${target.bucket}/${target.key}`,
   });
   progress.expect(1, size);
   const file = progress.start({

@@ -286,6 +286,17 @@ describeS3('directory sync against radosgw', () => {
     ]);
   });
 
+  it('upload mirror never deletes an excluded key, even one no local path could hold', async () => {
+    const prefix = uniqueKey('mirror-unsafe');
+    await putObject(bucket.client, bucket.name, `${prefix}/x//.env`, 'remote secret');
+    await putObject(bucket.client, bucket.name, `${prefix}/gone.txt`, 'extra');
+    const obj = tree(prefix);
+    await writeTree(obj.localPath, { 'keep.txt': 'k' });
+    const result = await obj.sync('upload', { mirror: true });
+    expect(byOp(result)).toEqual(['delete:gone.txt:not-in-source', 'upload:keep.txt:missing']);
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/x//.env`)).toBe(true);
+  });
+
   it('upload mirror deletes in DeleteObjects batches of at most 1,000 (defect 5)', async () => {
     const prefix = uniqueKey('batch');
     const seed = tree(prefix, { maxConcurrency: 16 });

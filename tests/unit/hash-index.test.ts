@@ -1,0 +1,638 @@
+import type * as FsPromises from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import {
+  HashIndex,
+  indexFileFor,
+  isTrusted,
+  nowNs,
+  parseIndex,
+  RACY_MARGIN_COARSE_NS,
+  RACY_MARGIN_NS,
+  serializeIndex,
+  type FileIdentity,
+  type IndexEntry,
+} from '../../src/hash-index.js';
+import { identityOf } from '../../src/local-tree.js';
+import { configureLogging, resetLogging, type Logger } from '../../src/logging.js';
+
+// Pass-through spies, to prove what the index writes (and that a disabled one writes nothing).
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof FsPromises>();
+  return {
+    ...actual,
+    mkdir: vi.fn(actual.mkdir),
+    open: vi.fn(actual.open),
+    rename: vi.fn(actual.rename),
+    writeFile: vi.fn(actual.writeFile),
+  };
+});
+
+const MD5_A = '0123456789abcdef0123456789abcdef';
+const MD5_B = 'fedcba9876543210fedcba9876543210';
+
+/** A fine-grained mtime (not a whole second). */
+const MTIME = 1_700_000_000_123_456_789n;
+/** A whole-second mtime, as coarse filesystems give. */
+const COARSE_MTIME = 1_700_000_000_000_000_000n;
+
+function identity(overrides: Partial<FileIdentity> = {}): FileIdentity {
+  return { size: 42, mtimeNs: MTIME, ctimeNs: MTIME + 5n, ino: 123_456n, ...overrides };
+}
+
+function entry(overrides: Partial<IndexEntry> = {}): IndexEntry {
+  const id = identity(overrides);
+  return {
+    ...id,
+    md5: MD5_A,
+    hashedAtNs: id.mtimeNs + 10_000_000_000n,
+    ownMtime: false,
+    ...overrides,
+  };
+}
+
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 's3lync-hash-index-'));
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+let dirCount = 0;
+async function freshDir(): Promise<string> {
+  const dir = path.join(tmp, `case-${++dirCount}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+describe('isTrusted', () => {
+  it('trusts an entry whose identity matches and that was hashed well after its mtime', () => {
+    expect(isTrusted(entry(), identity())).toBe(true);
+  });
+
+  it.each<[string, Partial<FileIdentity>]>([
+    ['size', { size: 43 }],
+    ['mtimeNs', { mtimeNs: MTIME + 1n }],
+    ['ctimeNs', { ctimeNs: MTIME + 6n }],
+    ['ino', { ino: 123_457n }],
+  ])('does not trust an entry whose %s differs', (_field, change) => {
+    expect(isTrusted(entry(), identity(change))).toBe(false);
+  });
+
+  it('applies the racy margin to fine-grained mtimes', () => {
+    expect(isTrusted(entry({ hashedAtNs: MTIME + RACY_MARGIN_NS }), identity())).toBe(true);
+    expect(isTrusted(entry({ hashedAtNs: MTIME + RACY_MARGIN_NS - 1n }), identity())).toBe(false);
+    expect(isTrusted(entry({ hashedAtNs: MTIME }), identity())).toBe(false);
+    // A clock that went backwards: hashed "before" the mtime.
+    expect(isTrusted(entry({ hashedAtNs: MTIME - 1n }), identity())).toBe(false);
+  });
+
+  it('applies the coarse margin to whole-second mtimes', () => {
+    const id = identity({ mtimeNs: COARSE_MTIME });
+    const at = (hashedAtNs: bigint, ownMtime = false): IndexEntry =>
+      entry({ mtimeNs: COARSE_MTIME, hashedAtNs, ownMtime });
+    expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_NS), id)).toBe(false);
+    expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_COARSE_NS - 1n), id)).toBe(false);
+    expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_COARSE_NS), id)).toBe(true);
+  });
+
+  it('uses the fine margin for a whole-second mtime s3lync set itself', () => {
+    const id = identity({ mtimeNs: COARSE_MTIME });
+    const own = (hashedAtNs: bigint): IndexEntry =>
+      entry({ mtimeNs: COARSE_MTIME, hashedAtNs, ownMtime: true });
+    expect(isTrusted(own(COARSE_MTIME + RACY_MARGIN_NS), id)).toBe(true);
+    expect(isTrusted(own(COARSE_MTIME + RACY_MARGIN_NS - 1n), id)).toBe(false);
+  });
+
+  it('has the documented margins', () => {
+    expect(RACY_MARGIN_NS).toBe(100_000_000n);
+    expect(RACY_MARGIN_COARSE_NS).toBe(2_000_000_000n);
+  });
+});
+
+describe('serializeIndex / parseIndex', () => {
+  it('round-trips awkward paths, huge bigints and optional etags', () => {
+    const big = 2n ** 63n + 12_345n;
+    const entries = new Map<string, IndexEntry>([
+      ['plain.txt', entry()],
+      ['tab\there', entry({ etag: '"abc"' })],
+      ['new\nline/and\r\nCRLF', entry({ md5: MD5_B })],
+      ['"quoted" \'single\' \\back\\slash', entry({ ownMtime: true })],
+      ['ünïcödé/日本語/emoji-😀.bin', entry({ etag: `${MD5_A}-3` })],
+      ['line\u2028sep\u2029para', entry()],
+      ['[1,2,3]', entry()],
+      [
+        'huge',
+        entry({
+          size: Number.MAX_SAFE_INTEGER,
+          mtimeNs: big,
+          ctimeNs: big + 1n,
+          ino: 2n ** 64n - 1n,
+          hashedAtNs: big + 2n,
+        }),
+      ],
+    ]);
+    const text = serializeIndex(entries, nowNs());
+    const parsed = parseIndex(text);
+    expect(parsed).toEqual(entries);
+    expect([...parsed.keys()]).toEqual([...entries.keys()]);
+    expect(parsed.get('plain.txt')).not.toHaveProperty('etag');
+    expect(parsed.get('huge')?.ino).toBe(2n ** 64n - 1n);
+    expect(parsed.get('huge')?.mtimeNs).toBe(big);
+  });
+
+  it('writes one header line, then one line per entry', () => {
+    const text = serializeIndex(
+      new Map([
+        ['a\nb', entry()],
+        ['c', entry()],
+      ]),
+      77n,
+    );
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('s3lync-hash-index 1 77');
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toBe('');
+  });
+
+  it('round-trips an empty index', () => {
+    expect(parseIndex(serializeIndex(new Map(), 1n))).toEqual(new Map());
+  });
+
+  it('drops torn and corrupt lines but keeps the good ones', () => {
+    const good = new Map([
+      ['good-1', entry()],
+      ['good-2', entry({ md5: MD5_B, etag: 'e' })],
+    ]);
+    const [header, line1, line2] = serializeIndex(good, 1n).split('\n');
+    const bad = [
+      '["torn",42,"1700000000123456789"',
+      'not json at all',
+      '{"an":"object"}',
+      '[]',
+      JSON.stringify(['short', 42, '1', '2', '3', MD5_A, '4', 0]),
+      JSON.stringify(['long', 42, '1', '2', '3', MD5_A, '4', 0, '', 'extra']),
+      JSON.stringify(['bad-md5', 42, '1', '2', '3', 'xyz', '4', 0, '']),
+      JSON.stringify(['upper-md5', 42, '1', '2', '3', MD5_A.toUpperCase(), '4', 0, '']),
+      JSON.stringify(['str-size', '42', '1', '2', '3', MD5_A, '4', 0, '']),
+      JSON.stringify(['frac-size', 4.5, '1', '2', '3', MD5_A, '4', 0, '']),
+      JSON.stringify(['unsafe-size', 2 ** 60, '1', '2', '3', MD5_A, '4', 0, '']),
+      JSON.stringify(['bad-mtime', 42, 'abc', '2', '3', MD5_A, '4', 0, '']),
+      JSON.stringify(['null-ino', 42, '1', '2', null, MD5_A, '4', 0, '']),
+      JSON.stringify(['frac-hashed', 42, '1', '2', '3', MD5_A, '4.5', 0, '']),
+      JSON.stringify([7, 42, '1', '2', '3', MD5_A, '4', 0, '']),
+      JSON.stringify(['etag-number', 42, '1', '2', '3', MD5_A, '4', 0, 5]),
+    ];
+    const text = [header, ...bad.slice(0, 8), line1, ...bad.slice(8), line2, '["cut-off",4'].join(
+      '\n',
+    );
+    const parsed = parseIndex(text);
+    expect(parsed).toEqual(good);
+  });
+
+  it('keeps the last entry of a path written twice', () => {
+    const header = serializeIndex(new Map(), 1n).trimEnd();
+    const first = serializeIndex(new Map([['p', entry()]]), 1n).split('\n')[1];
+    const second = serializeIndex(new Map([['p', entry({ md5: MD5_B })]]), 1n).split('\n')[1];
+    expect(parseIndex([header, first, second].join('\n')).get('p')?.md5).toBe(MD5_B);
+  });
+
+  it('returns an empty index for a wrong header, an empty text or binary garbage', () => {
+    const body = serializeIndex(new Map([['a', entry()]]), 1n)
+      .split('\n')
+      .slice(1)
+      .join('\n');
+    expect(parseIndex(`some-other-format 1\n${body}`)).toEqual(new Map());
+    expect(parseIndex(body)).toEqual(new Map());
+    expect(parseIndex('')).toEqual(new Map());
+    expect(parseIndex('\n\n\n')).toEqual(new Map());
+    const garbage = Buffer.alloc(4096);
+    let x = 7;
+    for (let i = 0; i < garbage.length; i++) {
+      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      garbage[i] = x >>> 16;
+    }
+    expect(parseIndex(garbage.toString('utf8'))).toEqual(new Map());
+    expect(parseIndex(garbage.toString('latin1'))).toEqual(new Map());
+    // Garbage after a valid header is dropped line by line.
+    expect(parseIndex(`s3lync-hash-index 1 5\n${garbage.toString('latin1')}`)).toEqual(new Map());
+  });
+});
+
+describe('indexFileFor', () => {
+  it('is stable for the same root and lives in the index directory', () => {
+    const dir = path.join(tmp, 'indexes');
+    const a = indexFileFor(dir, '/data/root');
+    expect(indexFileFor(dir, '/data/root')).toBe(a);
+    expect(indexFileFor(dir, '/data/root/')).toBe(a);
+    expect(indexFileFor(dir, '/data/./other/../root')).toBe(a);
+    expect(path.dirname(a)).toBe(dir);
+    expect(path.basename(a)).toMatch(/^[0-9a-f]{32}\.jsonl$/);
+  });
+
+  it('resolves relative roots', () => {
+    const dir = path.join(tmp, 'indexes');
+    expect(indexFileFor(dir, 'rel/root')).toBe(indexFileFor(dir, path.resolve('rel/root')));
+  });
+
+  it('differs for different roots', () => {
+    const dir = path.join(tmp, 'indexes');
+    const files = new Set(
+      ['/data/root', '/data/root2', '/data/Root', '/data', '/other/root'].map((r) =>
+        indexFileFor(dir, r),
+      ),
+    );
+    expect(files.size).toBe(5);
+  });
+});
+
+describe('nowNs', () => {
+  it('is a bigint in nanoseconds', () => {
+    const before = BigInt(Date.now()) * 1_000_000n;
+    const now = nowNs();
+    expect(typeof now).toBe('bigint');
+    expect(now >= before).toBe(true);
+    expect(now % 1_000_000n).toBe(0n);
+  });
+});
+
+describe('HashIndex', () => {
+  type Line = { level: string; line: string };
+  let lines: Line[];
+
+  beforeEach(() => {
+    lines = [];
+    const push =
+      (level: string) =>
+      (line: string): void => {
+        lines.push({ level, line });
+      };
+    const logger: Logger = {
+      debug: push('debug'),
+      info: push('info'),
+      warn: push('warn'),
+      error: push('error'),
+    };
+    configureLogging({ level: 'debug', logger });
+  });
+
+  afterEach(() => {
+    resetLogging();
+    vi.mocked(mkdir).mockClear();
+    vi.mocked(open).mockClear();
+    vi.mocked(rename).mockClear();
+    vi.mocked(writeFile).mockClear();
+  });
+
+  async function indexWith(file: string, entries: Record<string, IndexEntry>): Promise<HashIndex> {
+    const index = await HashIndex.load(file);
+    for (const [p, e] of Object.entries(entries)) index.record(p, e);
+    await index.save({ prune: false });
+    return HashIndex.load(file);
+  }
+
+  async function saved(file: string): Promise<Map<string, IndexEntry>> {
+    return parseIndex(await readFile(file, 'utf8'));
+  }
+
+  it('loads a missing file as an empty index, without a warning', async () => {
+    const index = await HashIndex.load(path.join(tmp, 'nope', 'missing.jsonl'));
+    expect(index.size).toBe(0);
+    expect(index.lookup('a', identity())).toBeUndefined();
+    expect(lines).toEqual([]);
+  });
+
+  it('loads an unreadable index (a directory) as empty, with a warning', async () => {
+    const dir = await freshDir();
+    const index = await HashIndex.load(dir);
+    expect(index.size).toBe(0);
+    expect(lines.some((l) => l.level === 'warn' && l.line.includes('unreadable'))).toBe(true);
+  });
+
+  it('round-trips record + save + load', async () => {
+    const file = path.join(await freshDir(), 'sub', 'dir', 'index.jsonl');
+    const index = await HashIndex.load(file);
+    const e1 = entry();
+    const e2 = entry({ md5: MD5_B, etag: '"etag"', ino: 2n ** 60n, ownMtime: true });
+    index.record('a.txt', e1);
+    index.record('dir/b\tc.bin', e2);
+    expect(index.size).toBe(2);
+    await index.save({ prune: true });
+
+    const again = await HashIndex.load(file);
+    expect(again.size).toBe(2);
+    expect(again.lookup('a.txt', identity())).toEqual(e1);
+    expect(again.lookup('dir/b\tc.bin', identity({ ino: 2n ** 60n }))).toEqual(e2);
+    expect(await saved(file)).toEqual(
+      new Map([
+        ['a.txt', e1],
+        ['dir/b\tc.bin', e2],
+      ]),
+    );
+  });
+
+  it('remembers a real file until it changes', async () => {
+    const dir = await freshDir();
+    const data = path.join(dir, 'data.bin');
+    await writeFile(data, 'content');
+    const id = identityOf(await stat(data, { bigint: true }));
+    const file = path.join(dir, 'index.jsonl');
+    const index = await HashIndex.load(file);
+    index.record('data.bin', {
+      ...id,
+      md5: MD5_A,
+      hashedAtNs: id.mtimeNs + 5_000_000_000n,
+      ownMtime: false,
+    });
+    await index.save({ prune: true });
+
+    const loaded = await HashIndex.load(file);
+    expect(loaded.lookup('data.bin', identityOf(await stat(data, { bigint: true })))?.md5).toBe(
+      MD5_A,
+    );
+    // Same size, another mtime: not trusted.
+    await utimes(data, new Date(2001, 0, 1), new Date(2001, 0, 1));
+    expect(
+      loaded.lookup('data.bin', identityOf(await stat(data, { bigint: true }))),
+    ).toBeUndefined();
+  });
+
+  it('does not trust an entry hashed right after the file was modified', async () => {
+    const dir = await freshDir();
+    const data = path.join(dir, 'racy.bin');
+    await writeFile(data, 'content');
+    const id = identityOf(await stat(data, { bigint: true }));
+    const file = path.join(dir, 'index.jsonl');
+    const index = await HashIndex.load(file);
+    const hashedAtNs = id.mtimeNs + RACY_MARGIN_NS - 1n;
+    index.record('racy.bin', { ...id, md5: MD5_A, hashedAtNs, ownMtime: false });
+    await index.save({ prune: true });
+    const loaded = await HashIndex.load(file);
+    expect(loaded.size).toBe(1);
+    expect(loaded.lookup('racy.bin', id)).toBeUndefined();
+  });
+
+  it('saves atomically: the file is fully replaced and no temp file remains', async () => {
+    const dir = await freshDir();
+    const file = path.join(dir, 'index.jsonl');
+    // A longer previous content, with a torn tail, that a partial overwrite would leave behind.
+    const old = new Map<string, IndexEntry>();
+    for (let i = 0; i < 50; i++) old.set(`old-${i}`, entry());
+    await writeFile(file, `${serializeIndex(old, 1n)}["torn`);
+    const inoBefore = (await stat(file)).ino;
+
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(50);
+    index.record('new', entry({ md5: MD5_B }));
+    await index.save({ prune: true });
+
+    const text = await readFile(file, 'utf8');
+    expect(parseIndex(text)).toEqual(new Map([['new', entry({ md5: MD5_B })]]));
+    expect(text.split('\n')).toHaveLength(3);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('old-');
+    expect(text).not.toContain('torn');
+    // Replaced by a rename, not rewritten in place.
+    expect((await stat(file)).ino).not.toBe(inoBefore);
+    expect(await readdir(dir)).toEqual(['index.jsonl']);
+    expect(vi.mocked(rename)).toHaveBeenCalledTimes(1);
+    const [from, to] = vi.mocked(rename).mock.calls[0] ?? [];
+    expect(to).toBe(file);
+    expect(String(from)).toMatch(/^.*index\.jsonl\.[0-9a-f]{12}\.tmp$/);
+    expect(path.dirname(String(from))).toBe(dir);
+  });
+
+  it('survives a crash mid-write: a torn index keeps its good lines, a stray temp file is ignored', async () => {
+    const dir = await freshDir();
+    const file = path.join(dir, 'index.jsonl');
+    const full = serializeIndex(
+      new Map([
+        ['kept-1', entry()],
+        ['kept-2', entry({ md5: MD5_B })],
+        ['lost', entry()],
+      ]),
+      1n,
+    );
+    await writeFile(file, full.slice(0, full.lastIndexOf('"lost"') + 10));
+    await writeFile(`${file}.abcdef012345.tmp`, 'half a write');
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(2);
+    expect(index.lookup('kept-1', identity())?.md5).toBe(MD5_A);
+    expect(index.lookup('kept-2', identity())?.md5).toBe(MD5_B);
+    expect(index.lookup('lost', identity())).toBeUndefined();
+  });
+
+  it('save({ prune: true }) drops entries not looked up, kept or recorded since load', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, {
+      looked: entry(),
+      'looked-untrusted': entry(),
+      kept: entry(),
+      rerecorded: entry(),
+      vanished: entry(),
+      'also-vanished': entry(),
+    });
+    expect(index.size).toBe(6);
+    expect(index.lookup('looked', identity())).toBeDefined();
+    expect(index.lookup('looked-untrusted', identity({ size: 1 }))).toBeUndefined();
+    index.keep('kept');
+    index.record('rerecorded', entry({ md5: MD5_B }));
+    index.record('brand-new', entry());
+    await index.save({ prune: true });
+
+    expect([...(await saved(file)).keys()].sort()).toEqual([
+      'brand-new',
+      'kept',
+      'looked',
+      'looked-untrusted',
+      'rerecorded',
+    ]);
+    expect(index.size).toBe(5);
+  });
+
+  it('save({ prune: true }) writes even when pruning is the only change', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { a: entry(), b: entry() });
+    index.keep('a');
+    await index.save({ prune: true });
+    expect([...(await saved(file)).keys()]).toEqual(['a']);
+  });
+
+  it('save({ prune: false }) keeps entries that were not seen', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { a: entry(), b: entry() });
+    index.record('c', entry());
+    await index.save({ prune: false });
+    expect([...(await saved(file)).keys()].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('does not rewrite an unchanged index', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { a: entry() });
+    index.keep('a');
+    vi.mocked(rename).mockClear();
+    await index.save({ prune: false });
+    await index.save({ prune: true });
+    expect(vi.mocked(rename)).not.toHaveBeenCalled();
+  });
+
+  it('lookup marks an entry as seen, trusted or not, and even when absent', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { a: entry(), b: entry() });
+    expect(index.lookup('a', identity({ mtimeNs: 1n }))).toBeUndefined();
+    expect(index.lookup('missing', identity())).toBeUndefined();
+    await index.save({ prune: true });
+    expect([...(await saved(file)).keys()]).toEqual(['a']);
+  });
+
+  it('lookup returns only trusted entries', () => {
+    const index = HashIndex.disabled();
+    index.record('racy', entry({ hashedAtNs: MTIME }));
+    index.record('fine', entry());
+    expect(index.lookup('racy', identity())).toBeUndefined();
+    expect(index.lookup('fine', identity())).toEqual(entry());
+  });
+
+  it('forget removes an entry and the removal is saved', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { a: entry(), b: entry() });
+    index.forget('a');
+    expect(index.size).toBe(1);
+    expect(index.lookup('a', identity())).toBeUndefined();
+    await index.save({ prune: false });
+    expect([...(await saved(file)).keys()]).toEqual(['b']);
+  });
+
+  it('forgetting an unknown path changes nothing and writes nothing', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    index.forget('never-there');
+    await index.save({ prune: false });
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('setEtag applies only when the md5 matches', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    index.record('f', entry());
+    index.setEtag('f', MD5_B, '"wrong-content"');
+    expect(index.lookup('f', identity())?.etag).toBeUndefined();
+    index.setEtag('f', MD5_A, undefined);
+    expect(index.lookup('f', identity())?.etag).toBeUndefined();
+    index.setEtag('unknown', MD5_A, '"x"');
+    expect(index.size).toBe(1);
+    index.setEtag('f', MD5_A, `"${MD5_A}-2"`);
+    expect(index.lookup('f', identity())?.etag).toBe(`"${MD5_A}-2"`);
+    expect(index.lookup('f', identity())?.md5).toBe(MD5_A);
+    await index.save({ prune: true });
+    expect((await saved(file)).get('f')?.etag).toBe(`"${MD5_A}-2"`);
+  });
+
+  it('setEtag alone makes a loaded index dirty', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { f: entry() });
+    index.setEtag('f', MD5_A, 'etag-1');
+    await index.save({ prune: false });
+    expect((await saved(file)).get('f')?.etag).toBe('etag-1');
+  });
+
+  it('HashIndex.disabled() remembers within a run but never writes anything', async () => {
+    const index = HashIndex.disabled();
+    index.record('a', entry());
+    index.setEtag('a', MD5_A, 'e');
+    index.forget('missing');
+    expect(index.size).toBe(1);
+    vi.mocked(mkdir).mockClear();
+    vi.mocked(open).mockClear();
+    vi.mocked(rename).mockClear();
+    vi.mocked(writeFile).mockClear();
+    await index.save({ prune: true });
+    await index.save({ prune: false });
+    expect(vi.mocked(mkdir)).not.toHaveBeenCalled();
+    expect(vi.mocked(open)).not.toHaveBeenCalled();
+    expect(vi.mocked(rename)).not.toHaveBeenCalled();
+    expect(vi.mocked(writeFile)).not.toHaveBeenCalled();
+    expect(HashIndex.disabled().size).toBe(0);
+  });
+
+  it('a save into an unwritable directory does not throw; it only logs', async () => {
+    const dir = await freshDir();
+    const regular = path.join(dir, 'regular-file');
+    await writeFile(regular, 'not a directory');
+    for (const file of [
+      path.join(regular, 'index.jsonl'),
+      path.join(regular, 'deeper', 'index.jsonl'),
+    ]) {
+      const index = await HashIndex.load(file);
+      index.record('a', entry());
+      await expect(index.save({ prune: true })).resolves.toBeUndefined();
+    }
+    // (Loading from under a regular file warns too: ENOTDIR is not a plain "missing".)
+    const saveWarnings = lines.filter(
+      (l) => l.level === 'warn' && l.line.includes('could not save the hash index'),
+    );
+    expect(saveWarnings).toHaveLength(2);
+    // mkdir says EEXIST for the regular file itself, ENOTDIR below it.
+    expect(saveWarnings[0]?.line).toMatch(/EEXIST|ENOTDIR/);
+    expect(saveWarnings[1]?.line).toContain('ENOTDIR');
+    expect(await readdir(dir)).toEqual(['regular-file']);
+  });
+
+  it('a save that fails at the rename leaves no temp file and keeps the old index', async () => {
+    const dir = await freshDir();
+    const file = path.join(dir, 'index.jsonl');
+    const index = await indexWith(file, { a: entry() });
+    const before = await readFile(file, 'utf8');
+    index.record('b', entry());
+    vi.mocked(rename).mockRejectedValueOnce(
+      Object.assign(new Error('EXDEV: simulated'), { code: 'EXDEV' }),
+    );
+    await expect(index.save({ prune: false })).resolves.toBeUndefined();
+    expect(await readFile(file, 'utf8')).toBe(before);
+    expect(await readdir(dir)).toEqual(['index.jsonl']);
+    expect(lines.some((l) => l.level === 'warn' && l.line.includes('simulated'))).toBe(true);
+    // Still dirty: the next save writes it.
+    await index.save({ prune: false });
+    expect([...(await saved(file)).keys()].sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('parseIndex: the header must be exactly version 1', () => {
+  it('ignores an index from another version', () => {
+    const entries = new Map([
+      [
+        'a',
+        {
+          size: 1,
+          mtimeNs: 1n,
+          ctimeNs: 1n,
+          ino: 1n,
+          md5: '0'.repeat(32),
+          hashedAtNs: 2n,
+          ownMtime: false,
+        },
+      ],
+    ]);
+    const text = serializeIndex(entries, 5n);
+    expect(parseIndex(text).size).toBe(1);
+    expect(parseIndex(text.replace('s3lync-hash-index 1 ', 's3lync-hash-index 10 ')).size).toBe(0);
+  });
+});

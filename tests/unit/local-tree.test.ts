@@ -1,0 +1,194 @@
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { LocalPathError } from '../../src/exceptions.js';
+import { compileExcludes, DEFAULT_EXCLUDES } from '../../src/excludes.js';
+import { identityOf, TEMP_FILE, walkLocal, type LocalFile } from '../../src/local-tree.js';
+import { tempPathFor } from '../../src/utils.js';
+
+let tmp: string;
+let root: string;
+
+async function put(rel: string, content: string): Promise<void> {
+  const abs = path.join(root, ...rel.split('/'));
+  await mkdir(path.dirname(abs), { recursive: true });
+  await writeFile(abs, content);
+}
+
+function paths(files: LocalFile[]): string[] {
+  return files.map((f) => f.path).sort();
+}
+
+const none = (): boolean => false;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 's3lync-tree-'));
+  root = path.join(tmp, 'root');
+  await put('a.txt', 'abc');
+  await put('dir/file.txt', 'hello');
+  await put('dir/sub/deep.bin', 'x'.repeat(1000));
+  await put('skip/inside.txt', 'nope');
+  await put('skip/deeper/more.txt', 'nope');
+  await put('.hidden/x', 'h');
+  await put('.env', 'SECRET=1');
+  await put('x/__pycache__/y.pyc', 'pyc');
+  await put('name with spaces/ünïcode.txt', 'u');
+  // s3lync's own temp files, as tempPathFor names them.
+  await writeFile(tempPathFor(path.join(root, 'a.txt'), 'abc123'), 'partial');
+  await writeFile(tempPathFor(path.join(root, 'dir', 'file.txt'), 'def456'), 'partial');
+  await mkdir(path.join(root, 'empty-dir', 'nested'), { recursive: true });
+  await symlink(path.join(root, 'a.txt'), path.join(root, 'link-file'));
+  await symlink('file.txt', path.join(root, 'dir', 'relative-link'));
+  await symlink(path.join(root, 'dir'), path.join(root, 'link-dir'));
+  await symlink(path.join(root, 'does-not-exist'), path.join(root, 'broken'));
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('walkLocal', () => {
+  it('lists every file with / relative paths and sizes', async () => {
+    const files = await walkLocal(root, none);
+    expect(paths(files)).toEqual([
+      '.env',
+      '.hidden/x',
+      'a.txt',
+      'dir/file.txt',
+      'dir/relative-link',
+      'dir/sub/deep.bin',
+      'link-file',
+      'name with spaces/ünïcode.txt',
+      'skip/deeper/more.txt',
+      'skip/inside.txt',
+      'x/__pycache__/y.pyc',
+    ]);
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    expect(byPath.get('a.txt')?.size).toBe(3);
+    expect(byPath.get('dir/file.txt')?.size).toBe(5);
+    expect(byPath.get('dir/sub/deep.bin')?.size).toBe(1000);
+    for (const f of files) {
+      expect(f.path).not.toContain('\\');
+      expect(f.path.startsWith('/')).toBe(false);
+    }
+  });
+
+  it('gives each file its stat identity', async () => {
+    const files = await walkLocal(root, none);
+    const f = files.find((x) => x.path === 'dir/sub/deep.bin');
+    expect(f).toBeDefined();
+    const s = await stat(path.join(root, 'dir', 'sub', 'deep.bin'), { bigint: true });
+    expect(f).toEqual({ path: 'dir/sub/deep.bin', ...identityOf(s) });
+  });
+
+  it('never lists s3lync temp files, even with no excludes', async () => {
+    const files = await walkLocal(root, none);
+    expect(files.some((f) => f.path.endsWith('.s3lync-tmp'))).toBe(false);
+    expect(files.some((f) => TEMP_FILE.test(path.basename(f.path)))).toBe(false);
+  });
+
+  it('does not descend into excluded directories', async () => {
+    const asked: string[] = [];
+    const isExcluded = vi.fn((rel: string) => {
+      asked.push(rel);
+      return rel === 'skip';
+    });
+    const files = await walkLocal(root, isExcluded);
+    expect(paths(files)).not.toContain('skip/inside.txt');
+    expect(paths(files)).not.toContain('skip/deeper/more.txt');
+    expect(asked).toContain('skip');
+    // Nothing inside the excluded directory was even looked at.
+    expect(asked.filter((rel) => rel.startsWith('skip/'))).toEqual([]);
+    expect(paths(files)).toContain('dir/file.txt');
+  });
+
+  it('applies the default excludes to files and directories', async () => {
+    const files = await walkLocal(root, compileExcludes(DEFAULT_EXCLUDES));
+    expect(paths(files)).toEqual([
+      'a.txt',
+      'dir/file.txt',
+      'dir/relative-link',
+      'dir/sub/deep.bin',
+      'link-file',
+      'name with spaces/ünïcode.txt',
+      'skip/deeper/more.txt',
+      'skip/inside.txt',
+    ]);
+  });
+
+  it('excludes single files by their relative path', async () => {
+    const files = await walkLocal(root, compileExcludes(['^dir/file\\.txt$']));
+    expect(paths(files)).not.toContain('dir/file.txt');
+    expect(paths(files)).toContain('dir/sub/deep.bin');
+  });
+
+  it('returns [] for a missing root', async () => {
+    await expect(walkLocal(path.join(tmp, 'missing'), none)).resolves.toEqual([]);
+  });
+
+  it('returns [] for an empty root', async () => {
+    await expect(walkLocal(path.join(root, 'empty-dir'), none)).resolves.toEqual([]);
+  });
+
+  it('throws LocalPathError when the root is a file', async () => {
+    await expect(walkLocal(path.join(root, 'a.txt'), none)).rejects.toBeInstanceOf(LocalPathError);
+  });
+
+  it("includes a symlink to a file with the target's size", async () => {
+    const files = await walkLocal(root, none);
+    const link = files.find((f) => f.path === 'link-file');
+    const target = files.find((f) => f.path === 'a.txt');
+    expect(link?.size).toBe(3);
+    expect(link?.ino).toBe(target?.ino);
+    expect(files.find((f) => f.path === 'dir/relative-link')?.size).toBe(5);
+  });
+
+  it('does not follow a symlinked directory', async () => {
+    const files = await walkLocal(root, none);
+    expect(files.some((f) => f.path === 'link-dir' || f.path.startsWith('link-dir/'))).toBe(false);
+  });
+
+  it('skips a broken symlink without throwing', async () => {
+    const files = await walkLocal(root, none);
+    expect(files.some((f) => f.path === 'broken')).toBe(false);
+  });
+
+  it('rejects with the reason of an already-aborted signal', async () => {
+    const reason = new Error('stop now');
+    await expect(walkLocal(root, none, AbortSignal.abort(reason))).rejects.toBe(reason);
+    const controller = new AbortController();
+    controller.abort('why');
+    await expect(walkLocal(path.join(tmp, 'missing'), none, controller.signal)).rejects.toBe('why');
+  });
+
+  it('completes with a signal that is never aborted', async () => {
+    const files = await walkLocal(root, none, new AbortController().signal);
+    expect(paths(files)).toContain('a.txt');
+  });
+});
+
+describe('TEMP_FILE', () => {
+  it('matches the names tempPathFor makes and nothing else', () => {
+    expect(TEMP_FILE.test(path.basename(tempPathFor('/x/name.txt', 'abc123')))).toBe(true);
+    expect(TEMP_FILE.test('.name.abc123.s3lync-tmp')).toBe(true);
+    expect(TEMP_FILE.test('name.abc123.s3lync-tmp')).toBe(false);
+    expect(TEMP_FILE.test('.name.s3lync-tmp.txt')).toBe(false);
+    expect(TEMP_FILE.test('.hidden')).toBe(false);
+  });
+});
+
+describe('identityOf', () => {
+  it('gives bigint mtimeNs, ctimeNs and ino and a number size', async () => {
+    const s = await stat(path.join(root, 'dir', 'file.txt'), { bigint: true });
+    const id = identityOf(s);
+    expect(typeof id.size).toBe('number');
+    expect(typeof id.mtimeNs).toBe('bigint');
+    expect(typeof id.ctimeNs).toBe('bigint');
+    expect(typeof id.ino).toBe('bigint');
+    expect(id).toEqual({ size: 5, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino });
+    expect(Object.keys(id).sort()).toEqual(['ctimeNs', 'ino', 'mtimeNs', 'size']);
+  });
+});
