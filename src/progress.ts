@@ -145,6 +145,7 @@ export class ProgressBar {
     this.overall.filesTotal += files;
     this.overall.bytesTotal += bytes;
     this.totalBar?.setTotal(this.overall.bytesTotal);
+    this.totalBar?.update(this.overall.bytesLoaded, this.totalPayload());
   }
 
   /** Starts a file; returns the callback that reports its bytes. */
@@ -153,7 +154,7 @@ export class ProgressBar {
     if (this.mode === 'progress') {
       this.ensureBars();
       if (file.size >= FILE_BAR_THRESHOLD) {
-        state.bar = this.multi?.create(file.size, 0, { name: shortName(file.path) });
+        state.bar = this.multi?.create(file.size, 0, sizes(shortName(file.path), 0, file.size));
       }
     }
     return {
@@ -171,24 +172,27 @@ export class ProgressBar {
     this.multi = new MultiBar(
       {
         stream: this.stream as NodeJS.WritableStream,
-        format: '{name} [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta}s',
+        format: '{name} [{bar}] {percentage}% {done}/{size} ETA {eta_formatted}',
+        barsize: 16,
         hideCursor: true,
         clearOnComplete: false,
         autopadding: true,
       },
       Presets.shades_classic,
     );
-    this.totalBar = this.multi.create(this.overall.bytesTotal, this.overall.bytesLoaded, {
-      name: this.description,
-    });
+    this.totalBar = this.multi.create(
+      this.overall.bytesTotal,
+      this.overall.bytesLoaded,
+      sizes(shortName(this.description), this.overall.bytesLoaded, this.overall.bytesTotal),
+    );
   }
 
   private advance(state: FileState, bytes: number): void {
     if (bytes <= 0) return;
     state.loaded += bytes;
     this.overall.bytesLoaded += bytes;
-    state.bar?.update(state.loaded);
-    this.totalBar?.update(this.overall.bytesLoaded);
+    state.bar?.update(state.loaded, { done: formatBytes(state.loaded) });
+    this.totalBar?.update(this.overall.bytesLoaded, this.totalPayload());
     this.emit(state, false);
   }
 
@@ -198,7 +202,7 @@ export class ProgressBar {
       state.bar.update(state.file.size);
       this.multi?.remove(state.bar);
     }
-    this.totalBar?.update(this.overall.bytesLoaded);
+    this.totalBar?.update(this.overall.bytesLoaded, this.totalPayload());
     if (this.mode === 'compact') {
       const secs = ((Date.now() - state.started) / 1000).toFixed(2);
       const arrow = state.file.direction === 'download' ? '<-' : '->';
@@ -221,6 +225,13 @@ export class ProgressBar {
     });
   }
 
+  private totalPayload(): { done: string; size: string } {
+    return {
+      done: formatBytes(this.overall.bytesLoaded),
+      size: formatBytes(this.overall.bytesTotal),
+    };
+  }
+
   /** Stops drawing. Safe to call more than once. */
   close(): void {
     this.multi?.stop();
@@ -229,6 +240,17 @@ export class ProgressBar {
   }
 }
 
+/** Bar labels have one width, so the bars line up and fit an 80-column terminal. */
+const LABEL_WIDTH = 22;
+
 function shortName(p: string): string {
-  return p.length <= 40 ? p : `…${p.slice(-39)}`;
+  return p.length <= LABEL_WIDTH ? p.padEnd(LABEL_WIDTH) : `…${p.slice(-(LABEL_WIDTH - 1))}`;
+}
+
+function sizes(
+  name: string,
+  done: number,
+  size: number,
+): { name: string; done: string; size: string } {
+  return { name, done: formatBytes(done), size: formatBytes(size) };
 }
