@@ -9,7 +9,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -269,7 +269,65 @@ async function main() {
   const leaked = shown.some((s) => s.includes(SECRET_KEY));
   say(`    secret key in any of them: ${leaked ? 'YES (bug!)' : 'no'}`);
 
-  const ok = verdict === 'nothing downloaded' && !leaked && remote.includes('added locally');
+  // (f) The main job: a whole directory, both ways, then a no-op re-sync.
+  step('f', 'A directory: upload a tree of 200 files, download it elsewhere, re-sync');
+  const treeUri = `s3://${SECRET_KEY}:${ACCESS_KEY}@http://${host}/${BUCKET}/datasets/run-1`;
+  const source = path.join(tempDir, 'work', 'run-1');
+  for (let i = 0; i < 200; i++) {
+    const file = path.join(source, `shard-${i % 10}`, `part-${i}.csv`);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `id,value\n${i},${(i * 7) % 13}\n`);
+  }
+  // Files that existed before the sync; the hash index distrusts files modified within
+  // 100 ms of being hashed, and would (rightly) hash those again next time.
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  for (let i = 0; i < 200; i++) {
+    await utimes(path.join(source, `shard-${i % 10}`, `part-${i}.csv`), hourAgo, hourAgo);
+  }
+  const index = path.join(tempDir, 'index');
+  const up = new S3Object(treeUri, {
+    localPath: source,
+    progressMode: 'disabled',
+    hashIndex: index,
+  });
+  const upRequests = countRequests(up);
+  let r = await up.sync('upload');
+  say(
+    `    upload:   ${r.transferred} files, ${r.bytes} bytes in ${r.durationMs} ms; ${upRequests.take().text}`,
+  );
+  const mirror = path.join(tempDir, 'mirror', 'run-1');
+  const down = new S3Object(treeUri, {
+    localPath: mirror,
+    progressMode: 'disabled',
+    hashIndex: index,
+  });
+  const downRequests = countRequests(down);
+  r = await down.sync('download');
+  say(
+    `    download: ${r.transferred} files into ${mirror} in ${r.durationMs} ms; ${downRequests.take().text}`,
+  );
+  r = await up.sync('upload');
+  const noopUp = `${r.transferred} transferred, ${r.unchanged} unchanged, ${r.hashedFiles} hashed; ${upRequests.take().text}`;
+  say(`    re-upload with nothing changed:   ${noopUp}`);
+  r = await down.sync('download');
+  const noopDown = downRequests.take().text;
+  say(
+    `    re-download with nothing changed: ${r.transferred} transferred, ${r.unchanged} unchanged, ${r.hashedFiles} hashed; ${noopDown}`,
+  );
+  await writeFile(path.join(source, 'shard-3', 'part-3.csv'), 'id,value\n3,99\n');
+  await rm(path.join(source, 'shard-4', 'part-4.csv'));
+  const plan = await up.upload({ dryRun: true, mirror: true });
+  say(
+    '    after editing one file and deleting another, upload({ dryRun: true, mirror: true }) plans:',
+  );
+  for (const a of plan.actions) say(`    | ${a.op} ${a.path} (${a.reason})`);
+  r = await up.sync('upload', { mirror: true });
+  say(`    and the real run did: ${r.transferred} uploaded, ${r.deleted} deleted`);
+  const treeOk =
+    noopUp.endsWith('ListObjectsV2Command x1') && noopDown === 'ListObjectsV2Command x1';
+
+  const ok =
+    verdict === 'nothing downloaded' && !leaked && remote.includes('added locally') && treeOk;
   say(`\n${ok ? 'Done' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
   return ok ? 0 : 1;
 }
