@@ -18,7 +18,14 @@ import { registerSecret } from './logging.js';
 import type { Direction } from './plan.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type RetryConfig } from './retry.js';
-import { runSync, uploadNew, type SyncOptions, type SyncResult, type SyncTarget } from './sync.js';
+import {
+  runSync,
+  uploadNew,
+  type Limiter,
+  type SyncOptions,
+  type SyncResult,
+  type SyncTarget,
+} from './sync.js';
 import {
   cacheRoot,
   defaultLocalPath,
@@ -61,6 +68,12 @@ export interface S3ObjectOptions {
    * @default true
    */
   hashIndex?: boolean | string;
+  /**
+   * Bounds the files in flight together with other objects that share it (an
+   * `S3ObjectManager` passes one); `pLimit(n)` from p-limit fits.
+   * @default a limiter of `maxConcurrency` per sync
+   */
+  limiter?: Limiter;
 }
 
 /** Options of {@link S3Object.open}: those of the syncs it runs. */
@@ -99,6 +112,7 @@ export class S3Object {
   readonly maxConcurrency: number;
   readonly #resolved: Resolved;
   readonly #indexDir: string | undefined;
+  readonly #limiter: Limiter | undefined;
   #excludes: string[];
 
   /**
@@ -147,6 +161,7 @@ export class S3Object {
       formatS3Uri({ ...parsed, bucket, key });
     this.#resolved = { parsed, client: new S3lyncClient(sdk, { retry: retryConfig, describe }) };
     this.#excludes = (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource);
+    this.#limiter = options.limiter;
     const hashIndex = options.hashIndex ?? true;
     this.#indexDir =
       hashIndex === false
@@ -176,6 +191,7 @@ export class S3Object {
       progressMode: this.progressMode,
       excludes: this.#excludes,
       indexDir: this.#indexDir,
+      limiter: this.#limiter,
     };
   }
 

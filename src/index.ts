@@ -27,7 +27,13 @@ export {
   type PlanInput,
   type Plan,
 } from './plan.js';
-export { runSync, type SyncOptions, type SyncResult, type SyncTarget } from './sync.js';
+export {
+  runSync,
+  type Limiter,
+  type SyncOptions,
+  type SyncResult,
+  type SyncTarget,
+} from './sync.js';
 export {
   HashIndex,
   isTrusted,

@@ -106,7 +106,15 @@ export interface SyncTarget {
   excludes: readonly string[];
   /** Where hash indexes live; `undefined` disables the index. */
   indexDir: string | undefined;
+  /** A limiter shared with other syncs (a batch); else one of `maxConcurrency` per sync. */
+  limiter?: Limiter | undefined;
 }
+
+/**
+ * Runs tasks with bounded concurrency; `pLimit(n)` from p-limit is one. Share one between
+ * objects to bound the files in flight across all of them.
+ */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 
 /** Parts in flight per multipart upload; large files share the concurrency budget. */
 const PARTS_PER_UPLOAD = 4;
@@ -157,7 +165,7 @@ export async function runSync(
   const localByPath = new Map(layout.local.map((f) => [f.path, f]));
   for (const f of layout.local) index.keep(f.path);
   const useChecksum = options.useChecksum ?? true;
-  const limit = pLimit(target.maxConcurrency);
+  const limit: Limiter = target.limiter ?? pLimit(target.maxConcurrency);
 
   const hashed: HashCounter = { files: 0, bytes: 0 };
   const digests = new Map<string, KnownDigest>();

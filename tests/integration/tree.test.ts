@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { expect, it } from 'vitest';
 
 import {
@@ -482,6 +488,34 @@ describeS3('directory sync against radosgw', () => {
     await up.upload();
     expect(peak).toBeLessThanOrEqual(3);
     expect(peak).toBeGreaterThan(1);
+  });
+
+  it('objects sharing a limiter stay within it together', async () => {
+    const limiter = pLimit(2);
+    const objects = [
+      tree(uniqueKey('shared-a'), { limiter }),
+      tree(uniqueKey('shared-b'), { limiter }),
+    ];
+    let inFlight = 0;
+    let peak = 0;
+    for (const obj of objects) {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 20; i++) files[`f${i}`] = `v${i}`;
+      await writeTree(obj.localPath, files);
+      // Listings are not file transfers and stay outside the limiter.
+      interceptSend(obj.client.sdk, async (command, send) => {
+        if (!(command instanceof PutObjectCommand)) return send();
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        try {
+          return await send();
+        } finally {
+          inFlight--;
+        }
+      });
+    }
+    await Promise.all(objects.map((o) => o.upload()));
+    expect(peak).toBeLessThanOrEqual(2);
   });
 
   it('reports progress per file and overall', async () => {
