@@ -29,7 +29,20 @@ import {
   S3ObjectError,
   sdkErrorMeta,
 } from './exceptions.js';
-import { HASH_CHUNK_SIZE, HashingStream, MD5_METADATA_KEY, type FileDigest } from './hash.js';
+import {
+  checksumOf,
+  type ChecksumAlgorithm,
+  type ChecksumFields,
+  type ObjectChecksum,
+} from './checksum.js';
+import {
+  HASH_CHUNK_SIZE,
+  HashingStream,
+  MD5_METADATA_KEY,
+  PART_SIZE_METADATA_KEY,
+  type FileDigest,
+  type HashingOptions,
+} from './hash.js';
 import { getLogger, type Logger } from './logging.js';
 import {
   attemptsUsed,
@@ -128,6 +141,16 @@ export interface ListedObject {
   size: number;
   /** The ETag as listed. */
   etag: string | undefined;
+  /** Last-Modified as listed. */
+  lastModified?: Date | undefined;
+}
+
+/** One page of a listing: objects, and with a delimiter the common prefixes. */
+export interface ListedPage {
+  /** The objects of the page. */
+  objects: ListedObject[];
+  /** The common prefixes ("directories", each ending with the delimiter); none without one. */
+  prefixes: string[];
 }
 
 /** What a HEAD (or the headers of a GET) says about an object. */
@@ -144,12 +167,30 @@ export interface RemoteObject {
   lastModified: Date | undefined;
   /** User metadata (`x-amz-meta-*`). */
   metadata: Record<string, string>;
+  /** The part size s3lync recorded at a multipart upload (`x-amz-meta-s3lync-part-size`). */
+  partSizeHint: number | undefined;
+  /** The number of parts, where the server says (AWS does for HEAD with `PartNumber`). */
+  partsCount: number | undefined;
+  /** An S3 additional checksum, where the server sends one. */
+  checksum: ObjectChecksum | undefined;
 }
 
 /** What a finished download wrote and received. */
 export interface DownloadResult extends RemoteObject {
   /** The digest of the bytes actually received. */
   digest: FileDigest;
+  /** The additional checksum (base64) of the bytes received, if one was computed. */
+  receivedChecksum: string | undefined;
+}
+
+/** What the server said of an upload. */
+export interface PutResult {
+  /** The ETag of the new object (empty on some servers after a multipart upload). */
+  etag: string | undefined;
+  /** Whether the ETag is not an MD5 because of server-side encryption. */
+  opaqueEtag: boolean;
+  /** The additional checksum the server stored, if it says. */
+  checksum: ObjectChecksum | undefined;
 }
 
 /** Options shared by transfers. */
@@ -162,6 +203,13 @@ export interface TransferOptions {
 
 /** Options of {@link S3lyncClient.downloadToFile}. */
 export interface DownloadOptions extends TransferOptions {
+  /** `If-Match`: refuse (412) unless the object still has this ETag. */
+  ifMatch?: string | undefined;
+  /**
+   * Chooses, once the response headers are in, what to compute while the body streams:
+   * candidate part sizes for a multipart ETag, an additional checksum.
+   */
+  hashing?: (info: RemoteObject) => HashingOptions;
   /**
    * Checks the received bytes against the response that delivered them; throwing a
    * {@link HashMismatchError} makes the attempt fail (and be retried within the budget).
@@ -173,6 +221,12 @@ export interface DownloadOptions extends TransferOptions {
 export interface PutOptions extends TransferOptions {
   /** `If-None-Match: *`: create only if the key does not exist. */
   ifNoneMatch?: boolean | undefined;
+  /** `If-Match`: replace only if the object still has this ETag (lost-update protection). */
+  ifMatch?: string | undefined;
+  /** Also send an S3 additional checksum of this algorithm (computed from the file). */
+  checksumAlgorithm?: ChecksumAlgorithm | undefined;
+  /** The file's bytes, already read (a small file): sent as they are, not read again. */
+  body?: Buffer | undefined;
   /** Extra user metadata. */
   metadata?: Record<string, string> | undefined;
 }
@@ -264,12 +318,28 @@ export class S3lyncClient {
     return new S3ObjectError(base, details);
   }
 
-  /** HEAD of an object; `undefined` when the key is not an object (404). */
-  async head(bucket: string, key: string, signal?: AbortSignal): Promise<RemoteObject | undefined> {
+  /**
+   * HEAD of an object; `undefined` when the key is not an object (404). With `partNumber`,
+   * servers that support it (AWS) also say how many parts the object has and the size of
+   * that part (then `size` is the part's size).
+   */
+  async head(
+    bucket: string,
+    key: string,
+    signal?: AbortSignal,
+    options: { partNumber?: number; ifMatch?: string } = {},
+  ): Promise<RemoteObject | undefined> {
     try {
-      const out = await this.sdk.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
-        abortSignal: signal,
-      });
+      const out = await this.sdk.send(
+        new HeadObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          ChecksumMode: 'ENABLED',
+          ...(options.partNumber !== undefined && { PartNumber: options.partNumber }),
+          ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+        }),
+        { abortSignal: signal },
+      );
       return remoteObject(out);
     } catch (error) {
       const e = this.toError(error, 'HeadObject', bucket, key, signal);
@@ -308,15 +378,25 @@ export class S3lyncClient {
     try {
       return await retry(
         async () => {
-          const out = await this.sdk.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
-            abortSignal: signal,
-          });
+          const out = await this.sdk.send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              ChecksumMode: 'ENABLED',
+              ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+            }),
+            { abortSignal: signal },
+          );
           const info = remoteObject(out);
           let reported = 0;
-          const hasher = new HashingStream(undefined, (n) => {
-            reported += n;
-            options.onBytes?.(n);
-          });
+          const hasher = new HashingStream(
+            undefined,
+            (n) => {
+              reported += n;
+              options.onBytes?.(n);
+            },
+            options.hashing?.(info),
+          );
           try {
             await pipeline(
               out.Body as Readable,
@@ -329,7 +409,11 @@ export class S3lyncClient {
             options.onBytes?.(-reported);
             throw withAttempts(error, attemptsUsed(out));
           }
-          const result: DownloadResult = { ...info, digest: hasher.digest() };
+          const result: DownloadResult = {
+            ...info,
+            digest: hasher.digest(),
+            receivedChecksum: await hasher.checksum(),
+          };
           if (result.digest.size !== info.size) {
             options.onBytes?.(-reported);
             throw Object.assign(
@@ -371,29 +455,38 @@ export class S3lyncClient {
     filePath: string,
     digest: FileDigest,
     options: PutOptions = {},
-  ): Promise<string | undefined> {
+  ): Promise<PutResult> {
     const { signal } = options;
     try {
       return await retry(
         async () => {
           let sent = 0;
-          const file = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
-          // The body must be a stream nothing has started reading: the SDK's checksum hasher
-          // (AWS, WHEN_SUPPORTED) throws on one already flowing, and with `Expect:
-          // 100-continue` (bodies >= 2 MiB) the SDK pipes the body only after a round trip,
-          // so a body flowing before then drops its first chunks and the PUT hangs. So bytes
-          // are counted by a pass-through, not by a 'data' listener on the file stream.
-          const body = new Transform({
-            highWaterMark: HASH_CHUNK_SIZE,
-            transform(chunk: Buffer, _encoding, done) {
-              sent += chunk.length;
-              options.onBytes?.(chunk.length);
-              done(null, chunk);
-            },
-          });
-          // A read error reaches the SDK through `body`; the callback only swallows the
-          // premature close that `finally` causes.
-          pipeStreams(file, body, () => undefined);
+          let file: Readable | undefined;
+          let body: Readable | Buffer;
+          if (options.body !== undefined) {
+            body = options.body;
+          } else {
+            // Reads no larger than the file: a 1 MiB buffer per 4 KiB file is pure GC work.
+            const chunk = Math.max(1, Math.min(HASH_CHUNK_SIZE, digest.size));
+            file = createReadStream(filePath, { highWaterMark: chunk });
+            // The body must be a stream nothing has started reading: the SDK's checksum
+            // hasher (AWS, WHEN_SUPPORTED) throws on one already flowing, and with `Expect:
+            // 100-continue` (bodies >= 2 MiB) the SDK pipes the body only after a round trip,
+            // so a body flowing before then drops its first chunks and the PUT hangs. So
+            // bytes are counted by a pass-through, not by a 'data' listener on the file.
+            const counter = new Transform({
+              highWaterMark: chunk,
+              transform(data: Buffer, _encoding, done) {
+                sent += data.length;
+                options.onBytes?.(data.length);
+                done(null, data);
+              },
+            });
+            // A read error reaches the SDK through the counter; the callback only swallows
+            // the premature close that `finally` causes.
+            pipeStreams(file, counter, () => undefined);
+            body = counter;
+          }
           try {
             const out = await this.sdk.send(
               new PutObjectCommand({
@@ -404,16 +497,25 @@ export class S3lyncClient {
                 ContentMD5: Buffer.from(digest.md5, 'hex').toString('base64'),
                 Metadata: { ...options.metadata, [MD5_METADATA_KEY]: digest.md5 },
                 ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
+                ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+                // A precomputed checksum goes as a header; asking the SDK to compute one
+                // would send an aws-chunked trailer, which some servers refuse.
+                ...checksumHeader(options.checksumAlgorithm, digest),
               }),
               { abortSignal: signal },
             );
-            return out.ETag;
+            if (options.body !== undefined) options.onBytes?.(options.body.length);
+            return {
+              etag: out.ETag,
+              opaqueEtag: remoteObject(out).opaqueEtag,
+              checksum: checksumOf(out),
+            };
           } catch (error) {
             options.onBytes?.(-sent);
             throw error;
           } finally {
-            body.destroy();
-            file.destroy();
+            if (!Buffer.isBuffer(body)) body.destroy();
+            file?.destroy();
           }
         },
         {
@@ -465,9 +567,13 @@ export class S3lyncClient {
         Metadata: {
           ...options.metadata,
           [MD5_METADATA_KEY]: digest.md5,
-          's3lync-part-size': String(options.partSize),
+          [PART_SIZE_METADATA_KEY]: String(options.partSize),
         },
         ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
+        ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+        ...(options.checksumAlgorithm !== undefined && {
+          ChecksumAlgorithm: options.checksumAlgorithm,
+        }),
       },
     });
     let loaded = 0;
@@ -496,12 +602,31 @@ export class S3lyncClient {
     prefix: string,
     signal?: AbortSignal,
   ): AsyncGenerator<ListedObject[], void, undefined> {
+    for await (const page of this.listPages(bucket, prefix, { signal })) yield page.objects;
+  }
+
+  /**
+   * Lists under `prefix` page by page (up to 1,000 entries per request). With a
+   * `delimiter` (`/`), keys below the next delimiter come back once, as a common prefix:
+   * one level of a tree, as `ls` shows it. A failed page throws.
+   */
+  async *listPages(
+    bucket: string,
+    prefix: string,
+    options: { delimiter?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): AsyncGenerator<ListedPage, void, undefined> {
+    const { delimiter, signal } = options;
     let token: string | undefined;
     do {
       let page;
       try {
         page = await this.sdk.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            Delimiter: delimiter,
+            ContinuationToken: token,
+          }),
           { abortSignal: signal },
         );
       } catch (error) {
@@ -510,9 +635,10 @@ export class S3lyncClient {
       const objects: ListedObject[] = [];
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag });
+        objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified });
       }
-      yield objects;
+      const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
+      yield { objects, prefixes };
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
         throw new S3ObjectError(
@@ -588,17 +714,41 @@ export class S3lyncClient {
       throw this.toError(error, 'DeleteObject', bucket, key, signal);
     }
   }
+
+  /**
+   * GETs an object as a stream, for a caller that reads it once (`s3lync cat`): nothing
+   * lands on disk or in memory. The SDK retries the request; the body, once flowing, is
+   * not replayed. The caller must consume or destroy `body`.
+   */
+  async getStream(
+    bucket: string,
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<{ object: RemoteObject; body: Readable }> {
+    try {
+      const out = await this.sdk.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: signal,
+      });
+      return { object: remoteObject(out), body: out.Body as Readable };
+    } catch (error) {
+      throw this.toError(error, 'GetObject', bucket, key, signal);
+    }
+  }
 }
 
-function remoteObject(out: {
-  ContentLength?: number | undefined;
-  ETag?: string | undefined;
-  Metadata?: Record<string, string> | undefined;
-  LastModified?: Date | undefined;
-  ServerSideEncryption?: string | undefined;
-  SSECustomerAlgorithm?: string | undefined;
-}): RemoteObject {
+function remoteObject(
+  out: ChecksumFields & {
+    ContentLength?: number | undefined;
+    ETag?: string | undefined;
+    Metadata?: Record<string, string> | undefined;
+    LastModified?: Date | undefined;
+    ServerSideEncryption?: string | undefined;
+    SSECustomerAlgorithm?: string | undefined;
+    PartsCount?: number | undefined;
+  },
+): RemoteObject {
   const metadata = out.Metadata ?? {};
+  const hint = Number(metadata[PART_SIZE_METADATA_KEY]);
   return {
     size: out.ContentLength ?? 0,
     etag: out.ETag,
@@ -608,7 +758,18 @@ function remoteObject(out: {
       (out.ServerSideEncryption !== undefined && out.ServerSideEncryption.startsWith('aws:kms')),
     lastModified: out.LastModified,
     metadata,
+    partSizeHint: Number.isSafeInteger(hint) && hint > 0 ? hint : undefined,
+    partsCount: out.PartsCount,
+    checksum: checksumOf(out),
   };
+}
+
+function checksumHeader(
+  algorithm: ChecksumAlgorithm | undefined,
+  digest: FileDigest,
+): Partial<Record<`Checksum${ChecksumAlgorithm}`, string>> {
+  if (algorithm === undefined || digest.checksum === undefined) return {};
+  return { [`Checksum${algorithm}`]: digest.checksum };
 }
 
 function withAttempts(error: unknown, attempts: number): unknown {

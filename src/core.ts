@@ -11,7 +11,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 import { createS3Client, S3lyncClient } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
-import { ConfigError, S3ObjectError } from './exceptions.js';
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
+import { ConfigError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type S3File } from './file.js';
 import { registerSecret } from './logging.js';
@@ -69,6 +70,12 @@ export interface S3ObjectOptions {
    */
   hashIndex?: boolean | string;
   /**
+   * Also send an S3 additional checksum (`x-amz-checksum-*`) of this algorithm with every
+   * upload, computed locally in the hashing pass. Servers that support it store and check it.
+   * @default none (Content-MD5 and the ETag already protect uploads)
+   */
+  checksumAlgorithm?: ChecksumAlgorithm;
+  /**
    * Bounds the files in flight together with other objects that share it (an
    * `S3ObjectManager` passes one); `pLimit(n)` from p-limit fits.
    * @default a limiter of `maxConcurrency` per sync
@@ -113,6 +120,9 @@ export class S3Object {
   readonly #resolved: Resolved;
   readonly #indexDir: string | undefined;
   readonly #limiter: Limiter | undefined;
+  readonly #checksumAlgorithm: ChecksumAlgorithm | undefined;
+  /** The ETag this object last saw for a single file (`null`: seen absent). */
+  #lastSeenEtag: string | null | undefined;
   #excludes: string[];
 
   /**
@@ -162,6 +172,13 @@ export class S3Object {
     this.#resolved = { parsed, client: new S3lyncClient(sdk, { retry: retryConfig, describe }) };
     this.#excludes = (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource);
     this.#limiter = options.limiter;
+    const alg = options.checksumAlgorithm;
+    if (alg !== undefined && !CHECKSUM_ALGORITHMS.includes(alg)) {
+      throw new ConfigError(
+        `Expected \`checksumAlgorithm\` to be one of ${CHECKSUM_ALGORITHMS.join(', ')}, got ${JSON.stringify(alg)} (${typeof alg})`,
+      );
+    }
+    this.#checksumAlgorithm = alg;
     const hashIndex = options.hashIndex ?? true;
     this.#indexDir =
       hashIndex === false
@@ -192,6 +209,7 @@ export class S3Object {
       excludes: this.#excludes,
       indexDir: this.#indexDir,
       limiter: this.#limiter,
+      checksumAlgorithm: this.#checksumAlgorithm,
     };
   }
 
@@ -203,8 +221,27 @@ export class S3Object {
    * @throws {LocalPathError} when uploading a local path that does not exist.
    * @throws {SyncError} when some files failed; the others were transferred, and `result` says so.
    */
-  sync(direction: Direction, options: SyncOptions = {}): Promise<SyncResult> {
-    return runSync(this.#target(), direction, options);
+  async sync(direction: Direction, options: SyncOptions = {}): Promise<SyncResult> {
+    const { ifMatch, ...rest } = options;
+    let expectedEtag: string | null | undefined;
+    if (ifMatch !== undefined && ifMatch !== false) {
+      expectedEtag = ifMatch === true ? this.#lastSeenEtag : ifMatch;
+      if (expectedEtag === undefined) {
+        throw new ConfigError(
+          `upload({ ifMatch: true }) of ${this.uri}: this object has not seen the object's ETag yet; download() it first or pass the ETag`,
+        );
+      }
+    }
+    try {
+      const result = await runSync(this.#target(), direction, { ...rest, expectedEtag });
+      if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;
+      return result;
+    } catch (error) {
+      if (error instanceof NotFoundError && direction === 'download' && !this.key.endsWith('/')) {
+        this.#lastSeenEtag = null;
+      }
+      throw error;
+    }
   }
 
   /**

@@ -69,6 +69,12 @@ export class AccessDeniedError extends S3ObjectError {}
  */
 export class PreconditionFailedError extends S3ObjectError {}
 
+/**
+ * A lost update was prevented: the object changed on the server since this object last
+ * saw it (`upload({ ifMatch })`), so the upload was refused instead of overwriting it.
+ */
+export class ConflictError extends PreconditionFailedError {}
+
 /** Details attached to a {@link HashMismatchError}. */
 export interface HashMismatchDetails extends S3lyncErrorOptions {
   /** What the server said the content is (ETag or fingerprint). */

@@ -6,13 +6,22 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
+
+import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 
 /** Read size for hashing: 1 MiB chunks hash ~60% faster than the 64 KiB default. */
 export const HASH_CHUNK_SIZE = 1024 * 1024;
 
+/** Files up to this size are read in one call (and uploaded from that buffer). */
+export const SMALL_FILE_SIZE = 1024 * 1024;
+
 /** The metadata key (`x-amz-meta-s3lync-md5`) where uploads record the content MD5. */
 export const MD5_METADATA_KEY = 's3lync-md5';
+
+/** The metadata key (`x-amz-meta-s3lync-part-size`) where multipart uploads record the part size. */
+export const PART_SIZE_METADATA_KEY = 's3lync-part-size';
 
 /** Strips quotes and a weak-validator prefix from an ETag and lowercases it. */
 export function normalizeEtag(etag: string | undefined): string | undefined {
@@ -88,35 +97,85 @@ export function compareDigests(local: LocalDigest, remote: RemoteDigest): Compar
 
 /** The digests of a file as one read pass computes them. */
 export interface FileDigest extends LocalDigest {
-  /** The composite ETag for `partSize`, when one was asked for and the file has > 0 bytes. */
+  /** The composite ETag for the primary part size, when one was asked for and the file has > 0 bytes. */
   multipartEtag?: string;
+  /** Composite ETags for candidate part sizes, keyed by part size. */
+  composites?: Record<number, string>;
+  /** The additional checksum (base64) asked for with {@link HashingOptions.checksum}. */
+  checksum?: string;
+}
+
+/** Options of a {@link HashingStream} beyond its primary part size. */
+export interface HashingOptions {
+  /** More part sizes to compute composite ETags for, in the same pass. */
+  candidatePartSizes?: readonly number[];
+  /** An S3 additional checksum to compute in the same pass. */
+  checksum?: ChecksumAlgorithm | undefined;
+}
+
+/** The MD5s of the parts of one part size, as bytes flow past. */
+class PartTracker {
+  private part: Hash = createHash('md5');
+  private fill = 0;
+  private readonly parts: string[] = [];
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`partSize must be an integer >= 1, got ${size}`);
+    }
+  }
+
+  update(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(this.size - this.fill, chunk.length - offset);
+      this.part.update(chunk.subarray(offset, offset + take));
+      this.fill += take;
+      offset += take;
+      if (this.fill === this.size) {
+        this.parts.push(this.part.digest('hex'));
+        this.part = createHash('md5');
+        this.fill = 0;
+      }
+    }
+  }
+
+  etag(): string {
+    if (this.fill > 0) this.parts.push(this.part.digest('hex'));
+    this.fill = 0;
+    return compositeEtag(this.parts);
+  }
 }
 
 /**
- * A pass-through stream that hashes and counts what flows through it, optionally part by
- * part so the composite multipart ETag comes out of the same pass.
+ * A pass-through stream that hashes and counts what flows through it; optionally part by
+ * part for one or more part sizes (composite multipart ETags) and with an S3 additional
+ * checksum, all from the same pass.
  */
 export class HashingStream extends Transform {
   /** Bytes seen so far. */
   bytes = 0;
   private readonly whole: Hash = createHash('md5');
-  private part: Hash | undefined;
-  private partFill = 0;
-  private readonly parts: string[] = [];
+  private readonly primary: PartTracker | undefined;
+  private readonly candidates: PartTracker[];
+  private readonly checksummer: Checksummer | undefined;
 
   /**
-   * @param partSize - also compute per-part MD5s for this part size.
+   * @param partSize - also compute the composite ETag for this part size.
    * @param onBytes - called with the size of each chunk that passes.
+   * @param options - candidate part sizes and a checksum to compute too.
    */
   constructor(
-    private readonly partSize?: number,
+    partSize?: number,
     private readonly onBytes?: (bytes: number) => void,
+    options: HashingOptions = {},
   ) {
     super({ highWaterMark: HASH_CHUNK_SIZE });
-    if (partSize !== undefined && (!Number.isInteger(partSize) || partSize < 1)) {
-      throw new RangeError(`partSize must be an integer >= 1, got ${partSize}`);
-    }
-    if (partSize !== undefined) this.part = createHash('md5');
+    this.primary = partSize === undefined ? undefined : new PartTracker(partSize);
+    const sizes = [...new Set(options.candidatePartSizes ?? [])].filter((n) => n !== partSize);
+    this.candidates = sizes.map((n) => new PartTracker(n));
+    this.checksummer =
+      options.checksum === undefined ? undefined : createChecksummer(options.checksum);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -129,48 +188,106 @@ export class HashingStream extends Transform {
   update(chunk: Buffer): void {
     this.whole.update(chunk);
     this.bytes += chunk.length;
-    const size = this.partSize;
-    if (size === undefined) return;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(size - this.partFill, chunk.length - offset);
-      this.part?.update(chunk.subarray(offset, offset + take));
-      this.partFill += take;
-      offset += take;
-      if (this.partFill === size) {
-        this.parts.push(this.part?.digest('hex') ?? '');
-        this.part = createHash('md5');
-        this.partFill = 0;
-      }
-    }
+    this.primary?.update(chunk);
+    for (const c of this.candidates) c.update(chunk);
+    this.checksummer?.update(chunk);
   }
 
   /** The digests; call once, after the last chunk. */
   digest(): FileDigest {
     const out: FileDigest = { size: this.bytes, md5: this.whole.digest('hex') };
-    if (this.partSize !== undefined && this.bytes > 0) {
-      if (this.partFill > 0) this.parts.push(this.part?.digest('hex') ?? '');
-      out.multipartEtag = compositeEtag(this.parts);
+    if (this.bytes === 0) return out;
+    if (this.primary !== undefined) out.multipartEtag = this.primary.etag();
+    if (this.candidates.length > 0) {
+      out.composites = {};
+      if (this.primary !== undefined && out.multipartEtag !== undefined) {
+        out.composites[this.primary.size] = out.multipartEtag;
+      }
+      for (const c of this.candidates) out.composites[c.size] = c.etag();
     }
     return out;
   }
+
+  /** The additional checksum (base64), if one was asked for; call once, after the last chunk. */
+  checksum(): Promise<string | undefined> {
+    return this.checksummer?.digest() ?? Promise.resolve(undefined);
+  }
+}
+
+/** The number of parts a multipart ETag (`"<hex>-N"`) names. */
+export function partsInEtag(etag: string | undefined): number | undefined {
+  const m = /-(\d+)$/.exec(normalizeEtag(etag) ?? '');
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+const MiB = 1024 * 1024;
+
+/** Part sizes that tools commonly use, most common first (lib-storage, aws-cli, rclone, s5cmd, …). */
+export const COMMON_PART_SIZES: readonly number[] = [
+  8, 5, 16, 10, 15, 32, 50, 64, 100, 128, 256, 512, 1024,
+].map((n) => n * MiB);
+
+/** At most this many part sizes are tried in one pass: each costs an MD5 of the data. */
+export const MAX_CANDIDATE_PART_SIZES = 4;
+
+/**
+ * The part sizes that could have produced an object of `size` bytes in `parts` parts:
+ * the hints first (a part size recorded in metadata, or learned from the server), then the
+ * common sizes that give exactly `parts` parts. At most {@link MAX_CANDIDATE_PART_SIZES}.
+ */
+export function candidatePartSizes(
+  size: number,
+  parts: number,
+  hints: readonly (number | undefined)[] = [],
+): number[] {
+  const fits = (p: number): boolean => p > 0 && Math.ceil(size / p) === parts;
+  if (parts === 1) return size > 0 ? [size] : [];
+  const out: number[] = [];
+  for (const p of [...hints, ...COMMON_PART_SIZES]) {
+    if (p !== undefined && Number.isInteger(p) && fits(p) && !out.includes(p)) out.push(p);
+    if (out.length === MAX_CANDIDATE_PART_SIZES) break;
+  }
+  return out;
+}
+
+/** The digests of bytes already in memory (a small file read whole). */
+export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Promise<FileDigest> {
+  const hasher = new HashingStream(undefined, undefined, options);
+  hasher.update(data);
+  const digest = hasher.digest();
+  const checksum = await hasher.checksum();
+  return checksum === undefined ? digest : { ...digest, checksum };
 }
 
 /** Options of {@link hashFile}. */
-export interface HashFileOptions {
+export interface HashFileOptions extends HashingOptions {
   /** Also compute the composite ETag for this part size. */
   partSize?: number;
+  /** The file's size if known: a small file is then read in one call, not in 1 MiB reads. */
+  size?: number;
   /** Stops reading; the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
 }
 
 /** Hashes a file in one streaming pass of 1 MiB reads. */
 export async function hashFile(path: string, options: HashFileOptions = {}): Promise<FileDigest> {
-  const hasher = new HashingStream(options.partSize);
+  if (
+    options.partSize === undefined &&
+    options.size !== undefined &&
+    options.size <= SMALL_FILE_SIZE
+  ) {
+    return hashBuffer(
+      await readFile(path, options.signal ? { signal: options.signal } : {}),
+      options,
+    );
+  }
+  const hasher = new HashingStream(options.partSize, undefined, options);
   const stream = createReadStream(path, {
     highWaterMark: HASH_CHUNK_SIZE,
     ...(options.signal && { signal: options.signal }),
   });
   for await (const chunk of stream) hasher.update(chunk as Buffer);
-  return hasher.digest();
+  const digest = hasher.digest();
+  const checksum = await hasher.checksum();
+  return checksum === undefined ? digest : { ...digest, checksum };
 }

@@ -13,6 +13,23 @@ export {
 } from './core.js';
 export { DEFAULT_EXCLUDES, compileExcludes, type ExcludeMatcher } from './excludes.js';
 export {
+  verifyContent,
+  hashingFor,
+  type RemoteContent,
+  type ContentDigest,
+  type Verdict,
+  type VerifiedBy,
+} from './verify.js';
+export {
+  checksumOf,
+  createChecksummer,
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  type ObjectChecksum,
+  type Checksummer,
+  type ChecksumFields,
+} from './checksum.js';
+export {
   planSync,
   pathsNeedingDigest,
   sameContent,
@@ -52,8 +69,11 @@ export {
   S3lyncClient,
   DEFAULT_ENDPOINT_REGION,
   type ClientOptions,
+  type ListedObject,
+  type ListedPage,
   type RemoteObject,
   type DownloadResult,
+  type PutResult,
 } from './client.js';
 export {
   S3lyncError,
@@ -63,6 +83,7 @@ export {
   NotFoundError,
   AccessDeniedError,
   PreconditionFailedError,
+  ConflictError,
   HashMismatchError,
   LocalPathError,
   UnsafePathError,
@@ -75,6 +96,9 @@ export {
 export {
   compareDigests,
   compositeEtag,
+  candidatePartSizes,
+  partsInEtag,
+  hashBuffer,
   hashFile,
   HashingStream,
   isMultipartEtag,
@@ -82,9 +106,14 @@ export {
   normalizeEtag,
   HASH_CHUNK_SIZE,
   MD5_METADATA_KEY,
+  PART_SIZE_METADATA_KEY,
+  SMALL_FILE_SIZE,
+  COMMON_PART_SIZES,
+  MAX_CANDIDATE_PART_SIZES,
   type Comparison,
   type FileDigest,
   type HashFileOptions,
+  type HashingOptions,
   type LocalDigest,
   type RemoteDigest,
 } from './hash.js';

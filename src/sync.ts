@@ -4,23 +4,33 @@
  *
  * @packageDocumentation
  */
-import { rm, rmdir, stat } from 'node:fs/promises';
+import { readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import pLimit from 'p-limit';
 
+import type { ChecksumAlgorithm } from './checksum.js';
 import type { RemoteObject, S3lyncClient } from './client.js';
 import {
   ConfigError,
+  ConflictError,
   LocalPathError,
   NotFoundError,
+  PreconditionFailedError,
   S3lyncError,
   SyncError,
   UnsafePathError,
   type SyncFailure,
 } from './exceptions.js';
 import { compileExcludes, patternSource } from './excludes.js';
-import { hashFile, type FileDigest } from './hash.js';
+import {
+  compareDigests,
+  hashBuffer,
+  hashFile,
+  normalizeEtag,
+  SMALL_FILE_SIZE,
+  type FileDigest,
+} from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
 import { identityOf, walkLocal, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
@@ -28,6 +38,7 @@ import {
   fileDirectoryConflicts,
   pathsNeedingDigest,
   planSync,
+  sameContent,
   type Direction,
   type KnownDigest,
   type RemoteEntry,
@@ -36,6 +47,7 @@ import {
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
+import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
 
 const log = getLogger('sync');
 
@@ -57,6 +69,22 @@ export interface SyncOptions {
   signal?: AbortSignal;
   /** Receives progress events. */
   onProgress?: ProgressCallback;
+  /**
+   * Lost-update protection for the upload of one file: `true` replaces the object only if
+   * it still has the ETag this `S3Object` last saw (by its last download or upload), a
+   * string only if it has that ETag. Otherwise the upload fails with {@link ConflictError}
+   * and the object is left as it is. Needs a server with conditional writes (AWS, Ceph).
+   * @default false
+   */
+  ifMatch?: boolean | string;
+  /** @internal the ETag `ifMatch` resolved to (`null`: the object must not exist). */
+  expectedEtag?: string | null | undefined;
+  /**
+   * Bounds this call's files together with other calls that share it (an
+   * `S3ObjectManager` passes one to every object of a batch); overrides the object's.
+   * @default the object's `limiter`, else a limiter of `maxConcurrency` per sync
+   */
+  limiter?: Limiter;
 }
 
 /** What a sync did (or, for a dry run, would do). */
@@ -87,8 +115,19 @@ export interface SyncResult {
   hashedFiles: number;
   /** Bytes read to compute MD5s. */
   hashedBytes: number;
+  /**
+   * Downloads whose bytes could not be verified (an encrypted or multipart object with no
+   * fingerprint, no known part layout and no checksum); each is logged as a warning.
+   */
+  unverified: number;
   /** Wall time in ms. */
   durationMs: number;
+  /**
+   * For one object (not a tree) and a real run: the object's ETag after the sync, without
+   * quotes (the one just transferred, or the unchanged object's); `undefined` for trees and
+   * dry runs.
+   */
+  etag?: string | undefined;
 }
 
 /** What a sync needs from the object it syncs. */
@@ -108,6 +147,8 @@ export interface SyncTarget {
   indexDir: string | undefined;
   /** A limiter shared with other syncs (a batch); else one of `maxConcurrency` per sync. */
   limiter?: Limiter | undefined;
+  /** Also send this S3 additional checksum with uploads. */
+  checksumAlgorithm?: ChecksumAlgorithm | undefined;
 }
 
 /**
@@ -157,6 +198,8 @@ export async function runSync(
 
   const failures: SyncFailure[] = [];
   if (direction === 'download' && layout.tree) refuseUnsafeKeys(layout, failures);
+  const conditions =
+    direction === 'upload' ? uploadConditions(target, layout, options.expectedEtag) : {};
 
   const index =
     target.indexDir === undefined
@@ -165,9 +208,9 @@ export async function runSync(
   const localByPath = new Map(layout.local.map((f) => [f.path, f]));
   for (const f of layout.local) index.keep(f.path);
   const useChecksum = options.useChecksum ?? true;
-  const limit: Limiter = target.limiter ?? pLimit(target.maxConcurrency);
+  const limit: Limiter = options.limiter ?? target.limiter ?? pLimit(target.maxConcurrency);
 
-  const hashed: HashCounter = { files: 0, bytes: 0 };
+  const hashed: HashCounter = { files: 0, bytes: 0, unverified: 0 };
   const digests = new Map<string, KnownDigest>();
   const needed = pathsNeedingDigest(layout.remote, localByPath, useChecksum);
   await Promise.all(
@@ -176,6 +219,31 @@ export async function runSync(
         const file = localByPath.get(rel);
         if (file === undefined) return;
         digests.set(rel, await knownDigest(index, layout.root, file, hashed, signal));
+      }),
+    ),
+  );
+  const remoteByPath = new Map(layout.remote.map((r) => [r.path, r]));
+  await Promise.all(
+    needed.map((rel) =>
+      limit(async () => {
+        const remote = remoteByPath.get(rel);
+        const digest = digests.get(rel);
+        const file = localByPath.get(rel);
+        if (remote === undefined || digest === undefined || file === undefined) return;
+        if (sameContent(digest, remote) || compareDigests(digest, remote) !== 'unknown') return;
+        const equal = await resolveUnknown(
+          target,
+          layout.root,
+          file,
+          remote,
+          digest,
+          hashed,
+          signal,
+        );
+        if (equal) {
+          digests.set(rel, { ...digest, syncedEtag: remote.etag });
+          index.setEtag(rel, digest.md5, remote.etag);
+        }
       }),
     ),
   );
@@ -212,6 +280,7 @@ export async function runSync(
     bytes: 0,
     hashedFiles: 0,
     hashedBytes: 0,
+    unverified: 0,
     durationMs: 0,
   };
   if (result.dryRun) {
@@ -234,8 +303,12 @@ export async function runSync(
     transfers.reduce((n, a) => n + a.size, 0),
   );
 
+  // What a single object ends up with: the HEAD's ETag, unless a transfer replaces it.
+  let fileEtag = layout.tree ? undefined : layout.remote[0]?.etag;
   try {
-    await Promise.all(
+    // Settle every transfer before rejecting on abort, so no temp file or request outlives
+    // the promise.
+    const settled = await Promise.allSettled(
       transfers.map((action) => {
         const large = usesMultipart(ctx, action.size);
         const run = async (): Promise<void> => {
@@ -248,10 +321,20 @@ export async function runSync(
             size: action.size,
           });
           try {
+            let etag: string | undefined;
             if (action.op === 'download') {
-              await downloadOne(ctx, index, action.key, abs, action.path, file.advance, signal);
+              etag = await downloadOne(
+                ctx,
+                index,
+                action.key,
+                abs,
+                action.path,
+                hashed,
+                file.advance,
+                signal,
+              );
             } else {
-              await uploadOne(
+              etag = await uploadOne(
                 ctx,
                 index,
                 layout.root,
@@ -261,8 +344,12 @@ export async function runSync(
                 hashed,
                 file.advance,
                 signal,
-              );
+                conditions,
+              ).catch((error: unknown) => {
+                throw conflictOr(error, target);
+              });
             }
+            if (!layout.tree) fileEtag = etag;
             file.finish();
             result.transferred++;
             result.bytes += action.size;
@@ -277,6 +364,8 @@ export async function runSync(
         return large ? largeLimit(() => limit(run)) : limit(run);
       }),
     );
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
   } catch (error) {
     await index.save({ prune: false });
     throw error;
@@ -297,8 +386,10 @@ export async function runSync(
   await index.save({ prune: layout.tree });
   result.hashedFiles = hashed.files;
   result.hashedBytes = hashed.bytes;
+  result.unverified = hashed.unverified;
   result.failed = failures.length;
   result.durationMs = Date.now() - started;
+  if (!layout.tree) result.etag = normalizeEtag(fileEtag);
   if (failures.length > 0) {
     // One file is one transfer: its own error says more than a wrapper would.
     if (!layout.tree && failures.length === 1) throw failures[0]?.error;
@@ -328,6 +419,8 @@ function transferContext(target: SyncTarget): TransferContext {
     multipartThreshold: target.multipartThreshold,
     partSize: target.partSize,
     queueSize: Math.min(PARTS_PER_UPLOAD, target.maxConcurrency),
+    checksumAlgorithm: target.checksumAlgorithm,
+    madeDirs: new Set(),
   };
 }
 
@@ -335,10 +428,62 @@ function absolutePath(layout: Layout, rel: string): string {
   return path.join(layout.root, ...rel.split('/'));
 }
 
-/** Counts what was hashed, to show the index at work. */
+/**
+ * Decides a same-size pair whose listed ETag cannot (a multipart or encrypted object the
+ * index has not seen): one HEAD for the fingerprint, part layout and checksum, then, if
+ * need be, one pass over the local file computing the candidate composites. Returns
+ * whether the contents are equal; `false` also when it cannot tell (the file is sent).
+ */
+async function resolveUnknown(
+  target: SyncTarget,
+  root: string,
+  file: LocalFile,
+  remote: RemoteEntry,
+  digest: KnownDigest,
+  hashed: HashCounter,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const head = await target.client
+    .head(target.bucket, remote.key, signal, {
+      partNumber: 1,
+      ...(remote.etag !== undefined && { ifMatch: remote.etag }),
+    })
+    .catch((error: unknown) => {
+      // 412: the object changed since the listing; it will be transferred.
+      if (error instanceof PreconditionFailedError) return undefined;
+      throw error;
+    });
+  if (head === undefined) return false;
+  const content: RemoteContent = {
+    size: remote.size,
+    etag: remote.etag,
+    fingerprintMd5: head.fingerprintMd5,
+    opaqueEtag: head.opaqueEtag,
+    checksum: head.checksum,
+    partSizeHint: head.partSizeHint,
+    serverPartSize: head.partsCount !== undefined && head.partsCount > 1 ? head.size : undefined,
+  };
+  let local: ContentDigest = digest;
+  const extra = hashingFor(content);
+  if ((extra.candidatePartSizes?.length ?? 0) > 0 || extra.checksum !== undefined) {
+    local = await hashFile(path.join(root, ...file.path.split('/')), {
+      ...extra,
+      ...(signal && { signal }),
+    });
+    hashed.files++;
+    hashed.bytes += local.size;
+  }
+  const verdict = verifyContent(local, content);
+  if (verdict.result === 'unknown')
+    log.debug(`cannot compare ${file.path}: ${verdict.reason}; it will be transferred`);
+  return verdict.result === 'match';
+}
+
+/** Counts what was hashed (to show the index at work) and what could not be verified. */
 interface HashCounter {
   files: number;
   bytes: number;
+  unverified: number;
 }
 
 async function knownDigest(
@@ -351,7 +496,10 @@ async function knownDigest(
   const cached = index.lookup(file.path, file);
   if (cached !== undefined) return { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
   const hashedAtNs = nowNs();
-  const digest = await hashFile(path.join(root, ...file.path.split('/')), signal ? { signal } : {});
+  const digest = await hashFile(path.join(root, ...file.path.split('/')), {
+    size: file.size,
+    ...(signal && { signal }),
+  });
   hashed.files++;
   hashed.bytes += digest.size;
   index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
@@ -364,10 +512,15 @@ async function downloadOne(
   key: string,
   abs: string,
   rel: string,
+  counts: HashCounter,
   onBytes: (n: number) => void,
   signal: AbortSignal | undefined,
-): Promise<void> {
+): Promise<string | undefined> {
   const result = await downloadFile(ctx, key, abs, { signal, onBytes });
+  if (result.unverified !== undefined) {
+    counts.unverified++;
+    log.warn(`downloaded ${ctx.describe(key)} without verifying it: ${result.unverified}`);
+  }
   const s = await stat(abs, { bigint: true });
   const id: FileIdentity = identityOf(s);
   index.record(rel, {
@@ -377,6 +530,47 @@ async function downloadOne(
     ownMtime: result.lastModified !== undefined,
     etag: result.etag,
   });
+  return result.etag;
+}
+
+/**
+ * The preconditions of a single-file upload with lost-update protection; throws
+ * {@link ConflictError} at once when the HEAD already shows another version.
+ */
+function uploadConditions(
+  target: SyncTarget,
+  layout: Layout,
+  expected: string | null | undefined,
+): UploadConditions {
+  if (expected === undefined) return {};
+  if (layout.tree) {
+    throw new ConfigError(`\`ifMatch\` protects the upload of one file; ${target.uri} is a tree`);
+  }
+  const current = layout.remote[0];
+  const want = expected === null ? undefined : normalizeEtag(expected);
+  const have = current === undefined ? undefined : (normalizeEtag(current.etag) ?? '');
+  if (want !== have) {
+    throw new ConflictError(
+      `Refusing to upload ${target.localPath} to ${target.uri}: the object changed on the server since it was last seen (expected ${want ?? 'no object'}, found ${have ?? 'no object'})`,
+      { operation: 'PutObject', uri: target.uri },
+    );
+  }
+  return want === undefined ? { ifNoneMatch: true } : { ifMatch: `"${want}"` };
+}
+
+/** A refused conditional write becomes a {@link ConflictError}. */
+function conflictOr(error: unknown, target: SyncTarget): unknown {
+  if (!(error instanceof PreconditionFailedError) || error instanceof ConflictError) return error;
+  return new ConflictError(
+    `Refusing to upload ${target.localPath} to ${target.uri}: the object changed on the server while it was being sent`,
+    { operation: error.operation ?? 'PutObject', uri: target.uri, cause: error },
+  );
+}
+
+/** Preconditions of a single-file upload (lost-update protection, `open('x')`). */
+interface UploadConditions {
+  ifMatch?: string | undefined;
+  ifNoneMatch?: boolean | undefined;
 }
 
 async function uploadOne(
@@ -389,27 +583,52 @@ async function uploadOne(
   hashed: HashCounter,
   onBytes: (n: number) => void,
   signal: AbortSignal | undefined,
-): Promise<void> {
+  conditions: UploadConditions = {},
+): Promise<string | undefined> {
   if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
   const abs = path.join(root, ...file.path.split('/'));
   const multipart = usesMultipart(ctx, file.size);
-  // The composite ETag of a multipart upload needs a pass with part boundaries.
-  const cached = multipart ? undefined : (known ?? index.lookup(file.path, file));
-  let digest: FileDigest;
-  if (cached !== undefined) {
-    digest = { size: cached.size, md5: cached.md5 };
-  } else {
-    const hashedAtNs = nowNs();
-    digest = await hashFile(abs, {
-      ...(multipart && { partSize: ctx.partSize }),
-      ...(signal && { signal }),
-    });
+  const options = { signal, onBytes, ...conditions, checksumAlgorithm: ctx.checksumAlgorithm };
+  const hashedAtNs = nowNs();
+  const remember = (digest: FileDigest): void => {
     hashed.files++;
     hashed.bytes += digest.size;
     index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
+  };
+  let digest: FileDigest;
+  let etag: string | undefined;
+  if (!multipart && file.size <= SMALL_FILE_SIZE) {
+    // One read: the bytes hashed are the bytes sent.
+    const body = await readFile(abs, signal ? { signal } : {});
+    const cached =
+      ctx.checksumAlgorithm === undefined && body.length === file.size ? known : undefined;
+    if (cached !== undefined) {
+      digest = { size: cached.size, md5: cached.md5 };
+    } else {
+      digest = await hashBuffer(body, { checksum: ctx.checksumAlgorithm });
+      remember(digest);
+    }
+    etag = await uploadFile(ctx, abs, key, digest, { ...options, body });
+  } else {
+    // The composite ETag of a multipart upload, or a checksum, needs a pass of its own.
+    const cached =
+      multipart || ctx.checksumAlgorithm !== undefined
+        ? undefined
+        : (known ?? index.lookup(file.path, file));
+    if (cached !== undefined) {
+      digest = { size: cached.size, md5: cached.md5 };
+    } else {
+      digest = await hashFile(abs, {
+        ...(multipart && { partSize: ctx.partSize }),
+        ...(signal && { signal }),
+        checksum: ctx.checksumAlgorithm,
+      });
+      remember(digest);
+    }
+    etag = await uploadFile(ctx, abs, key, digest, options);
   }
-  const etag = await uploadFile(ctx, abs, key, digest, { signal, onBytes });
   index.setEtag(file.path, digest.md5, etag);
+  return etag;
 }
 
 async function downloadLayout(

@@ -6,13 +6,15 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { DownloadResult, S3lyncClient } from './client.js';
+import type { ChecksumAlgorithm } from './checksum.js';
+import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
 import { HashMismatchError, LocalPathError } from './exceptions.js';
-import { isMd5Etag, isMultipartEtag, normalizeEtag, type FileDigest } from './hash.js';
+import { hashFile, isMultipartEtag, normalizeEtag, type FileDigest } from './hash.js';
 import { tempPathFor } from './utils.js';
+import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 
 /** What transfers need to know about where they go. */
 export interface TransferContext {
@@ -26,6 +28,10 @@ export interface TransferContext {
   partSize: number;
   /** Parts in flight per multipart upload. */
   queueSize: number;
+  /** Also send this S3 additional checksum with uploads. */
+  checksumAlgorithm?: ChecksumAlgorithm | undefined;
+  /** Directories known to exist, so a tree's downloads create each one once. */
+  madeDirs?: Set<string> | undefined;
 }
 
 /** Per-transfer options. */
@@ -46,66 +52,130 @@ export function usesMultipart(
   return size > ctx.multipartThreshold && size > ctx.partSize;
 }
 
-/** The expected MD5 of a download: the fingerprint, else a plain-MD5 ETag. */
-export function expectedMd5(result: {
-  fingerprintMd5: string | undefined;
-  etag: string | undefined;
-  opaqueEtag: boolean;
-}): string | undefined {
-  const fingerprint = normalizeEtag(result.fingerprintMd5);
-  if (fingerprint !== undefined && isMd5Etag(fingerprint)) return fingerprint;
-  const etag = normalizeEtag(result.etag);
-  return !result.opaqueEtag && etag !== undefined && isMd5Etag(etag) ? etag : undefined;
+/** A download that could not be verified (the reason), or `undefined` when it was. */
+export type Unverified = string | undefined;
+
+/** What {@link downloadFile} reports. */
+export interface DownloadedFile extends DownloadResult {
+  /** Why the bytes could not be verified, when they could not (they were kept). */
+  unverified: Unverified;
+}
+
+function mismatch(
+  ctx: TransferContext,
+  key: string,
+  target: string,
+  v: Extract<Verdict, { result: 'mismatch' }>,
+): HashMismatchError {
+  return new HashMismatchError(
+    `Download of ${ctx.describe(key)}: the bytes received do not match the ${v.by} the server reported (expected ${v.expected}, got ${v.actual})`,
+    { expected: v.expected, actual: v.actual, uri: ctx.describe(key), path: target },
+  );
+}
+
+function remoteContent(r: RemoteObject, serverPartSize?: number): RemoteContent {
+  return {
+    size: r.size,
+    etag: r.etag,
+    fingerprintMd5: r.fingerprintMd5,
+    opaqueEtag: r.opaqueEtag,
+    checksum: r.checksum,
+    partSizeHint: r.partSizeHint,
+    serverPartSize,
+  };
 }
 
 /**
  * Downloads `key` to `target`: into a temp file beside it, verified against the response
- * that delivered the bytes, given the object's Last-Modified as mtime, then renamed over
- * the target. On any failure the target is untouched and the temp file is gone.
+ * that delivered the bytes (fingerprint, MD5, multipart ETag or checksum, computed while
+ * streaming), given the object's Last-Modified as mtime, then renamed over the target. On
+ * any failure the target is untouched and the temp file is gone.
  */
 export async function downloadFile(
   ctx: TransferContext,
   key: string,
   target: string,
   options: FileTransferOptions = {},
-): Promise<DownloadResult> {
-  await mkdir(path.dirname(target), { recursive: true });
-  const existing = await stat(target).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    throw new LocalPathError(
-      `Cannot download ${ctx.describe(key)} to ${target}: it is a directory, expected a file`,
-      target,
-    );
+): Promise<DownloadedFile> {
+  const dir = path.dirname(target);
+  if (ctx.madeDirs?.has(dir) !== true) {
+    await mkdir(dir, { recursive: true });
+    ctx.madeDirs?.add(dir);
   }
   const temp = tempPathFor(target, randomBytes(6).toString('hex'));
   try {
+    const state: { verdict: Verdict } = { verdict: { result: 'unknown', reason: 'not checked' } };
     const result = await ctx.client.downloadToFile(ctx.bucket, key, temp, {
       signal: options.signal,
       onBytes: options.onBytes,
+      hashing: (info) => hashingFor(remoteContent(info)),
       verify: (r) => {
-        const expected = expectedMd5(r);
-        if (expected !== undefined && expected !== r.digest.md5) {
-          throw new HashMismatchError(
-            `Download of ${ctx.describe(key)}: received bytes with MD5 ${r.digest.md5}, but the response says ${expected}`,
-            { expected, actual: r.digest.md5, uri: ctx.describe(key), path: target },
-          );
-        }
+        const v = verifyContent({ ...r.digest, checksum: r.receivedChecksum }, remoteContent(r));
+        if (v.result === 'mismatch') throw mismatch(ctx, key, target, v);
+        state.verdict = v;
       },
     });
+    let verdict = state.verdict;
+    if (verdict.result === 'unknown' && isMultipartEtag(result.etag)) {
+      verdict = await verifyWithServerLayout(ctx, key, temp, result, options.signal);
+      if (verdict.result === 'mismatch') throw mismatch(ctx, key, target, verdict);
+    }
     if (result.lastModified !== undefined) {
       await utimes(temp, new Date(), result.lastModified);
     }
-    await rename(temp, target);
-    return result;
-  } finally {
+    await rename(temp, target).catch((error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') {
+        throw new LocalPathError(
+          `Cannot download ${ctx.describe(key)} to ${target}: it is a directory, expected a file`,
+          target,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
+    return { ...result, unverified: verdict.result === 'unknown' ? verdict.reason : undefined };
+  } catch (error) {
     await rm(temp, { force: true });
+    throw error;
   }
+}
+
+/**
+ * Asks the server for the part layout (HEAD with `PartNumber=1`, pinned to the ETag) and,
+ * if it gives one, hashes the downloaded file again with it.
+ */
+async function verifyWithServerLayout(
+  ctx: TransferContext,
+  key: string,
+  file: string,
+  result: DownloadResult,
+  signal: AbortSignal | undefined,
+): Promise<Verdict> {
+  const etag = result.etag;
+  const part = await ctx.client
+    .head(ctx.bucket, key, signal, { partNumber: 1, ...(etag !== undefined && { ifMatch: etag }) })
+    .catch(() => undefined);
+  if (part?.partsCount === undefined || part.partsCount < 2) {
+    return {
+      result: 'unknown',
+      reason: `the server does not report the part layout of ${normalizeEtag(etag) ?? ''}`,
+    };
+  }
+  const digest = await hashFile(file, { partSize: part.size, ...(signal && { signal }) });
+  return verifyContent(digest, remoteContent(result, part.size));
 }
 
 /** Options of {@link uploadFile}. */
 export interface UploadFileOptions extends FileTransferOptions {
   /** Create only if the key does not exist (`If-None-Match: *`). */
   ifNoneMatch?: boolean | undefined;
+  /** Replace only if the object still has this ETag (`If-Match`). */
+  ifMatch?: string | undefined;
+  /** Also send this S3 additional checksum (its value must be in `digest.checksum`). */
+  checksumAlgorithm?: ChecksumAlgorithm | undefined;
+  /** The file's bytes, already read (small files): sent without reading the file again. */
+  body?: Buffer | undefined;
 }
 
 /**
@@ -126,7 +196,17 @@ export async function uploadFile(
     signal: options.signal,
     onBytes: options.onBytes,
     ifNoneMatch: options.ifNoneMatch,
+    ifMatch: options.ifMatch,
+    checksumAlgorithm: options.checksumAlgorithm,
   };
+  if (options.body !== undefined && !usesMultipart(ctx, digest.size)) {
+    const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, {
+      ...common,
+      body: options.body,
+    });
+    checkPut(put, digest, filePath, uri);
+    return put.etag;
+  }
   if (usesMultipart(ctx, digest.size)) {
     await ctx.client.uploadMultipart(ctx.bucket, key, filePath, digest, {
       ...common,
@@ -135,36 +215,49 @@ export async function uploadFile(
     });
     // CompleteMultipartUpload's ETag is empty on some servers (radosgw); HEAD has the real one.
     const head = await ctx.client.head(ctx.bucket, key, options.signal);
-    const etag = normalizeEtag(head?.etag);
-    if (head?.size !== digest.size) {
+    if (head === undefined) {
       throw new HashMismatchError(
-        `Multipart upload of ${filePath} to ${uri}: the object has ${head?.size ?? 'no'} bytes, expected ${digest.size}`,
-        { expected: String(digest.size), actual: String(head?.size), uri, path: filePath },
+        `Multipart upload of ${filePath} to ${uri}: the object is missing afterwards`,
+        {
+          expected: String(digest.size),
+          actual: 'missing',
+          uri,
+          path: filePath,
+        },
       );
     }
-    // Whatever the server made of the parts, a plain or composite MD5 must match what was sent.
-    const expected = isMultipartEtag(etag) ? digest.multipartEtag : digest.md5;
-    if (
-      expected !== undefined &&
-      etag !== undefined &&
-      (isMultipartEtag(etag) || isMd5Etag(etag)) &&
-      etag !== expected
-    ) {
+    const composites =
+      digest.multipartEtag === undefined ? {} : { [ctx.partSize]: digest.multipartEtag };
+    const verdict = verifyContent(
+      { ...digest, composites },
+      { ...head, fingerprintMd5: undefined, serverPartSize: ctx.partSize },
+    );
+    if (verdict.result === 'mismatch') {
       throw new HashMismatchError(
-        `Multipart upload of ${filePath} to ${uri}: the server's ETag ${etag} does not match the parts sent (${expected})`,
-        { expected, actual: etag, uri, path: filePath },
+        `Multipart upload of ${filePath} to ${uri}: the parts sent give ${verdict.by} ${verdict.actual}, but the server reports ${verdict.expected}`,
+        // For an upload, what was sent is the truth and the server's record the suspect.
+        { expected: verdict.actual, actual: verdict.expected, uri, path: filePath },
       );
     }
     return head.etag;
   }
-  const etag = await ctx.client.putFile(ctx.bucket, key, filePath, digest, common);
-  const normalized = normalizeEtag(etag);
-  // Content-MD5 already made the server check the bytes; this catches one that ignores it.
-  if (normalized !== undefined && isMd5Etag(normalized) && normalized !== digest.md5) {
+  const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, common);
+  checkPut(put, digest, filePath, uri);
+  return put.etag;
+}
+
+/** Content-MD5 made the server check the bytes; this catches a server that ignores it. */
+function checkPut(put: PutResult, digest: FileDigest, filePath: string, uri: string): void {
+  const verdict = verifyContent(digest, {
+    size: digest.size,
+    etag: put.etag,
+    opaqueEtag: put.opaqueEtag,
+    checksum: put.checksum,
+  });
+  if (verdict.result === 'mismatch') {
     throw new HashMismatchError(
-      `Upload of ${filePath} to ${uri}: the server stored ETag ${normalized}, expected MD5 ${digest.md5}`,
-      { expected: digest.md5, actual: normalized, uri, path: filePath },
+      `Upload of ${filePath} to ${uri}: the file's ${verdict.by} is ${verdict.actual}, but the server stored ${verdict.expected}`,
+      { expected: verdict.actual, actual: verdict.expected, uri, path: filePath },
     );
   }
-  return etag;
 }

@@ -453,7 +453,7 @@ describe('putFile() through the real SDK middleware', () => {
       requestHandler: handler,
     });
     const progress: number[] = [];
-    const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+    const { etag } = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
       'bucket',
       'key',
       file,
@@ -503,7 +503,7 @@ describe('putFile() through the real SDK middleware', () => {
       retry: { ...NO_DELAY, maxAttempts: 1 },
     });
     try {
-      const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+      const { etag } = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
         'bucket',
         'key',
         file,
@@ -549,7 +549,7 @@ describe('putFile() through the real SDK middleware', () => {
       retry: NO_DELAY,
       requestHandler: handler,
     });
-    const etag = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
+    const { etag } = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(
       'bucket',
       'key',
       file,
