@@ -224,7 +224,8 @@ export class S3Object {
   async sync(direction: Direction, options: SyncOptions = {}): Promise<SyncResult> {
     const { ifMatch, ...rest } = options;
     let expectedEtag: string | null | undefined;
-    if (ifMatch !== undefined && ifMatch !== false) {
+    // Only an upload can overwrite; a download with the same options ignores it.
+    if (direction === 'upload' && ifMatch !== undefined && ifMatch !== false) {
       expectedEtag = ifMatch === true ? this.#lastSeenEtag : ifMatch;
       if (expectedEtag === undefined) {
         throw new ConfigError(

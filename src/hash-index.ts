@@ -22,7 +22,7 @@ const MAGIC = 's3lync-hash-index 1';
 
 /** Below this, a fine-grained mtime this close to the hash time is not trusted. */
 export const RACY_MARGIN_NS = 100_000_000n;
-/** For whole-second mtimes (coarse filesystems) the margin is two seconds (FAT's tick). */
+/** On coarse filesystems (whole-second ctimes) the margin is two seconds (FAT's tick). */
 export const RACY_MARGIN_COARSE_NS = 2_000_000_000n;
 
 /** The identity of a file's content as `stat` sees it. */
@@ -58,7 +58,9 @@ export function isTrusted(entry: IndexEntry, current: FileIdentity): boolean {
   ) {
     return false;
   }
-  const coarse = !entry.ownMtime && entry.mtimeNs % 1_000_000_000n === 0n;
+  // ctime is stamped by the kernel (utimes cannot set it): whole-second ctimes mean a
+  // coarse filesystem, where a later change could keep the same timestamp for longer.
+  const coarse = !entry.ownMtime && entry.ctimeNs % 1_000_000_000n === 0n;
   const margin = coarse ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS;
   return entry.mtimeNs + margin <= entry.hashedAtNs;
 }

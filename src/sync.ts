@@ -345,8 +345,25 @@ export async function runSync(
                 file.advance,
                 signal,
                 conditions,
-              ).catch((error: unknown) => {
-                throw conflictOr(error, target);
+              ).catch(async (error: unknown) => {
+                // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the
+                // unquoted ETag; a 412 while the ETag is the expected one means that quirk.
+                const unquoted = await quirkRetry(error, target, conditions, signal);
+                if (unquoted === undefined) throw conflictOr(error, target);
+                return uploadOne(
+                  ctx,
+                  index,
+                  layout.root,
+                  localByPath.get(action.path),
+                  digests.get(action.path),
+                  action.key,
+                  hashed,
+                  file.advance,
+                  signal,
+                  unquoted,
+                ).catch((again: unknown) => {
+                  throw conflictOr(again, target);
+                });
               });
             }
             if (!layout.tree) fileEtag = etag;
@@ -556,6 +573,32 @@ function uploadConditions(
     );
   }
   return want === undefined ? { ifNoneMatch: true } : { ifMatch: `"${want}"` };
+}
+
+/**
+ * The conditions to retry with when a quoted `If-Match` was refused although the object
+ * still has that ETag (servers that compare against the unquoted ETag); else `undefined`.
+ */
+async function quirkRetry(
+  error: unknown,
+  target: SyncTarget,
+  conditions: UploadConditions,
+  signal: AbortSignal | undefined,
+): Promise<UploadConditions | undefined> {
+  const expected = conditions.ifMatch;
+  if (
+    !(error instanceof PreconditionFailedError) ||
+    expected === undefined ||
+    !expected.startsWith('"')
+  ) {
+    return undefined;
+  }
+  const head = await target.client.head(target.bucket, target.key, signal);
+  if (head === undefined || normalizeEtag(head.etag) !== normalizeEtag(expected)) return undefined;
+  log.debug(
+    `${target.uri}: the server refused a quoted If-Match for the current ETag; retrying unquoted`,
+  );
+  return { ...conditions, ifMatch: normalizeEtag(expected) };
 }
 
 /** A refused conditional write becomes a {@link ConflictError}. */

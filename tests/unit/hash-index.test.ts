@@ -105,13 +105,21 @@ describe('isTrusted', () => {
     expect(isTrusted(entry({ hashedAtNs: MTIME - 1n }), identity())).toBe(false);
   });
 
-  it('applies the coarse margin to whole-second mtimes', () => {
-    const id = identity({ mtimeNs: COARSE_MTIME });
+  it('applies the coarse margin on a coarse filesystem (whole-second mtime and ctime)', () => {
+    const id = identity({ mtimeNs: COARSE_MTIME, ctimeNs: COARSE_MTIME });
     const at = (hashedAtNs: bigint, ownMtime = false): IndexEntry =>
-      entry({ mtimeNs: COARSE_MTIME, hashedAtNs, ownMtime });
+      entry({ mtimeNs: COARSE_MTIME, ctimeNs: COARSE_MTIME, hashedAtNs, ownMtime });
     expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_NS), id)).toBe(false);
     expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_COARSE_NS - 1n), id)).toBe(false);
     expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_COARSE_NS), id)).toBe(true);
+  });
+
+  it('uses the fine margin for a whole-second mtime on a fine filesystem (set by utimes)', () => {
+    // Files another tool (or another s3lync index) downloaded with the object's date.
+    const id = identity({ mtimeNs: COARSE_MTIME });
+    const at = (hashedAtNs: bigint): IndexEntry => entry({ mtimeNs: COARSE_MTIME, hashedAtNs });
+    expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_NS), id)).toBe(true);
+    expect(isTrusted(at(COARSE_MTIME + RACY_MARGIN_NS - 1n), id)).toBe(false);
   });
 
   it('uses the fine margin for a whole-second mtime s3lync set itself', () => {
