@@ -163,7 +163,9 @@ async function verifyWithServerLayout(
     };
   }
   const digest = await hashFile(file, { partSize: part.size, ...(signal && { signal }) });
-  return verifyContent(digest, remoteContent(result, part.size));
+  const composites =
+    digest.multipartEtag === undefined ? {} : { [part.size]: digest.multipartEtag };
+  return verifyContent({ ...digest, composites }, remoteContent(result, part.size));
 }
 
 /** Options of {@link uploadFile}. */
