@@ -6,7 +6,8 @@
  * @packageDocumentation
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
+import { writeFile } from 'node:fs/promises';
+import { addAbortSignal, pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import {
@@ -37,6 +38,7 @@ import {
 } from './checksum.js';
 import {
   HASH_CHUNK_SIZE,
+  SMALL_FILE_SIZE,
   HashingStream,
   MD5_METADATA_KEY,
   PART_SIZE_METADATA_KEY,
@@ -398,12 +400,33 @@ export class S3lyncClient {
             options.hashing?.(info),
           );
           try {
-            await pipeline(
-              out.Body as Readable,
-              hasher,
-              createWriteStream(tempPath, { highWaterMark: HASH_CHUNK_SIZE }),
-              { signal },
-            );
+            if (info.size <= SMALL_FILE_SIZE) {
+              // A small body in one buffer and one write: three streams cost more than the bytes.
+              const chunks: Buffer[] = [];
+              const bodyStream = out.Body as Readable;
+              // An abort must also end a body that stalls between chunks.
+              if (signal) addAbortSignal(signal, bodyStream);
+              for await (const chunk of bodyStream) {
+                chunks.push(chunk as Buffer);
+                hasher.update(chunk as Buffer);
+                reported += (chunk as Buffer).length;
+                options.onBytes?.((chunk as Buffer).length);
+              }
+              await writeFile(
+                tempPath,
+                chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks),
+                {
+                  ...(signal && { signal }),
+                },
+              );
+            } else {
+              await pipeline(
+                out.Body as Readable,
+                hasher,
+                createWriteStream(tempPath, { highWaterMark: HASH_CHUNK_SIZE }),
+                { signal },
+              );
+            }
           } catch (error) {
             // Undo this attempt's progress so a retry does not count bytes twice.
             options.onBytes?.(-reported);
