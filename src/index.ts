@@ -11,6 +11,25 @@ export {
   type S3ObjectOptions,
   type TransferOptions,
 } from './core.js';
+export {
+  S3ObjectManager,
+  type S3ObjectManagerOptions,
+  type S3ObjectManagerEvents,
+  type ManagedObjectDefaults,
+  type AddOptions,
+  type BatchOptions,
+  type DeleteAllOptions,
+  type ExistsAllOptions,
+  type BatchOperation,
+  type StatefulOperation,
+  type BatchOutcome,
+  type BatchItem,
+  type BatchReport,
+  type ObjectStatus,
+  type ObjectState,
+  type ManagedObjectSnapshot,
+  type StateChange,
+} from './manager.js';
 export { DEFAULT_EXCLUDES, compileExcludes, type ExcludeMatcher } from './excludes.js';
 export {
   verifyContent,
