@@ -1,0 +1,530 @@
+/**
+ * The built `s3lync` command (dist/cli.js, as npm installs it) run as a process against
+ * radosgw: output, exit codes, JSON, redaction and Ctrl-C. `npm test` builds it first.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  describeS3,
+  getObject,
+  objectExists,
+  putObject,
+  s3,
+  uniqueKey,
+  useBucket,
+  useTempDir,
+} from './helpers.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const CLI = path.join(root, 'dist', 'cli.js');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+/** The environment of every run: credentials from the AWS chain, nothing from ~/.aws. */
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: s3.region,
+    AWS_CONFIG_FILE: path.join(root, 'no-such-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(root, 'no-such-aws-credentials'),
+    ...extra,
+  };
+  delete env.AWS_PROFILE;
+  delete env.S3LYNC_DEBUG;
+  delete env.S3LYNC_LOG_LEVEL;
+  return env;
+}
+
+interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Called with each stderr chunk and the child, e.g. to send a signal. */
+  onStderr?: (text: string, child: ChildProcess) => void;
+  /** Run the file itself (its shebang), not `node dist/cli.js`. */
+  direct?: boolean;
+  /** Receives the child process once it is spawned. */
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const [command, argv] =
+      options.direct === true ? [CLI, args] : [process.execPath, [CLI, ...args]];
+    const child = spawn(command, argv, {
+      cwd: options.cwd ?? root,
+      env: cliEnv(options.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    options.onSpawn?.(child);
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      options.onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, signal, stdout: stdoutBytes.toString(), stderr, stdoutBytes });
+    });
+  });
+}
+
+/** `--endpoint <radosgw>` followed by `args`: the credential-free form. */
+const at = (...args: string[]): string[] => ['--endpoint', s3.endpoint, ...args];
+
+const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
+
+async function writeFiles(dir: string, files: Record<string, string | Buffer>): Promise<void> {
+  for (const [rel, content] of Object.entries(files)) {
+    const abs = path.join(dir, ...rel.split('/'));
+    await mkdir(path.dirname(abs), { recursive: true });
+    await writeFile(abs, content);
+  }
+}
+
+async function readTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const abs = path.join(entry.parentPath, entry.name);
+    out[path.relative(dir, abs).split(path.sep).join('/')] = await readFile(abs, 'utf8');
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  if (!(await stat(CLI).catch(() => undefined))) {
+    throw new Error('dist/cli.js is missing: run `npm run build` (npm test does) first');
+  }
+});
+
+describe('s3lync without a server: help, version, usage', () => {
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+      version: string;
+      bin: Record<string, string>;
+    };
+    const run = await runCli(['--version']);
+    expect(run).toMatchObject({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+    expect(pkg.bin).toEqual({ s3lync: './dist/cli.js' });
+  });
+
+  it('runs as the bin npm installs: the file itself, through its shebang', async () => {
+    expect((await readFile(CLI, 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
+    await chmod(CLI, 0o755); // what npm does on install
+    const run = await runCli(['--help'], { direct: true });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('usage: s3lync <cp|sync|ls|rm|cat>');
+  });
+
+  it('--help for each command shows its usage and examples', async () => {
+    const main = await runCli(['--help']);
+    expect(main.code).toBe(0);
+    for (const command of ['cp', 'sync', 'ls', 'rm', 'cat']) {
+      expect(main.stdout).toContain(`\n  ${command} `);
+      const run = await runCli([command, '--help']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`^usage: s3lync ${command} `));
+      expect(run.stdout).toContain('Examples:');
+    }
+    expect((await runCli(['help', 'sync'])).stdout).toContain('--max-delete N');
+  });
+
+  it.each([
+    [[], 'missing command', 'usage: s3lync <cp|sync|ls|rm|cat>'],
+    [
+      ['sync', 'only-one'],
+      'sync takes a source and a destination, got 1 argument',
+      'usage: s3lync sync',
+    ],
+    [['cp', './a', './b'], 'cp needs one s3:// side; both are local paths', 'usage: s3lync cp'],
+    [['ls', '--frobnicate', 's3://bucket/'], 'unknown option --frobnicate', 'usage: s3lync ls'],
+    [['rm', 's3://bucket/dir/'], 'add --recursive', 'usage: s3lync rm'],
+    [['cat'], 'cat needs an s3:// URI', 'usage: s3lync cat'],
+  ])('bad usage %j exits 2 with the message and the usage line', async (args, message, usage) => {
+    const run = await runCli(args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    const [first, second, ...rest] = run.stderr.trimEnd().split('\n');
+    expect(first).toMatch(/^s3lync: /);
+    expect(first).toContain(message);
+    expect(second).toMatch(new RegExp(`^${usage.replace(/[|<>]/g, '\\$&')}`));
+    expect(rest).toEqual([]);
+  });
+});
+
+describeS3('the s3lync command against radosgw', () => {
+  const bucket = useBucket();
+  const tmp = useTempDir();
+  const uri = (key: string): string => `s3://${bucket.name}/${key}`;
+
+  it('cp uploads a tree and downloads it back, skipping what is unchanged', async () => {
+    const prefix = uniqueKey('cp');
+    const source = path.join(tmp.path, 'cp-source');
+    const files = { 'a.txt': 'alpha\n', 'dir/b.txt': 'bravo\n', 'dir/sub/c.txt': 'charlie\n' };
+    await writeFiles(source, files);
+
+    const up = await runCli(at('cp', source, uri(`${prefix}/`)));
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(
+      /^Done: 3 files transferred \(20 B\), 0 skipped \(unchanged\), 0 deleted in \d+\.\d+ s\n$/,
+    );
+    // Off a terminal, progress is a plain line per file, on stderr.
+    expect(up.stderr.trimEnd().split('\n').sort()).toEqual([
+      `upload: ${path.join(source, 'a.txt')} -> ${prefix}/a.txt (6 B, ${up.stderr.match(/a\.txt \(6 B, ([\d.]+ s)\)/)?.[1]})`,
+      expect.stringMatching(/^upload: .*dir\/b\.txt -> .*dir\/b\.txt \(6 B, [\d.]+ s\)$/),
+      expect.stringMatching(/^upload: .*dir\/sub\/c\.txt -> .*c\.txt \(8 B, [\d.]+ s\)$/),
+    ]);
+
+    const target = path.join(tmp.path, 'cp-target');
+    const down = await runCli(at('cp', uri(`${prefix}/`), target, '-q'));
+    expect(down).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(await readTree(target)).toEqual(files);
+
+    const again = await runCli(at('cp', uri(`${prefix}/`), target));
+    expect(again.stdout).toMatch(/^Done: 0 files transferred \(0 B\), 3 skipped \(unchanged\)/);
+
+    // A single file into a directory, as cp does.
+    const into = await runCli(at('cp', uri(`${prefix}/dir/b.txt`), `${target}/`, '-q'));
+    expect(into.code).toBe(0);
+    expect(await readFile(path.join(target, 'b.txt'), 'utf8')).toBe('bravo\n');
+    // And a local file to a prefix keeps its name.
+    const named = await runCli(at('cp', path.join(source, 'a.txt'), uri(`${prefix}/copies/`)));
+    expect(named.code).toBe(0);
+    expect((await getObject(bucket.client, bucket.name, `${prefix}/copies/a.txt`)).toString()).toBe(
+      'alpha\n',
+    );
+  });
+
+  it('sync --delete --dry-run shows the plan and changes nothing; the real run does it', async () => {
+    const prefix = uniqueKey('site');
+    const site = path.join(tmp.path, 'site');
+    await writeFiles(site, {
+      'index.html': '<h1>hi</h1>',
+      'about.html': 'about',
+      'old.html': 'old',
+    });
+    expect((await runCli(at('sync', site, uri(`${prefix}/`), '-q'))).code).toBe(0);
+    await rm(path.join(site, 'old.html'));
+    await writeFile(path.join(site, 'about.html'), 'about us');
+    await writeFile(path.join(site, 'new.html'), 'new');
+
+    const plan = await runCli(at('sync', site, uri(`${prefix}/`), '--delete', '--dry-run'));
+    expect(plan.code).toBe(0);
+    const lines = plan.stdout.trimEnd().split('\n');
+    expect(lines.slice(0, -1).sort()).toEqual([
+      `(dry run) delete: s3://${bucket.name}/${prefix}/old.html (not-in-source)`,
+      `(dry run) upload: ${path.join(site, 'about.html')} -> s3://${bucket.name}/${prefix}/about.html (size)`,
+      `(dry run) upload: ${path.join(site, 'new.html')} -> s3://${bucket.name}/${prefix}/new.html (missing)`,
+    ]);
+    expect(lines.at(-1)).toBe(
+      'Dry run: would transfer 2 files (11 B) and delete 1; 1 unchanged. Nothing was changed.',
+    );
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/old.html`)).toBe(true);
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/new.html`)).toBe(false);
+
+    const real = await runCli(at('sync', site, uri(`${prefix}/`), '--delete'));
+    expect(real.code).toBe(0);
+    expect(real.stdout).toMatch(
+      new RegExp(
+        `^delete: s3://${bucket.name}/${prefix}/old\\.html \\(not-in-source\\)\\nDone: 2 files transferred \\(11 B\\), 1 skipped \\(unchanged\\), 1 deleted in [\\d.]+ s\\n$`,
+      ),
+    );
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/old.html`)).toBe(false);
+
+    const noop = await runCli(at('sync', site, uri(`${prefix}/`), '--delete'));
+    expect(noop.stdout).toMatch(
+      /^Done: 0 files transferred \(0 B\), 3 skipped \(unchanged\), 0 deleted/,
+    );
+
+    // --max-delete refuses before anything changes.
+    await rm(path.join(site, 'new.html'));
+    await rm(path.join(site, 'about.html'));
+    const refused = await runCli(
+      at('sync', site, uri(`${prefix}/`), '--delete', '--max-delete', '1'),
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^s3lync: Refusing to mirror .*: it would delete 2 files, more than maxDelete \(1\)\. Nothing was changed\.\n$/,
+    );
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/new.html`)).toBe(true);
+  });
+
+  it('--json prints one object with the documented shape', async () => {
+    const prefix = uniqueKey('json');
+    const dir = path.join(tmp.path, 'json');
+    await writeFiles(dir, { 'x.txt': 'xx', 'y/z.txt': 'zzz' });
+    const run = await runCli(at('sync', dir, uri(`${prefix}/`), '--json'));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(''); // --json means no progress lines unless asked
+    const summary = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(summary).toEqual({
+      command: 'sync',
+      ok: true,
+      direction: 'upload',
+      source: dir,
+      destination: `s3://${s3.endpoint}/${bucket.name}/${prefix}/`,
+      dryRun: false,
+      transferred: 2,
+      skipped: 0,
+      deleted: 0,
+      failed: [],
+      bytes: 5,
+      durationMs: expect.any(Number) as number,
+    });
+
+    await writeFile(path.join(dir, 'x.txt'), 'xxx');
+    const plan = JSON.parse(
+      (await runCli(at('sync', dir, uri(`${prefix}/`), '--json', '--dry-run'))).stdout,
+    ) as Record<string, unknown>;
+    expect(plan).toMatchObject({ dryRun: true, transferred: 1, skipped: 1, bytes: 3 });
+    expect(plan.actions).toEqual([
+      { op: 'upload', path: 'x.txt', key: `${prefix}/x.txt`, size: 3, reason: 'size' },
+    ]);
+  });
+
+  it('ls shows prefixes, sizes and dates; --recursive every key; --json the entries', async () => {
+    const prefix = uniqueKey('ls');
+    await putObject(bucket.client, bucket.name, `${prefix}/top.txt`, '12345');
+    await putObject(bucket.client, bucket.name, `${prefix}/logs/a.log`, 'a');
+    await putObject(bucket.client, bucket.name, `${prefix}/logs/deep/b.log`, 'bb');
+
+    const level = await runCli(at('ls', uri(`${prefix}/`)));
+    expect(level.code).toBe(0);
+    const date = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`;
+    expect(level.stdout).toMatch(new RegExp(`^ {28}PRE logs/\\n${date} {10}5 top\\.txt\\n$`));
+    const all = await runCli(at('ls', '--recursive', uri(`${prefix}/`)));
+    expect(
+      all.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.slice(21)),
+    ).toEqual([
+      `         1 ${prefix}/logs/a.log`,
+      `         2 ${prefix}/logs/deep/b.log`,
+      `         5 ${prefix}/top.txt`,
+    ]);
+    const json = JSON.parse((await runCli(at('ls', uri(`${prefix}/logs/`), '--json'))).stdout) as {
+      entries: unknown[];
+    };
+    expect(json).toEqual({
+      command: 'ls',
+      ok: true,
+      uri: `s3://${s3.endpoint}/${bucket.name}/${prefix}/logs/`,
+      entries: [
+        { type: 'prefix', name: 'deep/' },
+        {
+          type: 'object',
+          name: 'a.log',
+          key: `${prefix}/logs/a.log`,
+          size: 1,
+          lastModified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
+          etag: md5('a'),
+        },
+      ],
+    });
+    // A bucket alone lists its first level.
+    expect((await runCli(at('ls', `s3://${bucket.name}`))).stdout).toContain(
+      `PRE ${prefix.split('/')[0]}/`,
+    );
+    const none = await runCli(at('ls', uri(`${prefix}/nothing/`)));
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^s3lync: Nothing found under s3:\/\/.*\/nothing\/\n$/);
+  });
+
+  it('cat streams an object to stdout byte for byte', async () => {
+    const key = uniqueKey('blob.bin');
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    await putObject(bucket.client, bucket.name, key, body);
+    const run = await runCli(at('cat', uri(key)));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(md5(run.stdoutBytes)).toBe(md5(body));
+    expect(run.stdoutBytes.length).toBe(body.length);
+  });
+
+  it('rm deletes one object; rm --recursive everything under a prefix', async () => {
+    const prefix = uniqueKey('rm');
+    for (const k of ['one.txt', 'dir/a', 'dir/b', 'dir/c/d']) {
+      await putObject(bucket.client, bucket.name, `${prefix}/${k}`, k);
+    }
+    const one = await runCli(at('rm', uri(`${prefix}/one.txt`)));
+    expect(one).toMatchObject({ code: 0, stdout: `delete: ${uri(`${prefix}/one.txt`)}\n` });
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/one.txt`)).toBe(false);
+
+    // A prefix is not deleted without --recursive.
+    const notObject = await runCli(at('rm', uri(`${prefix}/dir`)));
+    expect(notObject.code).toBe(1);
+    expect(notObject.stderr).toMatch(
+      /is not an object \(it is a prefix: add --recursive to delete everything under it\)\n$/,
+    );
+    expect(await objectExists(bucket.client, bucket.name, `${prefix}/dir/a`)).toBe(true);
+
+    const all = await runCli(at('rm', '--recursive', uri(`${prefix}/dir`), '--json'));
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toMatchObject({
+      command: 'rm',
+      ok: true,
+      recursive: true,
+      deleted: 3,
+    });
+    const ls = await runCli(at('ls', '-r', uri(`${prefix}/`)));
+    expect(ls.code).toBe(1); // nothing left
+  });
+
+  it('exits 1 when some files fail, listing them; the others are transferred', async () => {
+    const prefix = uniqueKey('partial');
+    await putObject(bucket.client, bucket.name, `${prefix}/good.txt`, 'good');
+    // A key the server stores literally, which would land outside the target: refused.
+    await bucket.client.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: `${prefix}/../evil.txt`, Body: 'x' }),
+    );
+    const target = path.join(tmp.path, 'partial');
+    const run = await runCli(at('sync', uri(`${prefix}/`), target));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      's3lync: failed: ../evil.txt: Refusing key "../evil.txt": it has a ".." segment',
+    );
+    expect(run.stdout).toMatch(
+      /^Failed: 1 file transferred \(4 B\), 0 skipped \(unchanged\), 0 deleted, 1 failed in /,
+    );
+    expect(await readFile(path.join(target, 'good.txt'), 'utf8')).toBe('good');
+
+    const json = await runCli(at('sync', uri(`${prefix}/`), target, '--json'));
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      skipped: 1,
+      failed: [{ path: '../evil.txt', error: expect.stringContaining('Refusing key') as string }],
+    });
+
+    // A missing key is one readable line, no stack trace; --debug adds the stack.
+    const missing = await runCli(at('cp', uri(`${prefix}/nope.bin`), path.join(tmp.path, 'nope')));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^s3lync: s3:\/\/.*\/nope\.bin does not exist: it is neither an object nor a prefix\n$/,
+    );
+    const debug = await runCli(at('-v', 'cat', uri(`${prefix}/nope.bin`)));
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/s3lync: NotFoundError: GetObject .* failed .*\n\s+at /);
+  });
+
+  it('never prints the secret key of a credential URI, whatever happens', async () => {
+    const prefix = uniqueKey('secret');
+    const host = s3.endpoint;
+    const credUri = (key: string): string =>
+      `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${host}/${bucket.name}/${key}`;
+    const dir = path.join(tmp.path, 'secret');
+    await writeFiles(dir, { 'a.txt': 'a' });
+    const env = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' };
+    const runs = [
+      await runCli(['sync', dir, credUri(`${prefix}/`), '--json'], { env }),
+      await runCli(['sync', dir, credUri(`${prefix}/`), '--dry-run', '--progress=compact'], {
+        env,
+      }),
+      await runCli(['-v', 'ls', credUri(`${prefix}/`)], { env }),
+      await runCli(['cat', credUri(`${prefix}/missing`)], { env }),
+      await runCli(['-v', 'cp', credUri(`${prefix}/missing`), path.join(dir, 'm')], { env }),
+      await runCli(['rm', credUri(`${prefix}/`)], { env }),
+      await runCli(['cp', credUri(`${prefix}/a.txt`), credUri('b')], { env }),
+      await runCli(['sync', credUri(''), dir], { env }),
+      await runCli(['cp', `gs://${s3.secretAccessKey}:${s3.accessKeyId}@h/b/k`, dir], { env }),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 1, 1, 2, 2, 2, 2]);
+    expect(JSON.parse(runs[0]?.stdout ?? '')).toMatchObject({
+      destination: `s3://***:${s3.accessKeyId}@${host}/${bucket.name}/${prefix}/`,
+    });
+    for (const run of runs) {
+      expect(run.stdout + run.stderr).not.toContain(s3.secretAccessKey);
+    }
+  });
+
+  it('Ctrl-C during a download cancels it: exit 130, no temp file, no partial file', async () => {
+    const prefix = uniqueKey('sigint');
+    const source = path.join(tmp.path, 'sigint-source');
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 300; i++)
+      files[`f${String(i).padStart(3, '0')}.bin`] = randomBytes(128 * 1024);
+    await writeFiles(source, files);
+    expect((await runCli(at('cp', source, uri(`${prefix}/`), '-q'))).code).toBe(0);
+
+    const target = path.join(tmp.path, 'sigint-target');
+    let sent = false;
+    const run = await runCli(
+      at('cp', uri(`${prefix}/`), target, '--progress=compact', '--concurrency', '2'),
+      {
+        // The first finished file shows bytes are flowing: interrupt now.
+        onStderr: (text, child) => {
+          if (!sent && text.includes('download: ')) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        },
+      },
+    );
+    expect(sent).toBe(true);
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain('s3lync: interrupted; cancelling what is in flight');
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toBe(
+      's3lync: interrupted; transfers in flight were cancelled and their temp files removed',
+    );
+    const names = await readdir(target);
+    expect(names.filter((n) => n.endsWith('.s3lync-tmp'))).toEqual([]);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.length).toBeLessThan(300);
+    for (const name of names) {
+      const local = await readFile(path.join(target, name));
+      expect(md5(local), name).toBe(md5(files[name] ?? ''));
+    }
+    // The next run completes the rest.
+    expect((await runCli(at('cp', uri(`${prefix}/`), target, '-q'))).code).toBe(0);
+    expect((await readdir(target)).length).toBe(300);
+  });
+
+  it('Ctrl-C during a multipart upload aborts it on the server before exiting', async () => {
+    const key = uniqueKey('sigint-up.bin');
+    const file = path.join(tmp.path, 'sigint-up.bin');
+    await writeFile(file, randomBytes(96 * 1024 * 1024));
+    const uploads = async (): Promise<unknown[]> =>
+      (
+        await bucket.client.send(
+          new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
+        )
+      ).Uploads ?? [];
+    let child: ChildProcess | undefined;
+    const state = { exited: false };
+    const running = runCli(at('cp', file, uri(key), '--concurrency', '1', '-q'), {
+      onSpawn: (c) => {
+        child = c;
+      },
+    }).finally(() => {
+      state.exited = true;
+    });
+    // Once the multipart upload exists on the server, parts are on their way: interrupt.
+    while (!state.exited && (await uploads()).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child?.kill('SIGINT');
+    const run = await running;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain('s3lync: interrupted; transfers in flight were cancelled');
+    expect(await uploads()).toEqual([]);
+    expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
+  });
+});
