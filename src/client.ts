@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { addAbortSignal, pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -459,6 +459,162 @@ export class S3lyncClient {
           onRetry: ({ error, attempt, delayMs }) => {
             log.debug(
               `retrying GetObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
+            );
+          },
+        },
+      );
+    } catch (error) {
+      throw this.toError(error, 'GetObject', bucket, key, signal);
+    }
+  }
+
+  /**
+   * GETs a large object as parallel ranged GETs into `tempPath`, every range pinned with
+   * `If-Match` to one ETag so a concurrent overwrite cannot produce a mixed file (it fails
+   * the attempt instead, and the retry starts over with the new version). Each range is
+   * written at its offset and hashed in order, within a window of `concurrency` ranges, so
+   * the digest comes from the same single pass and memory stays below
+   * `concurrency × rangeSize`. The caller owns (and removes) `tempPath`.
+   */
+  async downloadRangesToFile(
+    bucket: string,
+    key: string,
+    tempPath: string,
+    options: DownloadOptions & { size: number; rangeSize: number; concurrency: number },
+  ): Promise<DownloadResult> {
+    const { signal, rangeSize } = options;
+    try {
+      return await retry(
+        async (attempt) => {
+          // The first attempt fetches the version the caller saw; after a change (412), the
+          // next one pins whatever version is current and takes its size from the response.
+          const pinned = attempt === 1 ? options.ifMatch : undefined;
+          let size = attempt === 1 ? options.size : rangeSize;
+          let reported = 0;
+          const report = (n: number): void => {
+            reported += n;
+            options.onBytes?.(n);
+          };
+          const fh = await open(tempPath, 'w');
+          // One failed range stops its siblings; all settle before the file is closed.
+          const stop = new AbortController();
+          const rangeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+          const stopped = (): boolean => stop.signal.aborted;
+          try {
+            const getRange = async (index: number, ifMatch: string | undefined) => {
+              const start = index * rangeSize;
+              const end = Math.min(size, start + rangeSize) - 1;
+              const out = await this.sdk.send(
+                new GetObjectCommand({
+                  Bucket: bucket,
+                  Key: key,
+                  Range: `bytes=${start}-${end}`,
+                  ...(ifMatch !== undefined && { IfMatch: ifMatch }),
+                  ...(index === 0 && { ChecksumMode: 'ENABLED' }),
+                }),
+                { abortSignal: rangeSignal },
+              );
+              const chunks: Buffer[] = [];
+              let position = start;
+              const body = out.Body as Readable;
+              addAbortSignal(rangeSignal, body);
+              for await (const chunk of body) {
+                const data = chunk as Buffer;
+                await fh.write(data, 0, data.length, position);
+                position += data.length;
+                chunks.push(data);
+                report(data.length);
+              }
+              // The server may clamp the last range: trust its Content-Range for where it ends.
+              const servedEnd = Number(/-(\d+)\//.exec(out.ContentRange ?? '')?.[1] ?? end);
+              if (position !== servedEnd + 1) {
+                throw Object.assign(new Error(`range ${start}-${servedEnd} ended at ${position}`), {
+                  code: 'ERR_STREAM_PREMATURE_CLOSE',
+                });
+              }
+              return { out, data: Buffer.concat(chunks) };
+            };
+            // The first range pins the version for the others.
+            const first = await getRange(0, pinned);
+            const info = remoteObject(first.out);
+            const total = Number(/\/(\d+)$/.exec(first.out.ContentRange ?? '')?.[1] ?? size);
+            info.size = total;
+            if (attempt === 1 && total !== options.size) {
+              throw Object.assign(new Error(`the object is ${total} bytes now, not ${size}`), {
+                name: 'PreconditionFailed',
+                $metadata: { httpStatusCode: 412 },
+              });
+            }
+            size = total;
+            const ranges = Math.max(1, Math.ceil(total / rangeSize));
+            const etag = first.out.ETag;
+            const hasher = new HashingStream(undefined, undefined, options.hashing?.(info));
+            hasher.update(first.data);
+            // In-order hashing with a bounded window: range i may be fetched only once
+            // range i - concurrency has been hashed.
+            const done = new Map<number, Buffer>();
+            let nextToHash = 1;
+            let nextToFetch = 1;
+            const waiters: (() => void)[] = [];
+            const hashReady = (): void => {
+              for (let d = done.get(nextToHash); d !== undefined; d = done.get(nextToHash)) {
+                hasher.update(d);
+                done.delete(nextToHash);
+                nextToHash++;
+              }
+              for (const w of waiters.splice(0)) w();
+            };
+            const worker = async (): Promise<void> => {
+              for (;;) {
+                const index = nextToFetch;
+                if (index >= ranges || stopped()) return;
+                nextToFetch++;
+                while (index - nextToHash >= options.concurrency) {
+                  if (stopped()) return;
+                  await new Promise<void>((resolve) => waiters.push(resolve));
+                }
+                const { data } = await getRange(index, etag);
+                done.set(index, data);
+                hashReady();
+              }
+            };
+            // The first failure is the cause; the siblings it stopped fail with aborts.
+            let firstError: { error: unknown } | undefined;
+            await Promise.allSettled(
+              Array.from({ length: Math.min(options.concurrency, ranges - 1) }, () =>
+                worker().catch((error: unknown) => {
+                  firstError ??= { error };
+                  stop.abort();
+                  for (const w of waiters.splice(0)) w();
+                }),
+              ),
+            );
+            if (firstError !== undefined) throw firstError.error;
+            const result: DownloadResult = {
+              ...info,
+              digest: hasher.digest(),
+              receivedChecksum: await hasher.checksum(),
+            };
+            options.verify?.(result);
+            return result;
+          } catch (error) {
+            options.onBytes?.(-reported);
+            throw error;
+          } finally {
+            await fh.close();
+          }
+        },
+        {
+          ...this.retryConfig,
+          ...(signal && { signal }),
+          // A 412 means the object changed mid-download: start over with the new version.
+          shouldRetry: (e) =>
+            e instanceof HashMismatchError ||
+            isRetryableError(e) ||
+            sdkErrorMeta(e).statusCode === 412,
+          onRetry: ({ error, attempt, delayMs }) => {
+            log.debug(
+              `retrying the ranged GetObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
             );
           },
         },

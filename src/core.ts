@@ -40,6 +40,8 @@ import {
 export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
 /** The part size of multipart uploads. @default 8 MiB */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** Objects larger than this download as parallel ranged GETs. @default 32 MiB */
+export const DEFAULT_RANGE_THRESHOLD = 32 * 1024 * 1024;
 /** S3's smallest part (all but the last). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 
@@ -69,6 +71,12 @@ export interface S3ObjectOptions {
    * @default true
    */
   hashIndex?: boolean | string;
+  /**
+   * Objects larger than this download as parallel ranged GETs of `partSize` bytes (up to 4
+   * in flight), all pinned to one ETag with `If-Match`; smaller ones in one GET.
+   * @default 32 MiB
+   */
+  rangeThreshold?: number;
   /**
    * Also send an S3 additional checksum (`x-amz-checksum-*`) of this algorithm with every
    * upload, computed locally in the hashing pass. Servers that support it store and check it.
@@ -117,6 +125,8 @@ export class S3Object {
   readonly partSize: number;
   /** Files (and parts) in flight at once. */
   readonly maxConcurrency: number;
+  /** Objects larger than this download in parallel ranges. */
+  readonly rangeThreshold: number;
   readonly #resolved: Resolved;
   readonly #indexDir: string | undefined;
   readonly #limiter: Limiter | undefined;
@@ -152,6 +162,12 @@ export class S3Object {
     if (!Number.isInteger(this.multipartThreshold) || this.multipartThreshold < 0) {
       throw new ConfigError(
         `Expected \`multipartThreshold\` to be an integer >= 0, got ${JSON.stringify(options.multipartThreshold)} (${typeof options.multipartThreshold})`,
+      );
+    }
+    this.rangeThreshold = options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD;
+    if (!Number.isInteger(this.rangeThreshold) || this.rangeThreshold < 0) {
+      throw new ConfigError(
+        `Expected \`rangeThreshold\` to be an integer >= 0, got ${JSON.stringify(options.rangeThreshold)} (${typeof options.rangeThreshold})`,
       );
     }
     const retryConfig = resolveRetryConfig(options.retry);
@@ -210,6 +226,7 @@ export class S3Object {
       indexDir: this.#indexDir,
       limiter: this.#limiter,
       checksumAlgorithm: this.#checksumAlgorithm,
+      rangeThreshold: this.rangeThreshold,
     };
   }
 

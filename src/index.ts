@@ -7,6 +7,7 @@ export {
   S3Object,
   DEFAULT_MULTIPART_THRESHOLD,
   DEFAULT_PART_SIZE,
+  DEFAULT_RANGE_THRESHOLD,
   MIN_PART_SIZE,
   type S3ObjectOptions,
   type TransferOptions,

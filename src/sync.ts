@@ -149,6 +149,8 @@ export interface SyncTarget {
   limiter?: Limiter | undefined;
   /** Also send this S3 additional checksum with uploads. */
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
+  /** Objects larger than this download as parallel ranged GETs. */
+  rangeThreshold?: number | undefined;
 }
 
 /**
@@ -332,6 +334,7 @@ export async function runSync(
                 hashed,
                 file.advance,
                 signal,
+                { size: action.size, etag: remoteByPath.get(action.path)?.etag },
               );
             } else {
               etag = await uploadOne(
@@ -438,6 +441,7 @@ function transferContext(target: SyncTarget): TransferContext {
     queueSize: Math.min(PARTS_PER_UPLOAD, target.maxConcurrency),
     checksumAlgorithm: target.checksumAlgorithm,
     madeDirs: new Set(),
+    rangeThreshold: target.rangeThreshold,
   };
 }
 
@@ -532,8 +536,9 @@ async function downloadOne(
   counts: HashCounter,
   onBytes: (n: number) => void,
   signal: AbortSignal | undefined,
+  known: { size: number; etag: string | undefined },
 ): Promise<string | undefined> {
-  const result = await downloadFile(ctx, key, abs, { signal, onBytes });
+  const result = await downloadFile(ctx, key, abs, { signal, onBytes, ...known });
   if (result.unverified !== undefined) {
     counts.unverified++;
     log.warn(`downloaded ${ctx.describe(key)} without verifying it: ${result.unverified}`);
