@@ -18,7 +18,7 @@ import { inspect, promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 // The built package, by self-reference (package.json "name" + "exports").
-import { S3Object } from 's3lync';
+import { S3Object, S3ObjectManager } from 's3lync';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -326,10 +326,102 @@ async function main() {
   const treeOk =
     noopUp.endsWith('ListObjectsV2Command x1') && noopDown === 'ListObjectsV2Command x1';
 
+  // (g) Many objects in one batch, under one concurrency limit.
+  step('g', 'S3ObjectManager: three objects in one batch, one of them missing');
+  const manager = new S3ObjectManager({
+    concurrency: 8,
+    progressMode: 'disabled',
+    defaults: { hashIndex: index },
+  });
+  const base = `s3://${SECRET_KEY}:${ACCESS_KEY}@http://${host}/${BUCKET}`;
+  manager.add(`${base}/datasets/run-1/`, {
+    id: 'run-1',
+    localPath: path.join(tempDir, 'batch', 'run-1'),
+  });
+  manager.add(`${base}/${KEY}`, {
+    id: 'hello',
+    localPath: path.join(tempDir, 'batch', 'hello.txt'),
+  });
+  manager.add(`${base}/no/such/key`, {
+    id: 'missing',
+    localPath: path.join(tempDir, 'batch', 'x'),
+  });
+  const transitions = new Map();
+  manager.on('state', ({ id, state }) => {
+    transitions.set(id, [...(transitions.get(id) ?? []), state.status]);
+  });
+  const batch = await manager.downloadAll();
+  for (const [id, states] of transitions) say(`    ${id.padEnd(8)} ${states.join(' -> ')}`);
+  say(
+    `    report: ${batch.succeeded.length} succeeded, ${batch.skipped.length} skipped, ${batch.failed.length} failed; ${batch.transferred} files, ${batch.bytes} bytes in ${batch.durationMs} ms`,
+  );
+  for (const item of batch.failed) say(`    failed: ${item.id}: ${item.error.message}`);
+  const hello = manager.state('hello');
+  say(`    hello.txt: ${hello.status}, ETag ${hello.etag}, at ${hello.syncedAt.toISOString()}`);
+  manager.destroy();
+  const batchOk = batch.succeeded.length === 2 && batch.failed.length === 1;
+
+  // (h) The same library from the shell.
+  step('h', 'The s3lync command: the same syncs from a shell');
+  const cliOk = await cliSteps(endpoint, source);
+
   const ok =
-    verdict === 'nothing downloaded' && !leaked && remote.includes('added locally') && treeOk;
+    verdict === 'nothing downloaded' &&
+    !leaked &&
+    remote.includes('added locally') &&
+    treeOk &&
+    batchOk &&
+    cliOk;
   say(`\n${ok ? 'Done' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
   return ok ? 0 : 1;
+}
+
+/**
+ * Runs the built CLI like a user would (credentials in the environment, `--endpoint` for
+ * the local server), showing each command and its output.
+ */
+async function cliSteps(endpoint, source) {
+  const env = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+    XDG_CACHE_HOME: path.join(tempDir, 'cli-cache'),
+  };
+  const shell = async (...args) => {
+    say(`    $ s3lync ${args.join(' ').replaceAll(tempDir, '$TMP')}`);
+    let result;
+    try {
+      result = await run(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], { env });
+      result.code = 0;
+    } catch (error) {
+      result = error;
+    }
+    const output = `${result.stdout}${result.stderr}`.trimEnd().replaceAll(tempDir, '$TMP');
+    for (const line of output.split('\n')) if (line !== '') say(`    ${line}`);
+    if (result.code !== 0) say(`    (exit code ${result.code})`);
+    return result;
+  };
+  const remote = `s3://${BUCKET}/datasets/run-1/`;
+  const at = ['--endpoint', endpoint];
+  await writeFile(path.join(source, 'shard-5', 'part-5.csv'), 'id,value\n5,55\n');
+  await rm(path.join(source, 'shard-6', 'part-6.csv'));
+  const plan = await shell(...at, 'sync', source, remote, '--delete', '--dry-run');
+  const real = await shell(...at, 'sync', source, remote, '--delete', '--progress=disabled');
+  const noop = await shell(...at, 'sync', source, remote, '--delete', '--json');
+  const list = await shell(...at, 'ls', `s3://${BUCKET}/datasets/run-1/`);
+  const cat = await shell(...at, 'cat', `s3://${BUCKET}/datasets/run-1/shard-5/part-5.csv`);
+  const usage = await shell(...at, 'sync', source);
+  const summary = JSON.parse(noop.stdout);
+  return (
+    plan.code === 0 &&
+    plan.stdout.includes('(dry run) delete:') &&
+    real.code === 0 &&
+    summary.transferred === 0 &&
+    summary.skipped === 198 &&
+    list.code === 0 &&
+    cat.stdout === 'id,value\n5,55\n' &&
+    usage.code === 2
+  );
 }
 
 try {
