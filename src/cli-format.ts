@@ -200,3 +200,20 @@ export function formatError(error: unknown, debug: boolean): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * What to do about missing credentials, when `error` (or a cause of it) is the SDK's
+ * `CredentialsProviderError`; otherwise `undefined`.
+ */
+export function credentialsHint(error: unknown, profile: string | undefined): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (current.name === 'CredentialsProviderError') {
+      return profile === undefined
+        ? '(no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, give --profile, or put them in the URI)'
+        : `(no credentials for --profile ${profile}: is it in ~/.aws/credentials or ~/.aws/config?)`;
+    }
+    current = current.cause;
+  }
+  return undefined;
+}

@@ -22,6 +22,7 @@ import {
   type TransferArgs,
 } from './cli-args.js';
 import {
+  credentialsHint,
   errorMessage,
   formatAction,
   formatDuration,
@@ -138,8 +139,15 @@ async function main(argv: readonly string[]): Promise<number> {
       );
       return 130;
     }
-    out.error(formatError(error, global.debug));
-    out.json({ command: command.kind, ok: false, error: errorMessage(error) });
+    const hint = credentialsHint(error, global.profile);
+    const text = formatError(error, global.debug);
+    out.error(hint === undefined ? text : `${text}${global.debug ? '\n' : ' '}${hint}`);
+    const message = errorMessage(error);
+    out.json({
+      command: command.kind,
+      ok: false,
+      error: hint === undefined ? message : `${message} ${hint}`,
+    });
     return 1;
   } finally {
     process.off('SIGINT', onSigint);

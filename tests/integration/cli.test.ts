@@ -32,10 +32,17 @@ interface Run {
   stdoutBytes: Buffer;
 }
 
-/** The environment of every run: credentials from the AWS chain, nothing from ~/.aws. */
-function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
+/**
+ * The environment of every run: credentials from the AWS chain, nothing from ~/.aws, no
+ * profile or debug settings of the caller; `extra` sets variables, or removes them with
+ * `undefined`.
+ */
+function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = {
     ...process.env,
+    AWS_PROFILE: undefined,
+    S3LYNC_DEBUG: undefined,
+    S3LYNC_LOG_LEVEL: undefined,
     AWS_ACCESS_KEY_ID: s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
     AWS_REGION: s3.region,
@@ -43,14 +50,12 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     AWS_SHARED_CREDENTIALS_FILE: path.join(root, 'no-such-aws-credentials'),
     ...extra,
   };
-  delete env.AWS_PROFILE;
-  delete env.S3LYNC_DEBUG;
-  delete env.S3LYNC_LOG_LEVEL;
-  return env;
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
 }
 
 interface RunOptions {
-  env?: Record<string, string>;
+  /** Variables to set, or with `undefined` to remove. */
+  env?: Record<string, string | undefined>;
   cwd?: string;
   /** Called with each stderr chunk and the child, e.g. to send a signal. */
   onStderr?: (text: string, child: ChildProcess) => void;
@@ -453,6 +458,29 @@ describeS3('the s3lync command against radosgw', () => {
     for (const run of runs) {
       expect(run.stdout + run.stderr).not.toContain(s3.secretAccessKey);
     }
+  });
+
+  it('--profile takes the credentials from a profile of the shared files', async () => {
+    const prefix = uniqueKey('profile');
+    await putObject(bucket.client, bucket.name, `${prefix}/p.txt`, 'profiled');
+    const credentials = path.join(tmp.path, 'aws-credentials');
+    await writeFile(
+      credentials,
+      `[rgw]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`,
+    );
+    const env = {
+      AWS_SHARED_CREDENTIALS_FILE: credentials,
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+    };
+    const good = await runCli(at('--profile', 'rgw', 'cat', uri(`${prefix}/p.txt`)), { env });
+    expect(good).toMatchObject({ code: 0, stdout: 'profiled' });
+    const bad = await runCli(at('--profile', 'nobody', 'cat', uri(`${prefix}/p.txt`)), { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(
+      /^s3lync: GetObject .* failed .*\(no credentials for --profile nobody: is it in ~\/\.aws\/credentials or ~\/\.aws\/config\?\)$/m,
+    );
+    expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('Ctrl-C during a download cancels it: exit 130, no temp file, no partial file', async () => {

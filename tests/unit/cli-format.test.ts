@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import {
+  credentialsHint,
   errorMessage,
   formatAction,
   formatDuration,
@@ -242,6 +243,27 @@ describe('errors', () => {
       /^s3lync: NotFoundError: HeadObject s3:\/\/b\/k failed \(HTTP 404\)\n\s+at /,
     );
     expect(text).toMatch(/\ncaused by: Error: socket hang up\n\s+at /);
+  });
+});
+
+describe('credentialsHint', () => {
+  const missing = Object.assign(new Error('Could not load credentials from any providers'), {
+    name: 'CredentialsProviderError',
+  });
+  const wrapped = new NotFoundError('GetObject s3://b/k failed (no response)', { cause: missing });
+
+  it('says where credentials come from when the SDK found none', () => {
+    expect(credentialsHint(wrapped, undefined)).toBe(
+      '(no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, give --profile, or put them in the URI)',
+    );
+    expect(credentialsHint(missing, 'dev')).toBe(
+      '(no credentials for --profile dev: is it in ~/.aws/credentials or ~/.aws/config?)',
+    );
+  });
+
+  it('stays quiet for other errors', () => {
+    expect(credentialsHint(new Error('x', { cause: new Error('y') }), 'dev')).toBeUndefined();
+    expect(credentialsHint('text', undefined)).toBeUndefined();
   });
 });
 
