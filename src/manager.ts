@@ -526,8 +526,9 @@ export class S3ObjectManager extends EventEmitter<S3ObjectManagerEvents> {
           objects(async (): Promise<BatchItem> => {
             const base = { id: entry.id, object: entry.object };
             // Aborted before its turn: it never started, and gets its old state back below.
-            if (signal?.aborted === true)
+            if (signal?.aborted === true) {
               return { ...base, outcome: 'failed', error: signal.reason };
+            }
             if (stateful) this.#setState(entry, { status: 'transferring', operation });
             try {
               const done = await run(entry);
