@@ -1,10 +1,15 @@
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { defineConfig } from 'vitest/config';
 
-// Keep every cache and hash index the tests create out of the user's ~/.cache.
+// Keep every cache and hash index the tests create out of the user's ~/.cache, and remove
+// them when the run ends.
 const cacheHome = path.join(os.tmpdir(), `s3lync-test-cache-${process.pid}`);
+process.once('exit', () => {
+  rmSync(cacheHome, { recursive: true, force: true });
+});
 
 export default defineConfig({
   test: {

@@ -1,5 +1,4 @@
 import { mkdtemp, readdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 
@@ -13,10 +12,11 @@ import {
   S3Object,
   S3ObjectError,
 } from '../../src/index.js';
-import { describeS3, putObject, s3, uniqueKey, uriFor, useBucket } from './helpers.js';
+import { describeS3, putObject, s3, uniqueKey, uriFor, useBucket, useTempDir } from './helpers.js';
 
 describeS3('credentials and errors against radosgw', () => {
   const bucket = useBucket();
+  const tmp = useTempDir();
   afterEach(() => {
     resetLogging();
   });
@@ -30,7 +30,7 @@ describeS3('credentials and errors against radosgw', () => {
       level: 'debug',
       logger: { debug: sink, info: sink, warn: sink, error: sink },
     });
-    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-cred-'));
+    const dir = await mkdtemp(path.join(tmp.path, 'case-'));
     const obj = new S3Object(uriFor(bucket.name, key), {
       localPath: path.join(dir, 'f'),
       progressMode: 'disabled',
@@ -64,7 +64,7 @@ describeS3('credentials and errors against radosgw', () => {
   it('wrong credentials are an AccessDeniedError, not a silent success (defect 7)', async () => {
     const key = uniqueKey('guarded.txt');
     await putObject(bucket.client, bucket.name, key, 'payload');
-    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-cred-'));
+    const dir = await mkdtemp(path.join(tmp.path, 'case-'));
     const wrongSecret = 'this-is-not-the-secret-key-0000000000000';
     const obj = new S3Object(
       `s3://${wrongSecret}:${s3.accessKeyId}@${s3.endpoint}/${bucket.name}/${key}`,
@@ -83,7 +83,7 @@ describeS3('credentials and errors against radosgw', () => {
   });
 
   it('a network failure is an S3ObjectError, not "not found" (defect 7)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-cred-'));
+    const dir = await mkdtemp(path.join(tmp.path, 'case-'));
     const obj = new S3Object(`s3://secret:access@http://127.0.0.1:9/${bucket.name}/k`, {
       localPath: path.join(dir, 'f'),
       progressMode: 'disabled',
@@ -97,7 +97,7 @@ describeS3('credentials and errors against radosgw', () => {
   });
 
   it('a missing bucket is a NotFoundError that says so', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-cred-'));
+    const dir = await mkdtemp(path.join(tmp.path, 'case-'));
     const obj = new S3Object(uriFor(`${bucket.name}-absent`, 'k'), {
       localPath: path.join(dir, 'f'),
       progressMode: 'disabled',
