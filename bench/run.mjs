@@ -11,11 +11,10 @@
  * The server, the data and the hash indexes live in a temp dir removed on exit, on errors
  * and on Ctrl-C. See bench/README.md.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +28,8 @@ import {
 
 // The SDK warns about Node 20 on every client construction in every worker; not our news.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+import { hasCommand, killRgw, startRgw } from '../scripts/radosgw/throwaway.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -75,29 +76,6 @@ const log = (text = '') => {
   console.error(text);
 };
 
-function hasCommand(name) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
 let tempDir;
 let cluster;
 let startScript; // start-rgw.sh while it runs
@@ -109,23 +87,7 @@ function cleanup() {
   if (currentChild?.exitCode === null) currentChild.kill('SIGKILL');
   if (startScript?.exitCode === null) startScript.kill('SIGKILL');
   if (cluster !== undefined) {
-    // Throwaway in-memory cluster: kill the daemons outright (radosgw takes over 5 s to
-    // honour SIGTERM); stop-rgw.sh then finds them gone and removes the directory.
-    const runDir = path.join(cluster, 'run');
-    for (const name of ['client.rgw.pid', 'osd.0.pid', 'mon.a.pid']) {
-      try {
-        process.kill(Number(readFileSync(path.join(runDir, name), 'utf8').trim()), 'SIGKILL');
-      } catch {
-        // not started, or already gone
-      }
-    }
-    try {
-      execFileSync('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster], {
-        stdio: 'ignore',
-      });
-    } catch {
-      // best effort: the temp dir goes below anyway
-    }
+    killRgw(cluster);
     cluster = undefined;
   }
   if (tempDir !== undefined) {
@@ -167,25 +129,16 @@ for (const [signal, code] of [
 
 async function startServer() {
   cluster = path.join(tempDir, 'cluster');
-  const [rgwPort, monPort] = [await freePort(), await freePort()];
   const start = Date.now();
-  try {
-    const starting = run('bash', [path.join(root, 'scripts/radosgw/start-rgw.sh'), cluster], {
-      env: {
-        ...process.env,
-        RGW_PORT: String(rgwPort),
-        MON_PORT: String(monPort),
-        AK: ACCESS_KEY,
-        SK: SECRET_KEY,
-      },
-      timeout: 120_000,
-    });
-    startScript = starting.child;
-    await starting;
-  } catch (error) {
-    throw new Error(`radosgw failed to start: ${error.message}\n${error.stderr ?? ''}`);
-  }
-  const endpoint = `http://127.0.0.1:${rgwPort}`;
+  const endpoint = await startRgw({
+    cluster,
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    onChild: (child) => {
+      startScript = child;
+    },
+  });
+
   log(`radosgw is up at ${endpoint} (${Date.now() - start} ms), temp dir ${tempDir}`);
   return endpoint;
 }

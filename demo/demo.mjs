@@ -7,23 +7,21 @@
  * Needs radosgw installed (Debian/Ubuntu). The server, its data and the local cache all
  * live in a temp directory that is removed on exit, on errors and on Ctrl-C.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect, promisify } from 'node:util';
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
+import { hasCommand, INSTALL_RADOSGW, killRgw, startRgw } from '../scripts/radosgw/throwaway.mjs';
 // The built package, by self-reference (package.json "name" + "exports").
 import { S3Object, S3ObjectManager } from 's3lync';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
-const INSTALL =
-  'apt-get update && apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common bc curl';
 
 const ACCESS_KEY = 'S3LYNCDEMOACCESSKEY0';
 const SECRET_KEY = 's3lyncDemoSecretKey00000000000000000000000';
@@ -68,29 +66,6 @@ function countRequests(obj) {
 // The throwaway server
 // ---------------------------------------------------------------------------------------
 
-function hasCommand(name) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
 let tempDir;
 let cluster;
 let startScript; // start-rgw.sh while it runs
@@ -99,24 +74,7 @@ let startScript; // start-rgw.sh while it runs
 function cleanup() {
   if (startScript?.exitCode === null) startScript.kill('SIGKILL');
   if (cluster !== undefined) {
-    // The cluster is throwaway (in-memory OSD), so kill its daemons outright: radosgw takes
-    // over 5 s to honour SIGTERM, and stop-rgw.sh waits for that. stop-rgw.sh then finds
-    // them gone and removes the directory.
-    const runDir = path.join(cluster, 'run');
-    for (const name of ['client.rgw.pid', 'osd.0.pid', 'mon.a.pid']) {
-      try {
-        process.kill(Number(readFileSync(path.join(runDir, name), 'utf8').trim()), 'SIGKILL');
-      } catch {
-        // not started, or already gone
-      }
-    }
-    try {
-      execFileSync('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster], {
-        stdio: 'ignore',
-      });
-    } catch {
-      // best effort: the temp dir goes below anyway
-    }
+    killRgw(cluster);
     cluster = undefined;
   }
   if (tempDir !== undefined) {
@@ -140,25 +98,16 @@ for (const [signal, code] of [
 async function startServer() {
   tempDir = mkdtempSync(path.join(os.tmpdir(), 's3lync-demo-'));
   cluster = path.join(tempDir, 'cluster');
-  const [rgwPort, monPort] = [await freePort(), await freePort()];
   const start = Date.now();
-  try {
-    const starting = run('bash', [path.join(root, 'scripts/radosgw/start-rgw.sh'), cluster], {
-      env: {
-        ...process.env,
-        RGW_PORT: String(rgwPort),
-        MON_PORT: String(monPort),
-        AK: ACCESS_KEY,
-        SK: SECRET_KEY,
-      },
-      timeout: 120_000,
-    });
-    startScript = starting.child;
-    await starting;
-  } catch (error) {
-    throw new Error(`radosgw failed to start: ${error.message}\n${error.stderr ?? ''}`);
-  }
-  const endpoint = `http://127.0.0.1:${rgwPort}`;
+  const endpoint = await startRgw({
+    cluster,
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    onChild: (child) => {
+      startScript = child;
+    },
+  });
+
   say(`    radosgw is up at ${endpoint} (${ms(start)}), data in ${tempDir}`);
   return endpoint;
 }
@@ -192,7 +141,7 @@ async function main() {
     console.error(
       '\nThis demo runs against a throwaway Ceph radosgw, which is not installed.\n' +
         'Install it (Debian/Ubuntu, as root or with sudo):\n\n' +
-        `  ${INSTALL}\n\n` +
+        `  ${INSTALL_RADOSGW}\n\n` +
         'then run `npm run demo` again.',
     );
     return 1;

@@ -337,23 +337,8 @@ export async function runSync(
                 { size: action.size, etag: remoteByPath.get(action.path)?.etag },
               );
             } else {
-              etag = await uploadOne(
-                ctx,
-                index,
-                layout.root,
-                localByPath.get(action.path),
-                digests.get(action.path),
-                action.key,
-                hashed,
-                file.advance,
-                signal,
-                conditions,
-              ).catch(async (error: unknown) => {
-                // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the
-                // unquoted ETag; a 412 while the ETag is the expected one means that quirk.
-                const unquoted = await quirkRetry(error, target, conditions, signal);
-                if (unquoted === undefined) throw conflictOr(error, target);
-                return uploadOne(
+              const send = (preconditions: UploadConditions): Promise<string | undefined> =>
+                uploadOne(
                   ctx,
                   index,
                   layout.root,
@@ -363,8 +348,14 @@ export async function runSync(
                   hashed,
                   file.advance,
                   signal,
-                  unquoted,
-                ).catch((again: unknown) => {
+                  preconditions,
+                );
+              etag = await send(conditions).catch(async (error: unknown) => {
+                // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the
+                // unquoted ETag; a 412 while the ETag is the expected one means that quirk.
+                const unquoted = await quirkRetry(error, target, conditions, signal);
+                if (unquoted === undefined) throw conflictOr(error, target);
+                return send(unquoted).catch((again: unknown) => {
                   throw conflictOr(again, target);
                 });
               });
