@@ -227,6 +227,18 @@ export const COMMON_PART_SIZES: readonly number[] = [
   8, 5, 16, 10, 15, 32, 50, 64, 100, 128, 256, 512, 1024,
 ].map((n) => n * MiB);
 
+/** S3's limit of parts in one multipart upload. */
+export const MAX_PARTS = 10_000;
+
+/**
+ * The part size for uploading `size` bytes: `preferred`, unless that would need more than
+ * {@link MAX_PARTS} parts, in which case the smallest whole number of MiB that fits.
+ */
+export function choosePartSize(size: number, preferred: number): number {
+  if (Math.ceil(size / preferred) <= MAX_PARTS) return preferred;
+  return Math.ceil(size / MAX_PARTS / MiB) * MiB;
+}
+
 /** At most this many part sizes are tried in one pass: each costs an MD5 of the data. */
 export const MAX_CANDIDATE_PART_SIZES = 4;
 

@@ -117,6 +117,8 @@ export {
   compareDigests,
   compositeEtag,
   candidatePartSizes,
+  choosePartSize,
+  MAX_PARTS,
   partsInEtag,
   hashBuffer,
   hashFile,

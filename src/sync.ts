@@ -45,7 +45,13 @@ import {
   type SyncAction,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
-import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
+import {
+  downloadFile,
+  partSizeFor,
+  uploadFile,
+  usesMultipart,
+  type TransferContext,
+} from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
 import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
 
@@ -658,7 +664,7 @@ async function uploadOne(
       digest = { size: cached.size, md5: cached.md5 };
     } else {
       digest = await hashFile(abs, {
-        ...(multipart && { partSize: ctx.partSize }),
+        ...(multipart && { partSize: partSizeFor(ctx, file.size) }),
         ...(signal && { signal }),
         checksum: ctx.checksumAlgorithm,
       });
@@ -912,7 +918,7 @@ export async function uploadNew(
   const ctx = transferContext(target);
   const multipart = usesMultipart(ctx, size);
   const digest = await hashFile(sourcePath, {
-    ...(multipart && { partSize: ctx.partSize }),
+    ...(multipart && { partSize: partSizeFor(ctx, size) }),
     ...(signal && { signal }),
   });
   const progress = new ProgressBar({

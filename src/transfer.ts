@@ -12,7 +12,13 @@ import path from 'node:path';
 import type { ChecksumAlgorithm } from './checksum.js';
 import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
 import { HashMismatchError, LocalPathError } from './exceptions.js';
-import { hashFile, isMultipartEtag, normalizeEtag, type FileDigest } from './hash.js';
+import {
+  choosePartSize,
+  hashFile,
+  isMultipartEtag,
+  normalizeEtag,
+  type FileDigest,
+} from './hash.js';
 import { tempPathFor } from './utils.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 
@@ -56,6 +62,11 @@ export function usesMultipart(
   size: number,
 ): boolean {
   return size > ctx.multipartThreshold && size > ctx.partSize;
+}
+
+/** The part size of an upload of `size` bytes (more than 10,000 parts are not allowed). */
+export function partSizeFor(ctx: Pick<TransferContext, 'partSize'>, size: number): number {
+  return choosePartSize(size, ctx.partSize);
 }
 
 /** A download that could not be verified (the reason), or `undefined` when it was. */
@@ -231,7 +242,7 @@ export async function uploadFile(
   if (usesMultipart(ctx, digest.size)) {
     await ctx.client.uploadMultipart(ctx.bucket, key, filePath, digest, {
       ...common,
-      partSize: ctx.partSize,
+      partSize: partSizeFor(ctx, digest.size),
       queueSize: ctx.queueSize,
     });
     // CompleteMultipartUpload's ETag is empty on some servers (radosgw); HEAD has the real one.
@@ -248,10 +259,12 @@ export async function uploadFile(
       );
     }
     const composites =
-      digest.multipartEtag === undefined ? {} : { [ctx.partSize]: digest.multipartEtag };
+      digest.multipartEtag === undefined
+        ? {}
+        : { [partSizeFor(ctx, digest.size)]: digest.multipartEtag };
     const verdict = verifyContent(
       { ...digest, composites },
-      { ...head, fingerprintMd5: undefined, serverPartSize: ctx.partSize },
+      { ...head, fingerprintMd5: undefined, serverPartSize: partSizeFor(ctx, digest.size) },
     );
     if (verdict.result === 'mismatch') {
       throw new HashMismatchError(

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import {
   candidatePartSizes,
   checksumOf,
+  choosePartSize,
+  MAX_PARTS,
   COMMON_PART_SIZES,
   compositeEtag,
   createChecksummer,
@@ -201,5 +203,24 @@ describe('checksums', () => {
     });
     expect(checksumOf({ ChecksumCRC32: 'c', ChecksumType: 'COMPOSITE' })?.type).toBe('COMPOSITE');
     expect(checksumOf({})).toBeUndefined();
+  });
+});
+
+describe('choosePartSize', () => {
+  const preferred = 8 * MiB;
+  it('keeps the preferred size while it gives at most 10,000 parts', () => {
+    expect(choosePartSize(0, preferred)).toBe(preferred);
+    expect(choosePartSize(5 * MiB - 1, preferred)).toBe(preferred);
+    expect(choosePartSize(5 * MiB + 1, preferred)).toBe(preferred);
+    expect(choosePartSize(MAX_PARTS * preferred, preferred)).toBe(preferred);
+  });
+
+  it('grows to the smallest whole MiB that fits in 10,000 parts', () => {
+    expect(choosePartSize(MAX_PARTS * preferred + 1, preferred)).toBe(9 * MiB);
+    const huge = 5 * 1024 * 1024 * MiB; // 5 TiB, S3's largest object
+    const part = choosePartSize(huge, preferred);
+    expect(Math.ceil(huge / part)).toBeLessThanOrEqual(MAX_PARTS);
+    expect(part % MiB).toBe(0);
+    expect(Math.ceil(huge / (part - MiB))).toBeGreaterThan(MAX_PARTS);
   });
 });
