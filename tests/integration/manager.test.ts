@@ -95,9 +95,12 @@ describeS3('S3ObjectManager against radosgw', () => {
     await writeFiles(path.dirname(local), { 'etag.txt': 'first version' });
     const manager = newManager();
     manager.add(uriFor(bucket.name, key), { id: 'file', localPath: local, direction: 'upload' });
+    // The tree has a directory of its own: two objects of a batch must not share local paths.
+    const treeDir = path.join(tmp.path, 'etag-tree');
+    await writeFiles(treeDir, { 'a.txt': 'in the tree' });
     manager.add(uriFor(bucket.name, `${key}-tree/`), {
       id: 'tree',
-      localPath: path.dirname(local),
+      localPath: treeDir,
       direction: 'upload',
     });
     const before = new Date();
