@@ -64,9 +64,9 @@ export const DEFAULT_ENDPOINT_REGION = 'us-east-1';
 
 /** Options for building an SDK client. */
 export interface ClientOptions {
-  /** A custom endpoint (`https://host:port`); absent for AWS. */
+  /** A custom endpoint (`https://host:port`); absent for AWS. @default AWS (no custom endpoint) */
   endpoint?: string | undefined;
-  /** Static credentials; absent to use the AWS default chain. */
+  /** Static credentials; absent to use the AWS default chain. @default the AWS default chain (environment, profile, instance role) */
   credentials?: UriCredentials | undefined;
   /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the profile, or us-east-1 for custom endpoints */
   region?: string | undefined;
@@ -197,39 +197,41 @@ export interface PutResult {
 
 /** Options shared by transfers. */
 export interface TransferOptions {
-  /** Stops the transfer; the promise rejects with `signal.reason`. */
+  /** Stops the transfer; the promise rejects with `signal.reason`. @default none */
   signal?: AbortSignal | undefined;
-  /** Called with each chunk's size as bytes move. */
+  /** Called with each chunk's size as bytes move. @default none */
   onBytes?: ((bytes: number) => void) | undefined;
 }
 
 /** Options of {@link S3lyncClient.downloadToFile}. */
 export interface DownloadOptions extends TransferOptions {
-  /** `If-Match`: refuse (412) unless the object still has this ETag. */
+  /** `If-Match`: refuse (412) unless the object still has this ETag. @default none */
   ifMatch?: string | undefined;
   /**
    * Chooses, once the response headers are in, what to compute while the body streams:
    * candidate part sizes for a multipart ETag, an additional checksum.
+   * @default the MD5 only
    */
   hashing?: (info: RemoteObject) => HashingOptions;
   /**
    * Checks the received bytes against the response that delivered them; throwing a
    * {@link HashMismatchError} makes the attempt fail (and be retried within the budget).
+   * @default none
    */
   verify?: (result: DownloadResult) => void;
 }
 
 /** Options of uploads. */
 export interface PutOptions extends TransferOptions {
-  /** `If-None-Match: *`: create only if the key does not exist. */
+  /** `If-None-Match: *`: create only if the key does not exist. @default false */
   ifNoneMatch?: boolean | undefined;
-  /** `If-Match`: replace only if the object still has this ETag (lost-update protection). */
+  /** `If-Match`: replace only if the object still has this ETag (lost-update protection). @default none */
   ifMatch?: string | undefined;
-  /** Also send an S3 additional checksum of this algorithm (computed from the file). */
+  /** Also send an S3 additional checksum of this algorithm (computed from the file). @default none */
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
-  /** The file's bytes, already read (a small file): sent as they are, not read again. */
+  /** The file's bytes, already read (a small file): sent as they are, not read again. @default none (the file is read) */
   body?: Buffer | undefined;
-  /** Extra user metadata. */
+  /** Extra user metadata. @default none */
   metadata?: Record<string, string> | undefined;
 }
 

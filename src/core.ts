@@ -49,7 +49,7 @@ export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export interface S3ObjectOptions {
   /** The local file or directory. `~` is expanded. @default `$XDG_CACHE_HOME/s3lync/<bucket>/<key>`, else `~/.cache/s3lync/...`, else `<tmpdir>/s3lync/...` */
   localPath?: string;
-  /** An SDK client to use instead of building one (it keeps its own retry settings). */
+  /** An SDK client to use instead of building one (it keeps its own retry settings). @default one built from the URI */
   client?: S3Client;
   /** Regular expressions of relative paths to skip in tree syncs; replace the defaults. @default DEFAULT_EXCLUDES */
   excludes?: readonly (string | RegExp)[];

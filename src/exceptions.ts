@@ -10,7 +10,7 @@ import type { SyncResult } from './sync.js';
 
 /** Options accepted by every s3lync error. */
 export interface S3lyncErrorOptions {
-  /** The underlying error (SDK, fs, or the last attempt of a retry). */
+  /** The underlying error (SDK, fs, or the last attempt of a retry). @default none */
   cause?: unknown;
 }
 

@@ -107,9 +107,9 @@ export interface FileDigest extends LocalDigest {
 
 /** Options of a {@link HashingStream} beyond its primary part size. */
 export interface HashingOptions {
-  /** More part sizes to compute composite ETags for, in the same pass. */
+  /** More part sizes to compute composite ETags for, in the same pass. @default none */
   candidatePartSizes?: readonly number[];
-  /** An S3 additional checksum to compute in the same pass. */
+  /** An S3 additional checksum to compute in the same pass. @default none */
   checksum?: ChecksumAlgorithm | undefined;
 }
 
@@ -273,11 +273,11 @@ export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Pr
 
 /** Options of {@link hashFile}. */
 export interface HashFileOptions extends HashingOptions {
-  /** Also compute the composite ETag for this part size. */
+  /** Also compute the composite ETag for this part size. @default none */
   partSize?: number;
-  /** The file's size if known: a small file is then read in one call, not in 1 MiB reads. */
+  /** The file's size if known: a small file is then read in one call, not in 1 MiB reads. @default unknown (1 MiB reads) */
   size?: number;
-  /** Stops reading; the promise rejects with `signal.reason`. */
+  /** Stops reading; the promise rejects with `signal.reason`. @default none */
   signal?: AbortSignal;
 }
 

@@ -141,13 +141,13 @@ export type BatchOptions = Omit<SyncOptions, 'limiter'>;
 export interface DeleteAllOptions {
   /** Also delete each object's local copy. @default false */
   local?: boolean;
-  /** Cancels the batch; it rejects with `signal.reason` once every object has settled. */
+  /** Cancels the batch; it rejects with `signal.reason` once every object has settled. @default none */
   signal?: AbortSignal;
 }
 
 /** Options of {@link S3ObjectManager.existsAll}. */
 export interface ExistsAllOptions {
-  /** Cancels the batch; it rejects with `signal.reason` once every object has settled. */
+  /** Cancels the batch; it rejects with `signal.reason` once every object has settled. @default none */
   signal?: AbortSignal;
 }
 

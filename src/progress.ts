@@ -90,7 +90,7 @@ export interface ProgressBarOptions {
   mode?: ProgressMode;
   /** Where bars and lines go. @default process.stderr */
   stream?: ProgressStream;
-  /** Also receives every event. */
+  /** Also receives every event. @default none */
   onProgress?: ProgressCallback | undefined;
   /** Shown before the overall bar. @default 'total' */
   description?: string;

@@ -148,11 +148,11 @@ export function attemptsUsed(error: unknown): number {
 
 /** Options of {@link retry}. */
 export interface RetryOptions extends RetryConfig {
-  /** Stops waiting and retrying; the promise rejects with `signal.reason`. */
+  /** Stops waiting and retrying; the promise rejects with `signal.reason`. @default none */
   signal?: AbortSignal;
   /** Which errors to retry. @default isRetryableError */
   shouldRetry?: (error: unknown) => boolean;
-  /** Called before each wait. */
+  /** Called before each wait. @default none */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   /** Waits `ms`; injectable for tests. @default an abortable setTimeout */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;

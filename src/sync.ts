@@ -61,9 +61,9 @@ const log = getLogger('sync');
 export interface SyncOptions {
   /** Compare MD5s to skip unchanged files; without it, equal sizes count as unchanged. @default true */
   useChecksum?: boolean;
-  /** Extra excludes for this call, added to the object's. */
+  /** Extra excludes for this call, added to the object's. @default none */
   excludes?: readonly (string | RegExp)[];
-  /** Overrides the object's progress mode for this call. */
+  /** Overrides the object's progress mode for this call. @default the object's */
   progressMode?: ProgressMode;
   /** Delete what the source lacks at the destination (excluded paths never). @default false */
   mirror?: boolean;
@@ -71,9 +71,9 @@ export interface SyncOptions {
   maxDelete?: number;
   /** Plan only: return what would be done, change nothing. @default false */
   dryRun?: boolean;
-  /** Cancels the sync; the promise rejects with `signal.reason`. */
+  /** Cancels the sync; the promise rejects with `signal.reason`. @default none */
   signal?: AbortSignal;
-  /** Receives progress events. */
+  /** Receives progress events. @default none */
   onProgress?: ProgressCallback;
   /**
    * Lost-update protection for the upload of one file: `true` replaces the object only if
@@ -83,7 +83,7 @@ export interface SyncOptions {
    * @default false
    */
   ifMatch?: boolean | string;
-  /** @internal the ETag `ifMatch` resolved to (`null`: the object must not exist). */
+  /** @internal the ETag `ifMatch` resolved to (`null`: the object must not exist). @default none */
   expectedEtag?: string | null | undefined;
   /**
    * Bounds this call's files together with other calls that share it (an

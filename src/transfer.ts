@@ -44,11 +44,13 @@ export interface TransferContext {
 
 /** Per-transfer options. */
 export interface FileTransferOptions {
+  /** Cancels the operation; the promise rejects with `signal.reason`. @default none */
   signal?: AbortSignal | undefined;
+  /** Called with the size of each chunk as bytes move. @default none */
   onBytes?: ((bytes: number) => void) | undefined;
-  /** The object's size, if known from the listing or a HEAD (chooses ranged GETs). */
+  /** The object's size, if known from the listing or a HEAD (chooses ranged GETs). @default unknown (one GET) */
   size?: number | undefined;
-  /** The object's ETag, if known: ranged downloads pin it with If-Match. */
+  /** The object's ETag, if known: ranged downloads pin it with If-Match. @default unknown */
   etag?: string | undefined;
 }
 
@@ -200,13 +202,13 @@ async function verifyWithServerLayout(
 
 /** Options of {@link uploadFile}. */
 export interface UploadFileOptions extends FileTransferOptions {
-  /** Create only if the key does not exist (`If-None-Match: *`). */
+  /** Create only if the key does not exist (`If-None-Match: *`). @default false */
   ifNoneMatch?: boolean | undefined;
-  /** Replace only if the object still has this ETag (`If-Match`). */
+  /** Replace only if the object still has this ETag (`If-Match`). @default none */
   ifMatch?: string | undefined;
-  /** Also send this S3 additional checksum (its value must be in `digest.checksum`). */
+  /** Also send this S3 additional checksum (its value must be in `digest.checksum`). @default none */
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
-  /** The file's bytes, already read (small files): sent without reading the file again. */
+  /** The file's bytes, already read (small files): sent without reading the file again. @default none (the file is read) */
   body?: Buffer | undefined;
 }
 
