@@ -1,0 +1,329 @@
+/**
+ * A fault-injecting HTTP proxy for tests: it listens on 127.0.0.1 (an ephemeral port) and
+ * forwards every request byte for byte to an upstream S3 endpoint, except the ones a rule
+ * picks, which it answers with an error status, resets, stalls, truncates or corrupts.
+ *
+ * The Host header is forwarded as the client sent it: SigV4 signs it, and the client signed
+ * for the proxy's address. radosgw checks the signature against the Host it receives and
+ * does not compare it with its own address, so signed requests pass through unchanged.
+ *
+ * It is bounded: after `maxRequests` requests it answers every further one with 500 and a
+ * body saying so, and after `maxLifetimeMs` it closes itself and every connection.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** What a rule does to a matching request. */
+export type Fault =
+  /** Answers with this status and an S3 XML error body (503 SlowDown, 500 InternalError, 429). */
+  | { kind: 'status'; status: 503 | 500 | 429 }
+  /** Reads the request, then destroys the connection without answering. */
+  | { kind: 'reset-before-headers' }
+  /** Forwards the request, sends the upstream status and headers, then destroys the connection. */
+  | { kind: 'reset-after-headers' }
+  /** Waits `ms` (at most {@link MAX_STALL_MS}) before forwarding, or until the client goes away. */
+  | { kind: 'stall'; ms: number }
+  /** Forwards the response with its headers but only `afterBytes` of the body, then resets. */
+  | { kind: 'truncate'; afterBytes: number }
+  /** Forwards the response with the byte at `offset` of the body flipped (bitwise not). */
+  | { kind: 'corrupt'; offset: number };
+
+export interface FaultMatch {
+  /** The HTTP method, e.g. `GET` (any when absent). */
+  method?: string;
+  /** Tested against the path without the query string, e.g. `/bucket/key`. */
+  path?: RegExp;
+  /** Tested against the query string without the `?` (empty when there is none). */
+  query?: RegExp;
+}
+
+export interface FaultRule {
+  match: FaultMatch;
+  fault: Fault;
+  /** Applies to the first `times` matching requests, then lets them pass (default: always). */
+  times?: number;
+}
+
+/** One request the proxy saw. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  query: string;
+  /** The index of the rule that applied, if one did. */
+  rule: number | undefined;
+}
+
+export interface FaultProxyOptions {
+  /** The upstream endpoint, `http://host:port`. */
+  target: string;
+  rules?: FaultRule[];
+  /** Requests served before the proxy refuses every further one (default 2,000). */
+  maxRequests?: number;
+  /** The proxy closes itself this long after it started (default 120 s). */
+  maxLifetimeMs?: number;
+}
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:PORT`. */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Every request seen, in order of arrival. */
+  readonly requests: readonly SeenRequest[];
+  /** How many requests rule `index` (of the current rules) was applied to. */
+  applied(index: number): number;
+  /** Replaces the rules and resets their counts (the request log is kept). */
+  setRules(rules: FaultRule[]): void;
+  /** Stops listening, ends every connection and stops the lifetime timer. */
+  close(): Promise<void>;
+}
+
+export const MAX_STALL_MS = 30_000;
+
+const ERROR_CODES: Record<number, { code: string; message: string }> = {
+  503: { code: 'SlowDown', message: 'Please reduce your request rate.' },
+  500: { code: 'InternalError', message: 'We encountered an internal error. Please try again.' },
+  429: { code: 'TooManyRequests', message: 'Too many requests.' },
+};
+
+function errorBody(status: number, resource: string): string {
+  const { code, message } = ERROR_CODES[status] ?? { code: 'InternalError', message: 'Error' };
+  const escaped = resource.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${message}</Message>` +
+    `<Resource>${escaped}</Resource><RequestId>fault-proxy</RequestId></Error>`
+  );
+}
+
+/** Flips the byte at `offset` of the stream. */
+class Corrupt extends Transform {
+  private seen = 0;
+  constructor(private readonly offset: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const start = this.seen;
+    this.seen += chunk.length;
+    if (this.offset >= start && this.offset < this.seen) {
+      const copy = Buffer.from(chunk);
+      const i = this.offset - start;
+      copy[i] = ~copy[i]! & 0xff;
+      done(null, copy);
+      return;
+    }
+    done(null, chunk);
+  }
+}
+
+function matches(match: FaultMatch, method: string, path: string, query: string): boolean {
+  if (match.method !== undefined && match.method.toUpperCase() !== method) return false;
+  if (match.path !== undefined && !match.path.test(path)) return false;
+  if (match.query !== undefined && !match.query.test(query)) return false;
+  return true;
+}
+
+/** Starts a proxy in front of `options.target`; close it in `afterAll`. */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const target = new URL(options.target);
+  if (target.protocol !== 'http:')
+    throw new Error(`fault proxy: http targets only, not ${target.protocol}`);
+  const maxRequests = options.maxRequests ?? 2_000;
+  const maxLifetimeMs = options.maxLifetimeMs ?? 120_000;
+
+  let rules: FaultRule[] = options.rules ?? [];
+  let counts: number[] = rules.map(() => 0);
+  const requests: SeenRequest[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const pickRule = (method: string, path: string, query: string): number | undefined => {
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if ((counts[i] ?? 0) >= (rule.times ?? Infinity)) continue;
+      if (!matches(rule.match, method, path, query)) continue;
+      counts[i] = (counts[i] ?? 0) + 1;
+      return i;
+    }
+    return undefined;
+  };
+
+  const forward = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    fault: Fault | undefined,
+  ): void => {
+    const upstream = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent: false,
+      },
+      (up) => {
+        // The upstream response ends early when we (or the client) cut the exchange.
+        up.on('error', () => req.socket.destroy());
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
+        if (fault?.kind === 'reset-after-headers') {
+          res.flushHeaders();
+          up.destroy();
+          // Let the headers reach the client before the connection goes.
+          setImmediate(() => req.socket.destroy());
+          return;
+        }
+        if (fault?.kind === 'truncate') {
+          res.flushHeaders();
+          let room = Math.max(fault.afterBytes, 0);
+          const cut = (last: Buffer): void => {
+            up.destroy();
+            // Let what was written reach the client, then reset the connection.
+            if (last.length === 0) setImmediate(() => req.socket.destroy());
+            else res.write(last, () => req.socket.destroy());
+          };
+          if (room === 0) {
+            cut(Buffer.alloc(0));
+            return;
+          }
+          up.on('data', (chunk: Buffer) => {
+            if (room <= 0) return;
+            if (chunk.length < room) {
+              room -= chunk.length;
+              res.write(chunk);
+              return;
+            }
+            const part = chunk.subarray(0, room);
+            room = 0;
+            cut(part);
+          });
+          up.on('end', () => {
+            // The body was shorter than the cut: reset anyway, after it all.
+            if (room > 0) cut(Buffer.alloc(0));
+          });
+          return;
+        }
+        if (fault?.kind === 'corrupt') {
+          up.pipe(new Corrupt(fault.offset)).pipe(res);
+          return;
+        }
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end('fault proxy: upstream failed');
+      } else req.socket.destroy();
+    });
+    // The client went away (an abort, a reset we made): drop the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  };
+
+  const server = http.createServer((req, res) => {
+    // A client that goes away mid-request (an abort, a reset we made) is expected.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+
+    if (requests.length >= maxRequests) {
+      requests.push({ method, path, query, rule: undefined });
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`fault proxy: more than ${maxRequests} requests`);
+      return;
+    }
+    const index = pickRule(method, path, query);
+    requests.push({ method, path, query, rule: index });
+    const fault = index === undefined ? undefined : rules[index]!.fault;
+
+    switch (fault?.kind) {
+      case 'status': {
+        // Read the whole request first, as a server that refuses it after reading would.
+        req.resume();
+        req.on('end', () => {
+          const body = errorBody(fault.status, path);
+          res.writeHead(fault.status, {
+            'content-type': 'application/xml',
+            'content-length': Buffer.byteLength(body),
+            'x-amz-request-id': 'fault-proxy',
+          });
+          res.end(method === 'HEAD' ? undefined : body);
+        });
+        return;
+      }
+      case 'reset-before-headers':
+        req.resume();
+        req.on('end', () => req.socket.destroy());
+        return;
+      case 'stall': {
+        req.pause();
+        const timer = setTimeout(
+          () => {
+            timers.delete(timer);
+            if (!req.socket.destroyed) forward(req, res, undefined);
+          },
+          Math.min(Math.max(fault.ms, 0), MAX_STALL_MS),
+        );
+        timers.add(timer);
+        res.on('close', () => {
+          clearTimeout(timer);
+          timers.delete(timer);
+        });
+        return;
+      }
+      default:
+        forward(req, res, fault);
+    }
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  // Connections we reset on purpose raise errors on the server side; they are expected.
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      clearTimeout(lifetime);
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.close(() => {
+        resolve();
+      });
+      for (const s of sockets) s.destroy();
+    });
+    return closing;
+  };
+  const lifetime = setTimeout(() => void close(), maxLifetimeMs);
+  lifetime.unref();
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    applied: (index) => counts[index] ?? 0,
+    setRules(next) {
+      rules = next;
+      counts = next.map(() => 0);
+    },
+    close,
+  };
+}
