@@ -1,4 +1,4 @@
-/* global process */
+/* global clearInterval, process, setInterval */
 /**
  * One benchmark scenario in a fresh process, so that peak RSS belongs to that scenario
  * alone. Started by bench/run.mjs as `node bench/worker.mjs '<spec JSON>'`; writes its
@@ -8,19 +8,30 @@
  *   s3lync    `new S3Object(uri).sync(direction)` of a tree
  *   ceil-put  raw SDK: PutObject of each file (Body = Buffer from fs.readFile), N in flight
  *   ceil-get  raw SDK: GetObject of each key, piped to a file, N in flight
+ *   one       `new S3Object(uri).sync(direction)` of one large file (--large)
+ *   ceil-upload    lib-storage `Upload` of one file, `partSize`, `queueSize` (--large)
+ *   ceil-getfile   one `GetObject` of one key piped to a file, a single stream (--large)
+ *   md5-node  Node's MD5 of a file, read with 1 MiB chunks (--large)
+ *   md5sum    `md5sum` of a file, run under /usr/bin/time (--large)
+ *   plan-mock a tree sync planned against a mocked SDK client that generates listing
+ *             pages on the fly (--million); run with --expose-gc for the heap figures
  *
  * Wall and CPU time cover the operation only (not Node's start-up or module loading);
  * peak RSS is the whole process's (`resourceUsage().maxRSS`).
  */
-import { createWriteStream } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 
 import { pathToFileURL } from 'node:url';
 
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 
 const spec = JSON.parse(process.argv[2] ?? '{}');
 
@@ -86,9 +97,7 @@ async function measure(fn) {
 
 async function runS3lync() {
   // The built package: run.mjs's snapshot of dist/, else the package itself (self-reference).
-  const { S3Object } = await import(
-    spec.lib === undefined ? 's3lync' : pathToFileURL(spec.lib).href
-  );
+  const { S3Object } = await loadLib();
   const uri = `s3://${spec.secretKey}:${spec.accessKey}@${spec.endpoint}/${spec.bucket}/${spec.prefix}`;
   const obj = new S3Object(uri, {
     localPath: spec.localPath,
@@ -147,7 +156,258 @@ async function runCeiling(kind) {
   return { ...m, requests: counter.requests, failures: counter.failures };
 }
 
-const result =
-  spec.kind === 's3lync' ? await runS3lync() : await runCeiling(/** @type {string} */ (spec.kind));
+/**
+ * Bytes this process read through syscalls (`rchar`, page cache hits included) and from
+ * the block layer (`read_bytes`, 0 for cached files), from /proc/self/io.
+ */
+function procIo() {
+  const text = readFileSync('/proc/self/io', 'utf8');
+  const get = (name) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { rchar: get('rchar'), readBytes: get('read_bytes') };
+}
+
+/** `measure` plus the bytes read from /proc/self/io over the operation. */
+async function measureIo(fn) {
+  const io0 = procIo();
+  const m = await measure(fn);
+  const io1 = procIo();
+  return { ...m, rchar: io1.rchar - io0.rchar, readBytes: io1.readBytes - io0.readBytes };
+}
+
+async function loadLib() {
+  return import(spec.lib === undefined ? 's3lync' : pathToFileURL(spec.lib).href);
+}
+
+/** s3lync upload or download of one large file. */
+async function runOne() {
+  const { S3Object } = await loadLib();
+  const uri = `s3://${spec.secretKey}:${spec.accessKey}@${spec.endpoint}/${spec.bucket}/${spec.key}`;
+  const obj = new S3Object(uri, {
+    localPath: spec.localPath,
+    progressMode: 'disabled',
+    hashIndex: spec.indexDir,
+  });
+  const counter = countRequests(obj.client.sdk);
+  const m = await measureIo(async () => {
+    const r = await obj.sync(spec.direction);
+    return {
+      transferred: r.transferred,
+      bytes: r.bytes,
+      hashedFiles: r.hashedFiles,
+      hashedBytes: r.hashedBytes,
+    };
+  });
+  obj.client.sdk.destroy();
+  return { ...m, requests: counter.requests, failures: counter.failures };
+}
+
+/** The ceilings of one large file: lib-storage's Upload, or one GetObject stream to a file. */
+async function runCeilingOne(kind) {
+  const sdk = rawClient();
+  const counter = countRequests(sdk);
+  const m = await measureIo(async () => {
+    if (kind === 'ceil-upload') {
+      const upload = new Upload({
+        client: sdk,
+        params: { Bucket: spec.bucket, Key: spec.key, Body: createReadStream(spec.localPath) },
+        partSize: spec.partSize,
+        queueSize: spec.queueSize,
+      });
+      await upload.done();
+      return { transferred: 1, bytes: spec.size };
+    }
+    const out = await sdk.send(new GetObjectCommand({ Bucket: spec.bucket, Key: spec.key }));
+    await pipeline(out.Body, createWriteStream(spec.localPath));
+    return { transferred: 1, bytes: out.ContentLength ?? 0 };
+  });
+  sdk.destroy();
+  return { ...m, requests: counter.requests, failures: counter.failures };
+}
+
+/** Node's MD5 of a file, 1 MiB reads. */
+async function runMd5Node() {
+  return measureIo(async () => {
+    const hash = createHash('md5');
+    await pipeline(createReadStream(spec.localPath, { highWaterMark: 1024 * 1024 }), hash);
+    return { md5: hash.digest('hex'), bytes: spec.size };
+  });
+}
+
+/** `md5sum` of a file under /usr/bin/time: its own wall, CPU and peak RSS. */
+async function runMd5sum() {
+  const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', [
+    '-f',
+    'TIME %e %U %S %M',
+    'md5sum',
+    spec.localPath,
+  ]);
+  const line = stderr.split('\n').find((l) => l.startsWith('TIME '));
+  if (line === undefined) throw new Error(`no /usr/bin/time line in ${JSON.stringify(stderr)}`);
+  const [wall, user, sys, rssKiB] = line.split(' ').slice(1).map(Number);
+  return {
+    wallS: wall,
+    cpuS: user + sys,
+    md5: stdout.split(' ')[0],
+    bytes: spec.size,
+    childPeakRssMiB: rssKiB / 1024,
+  };
+}
+
+/**
+ * An SDK client whose ListObjectsV2 never leaves the process: a middleware at the head of
+ * the stack answers with a page of `pageSize` keys made on the fly from the continuation
+ * token. Every other command fails. (aws-sdk-client-mock is not used here: its sinon stubs
+ * keep every call's result, which would put every listed page in the heap figures.)
+ */
+function mockListingClient(pageOf, pages) {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'MOCK', secretAccessKey: 'MOCK' },
+  });
+  const requests = {};
+  sdk.middlewareStack.add(
+    (_next, context) => async (args) => {
+      const name = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      requests[name] = (requests[name] ?? 0) + 1;
+      if (name !== 'ListObjectsV2')
+        throw new Error(`the mock serves ListObjectsV2 only, not ${name}`);
+      const n =
+        args.input.ContinuationToken === undefined ? 0 : Number(args.input.ContinuationToken);
+      const last = n + 1 >= pages;
+      const contents = pageOf(n, args.input.Prefix ?? '');
+      return {
+        output: {
+          $metadata: { httpStatusCode: 200 },
+          Contents: contents,
+          KeyCount: contents.length,
+          IsTruncated: !last,
+          ...(!last && { NextContinuationToken: String(n + 1) }),
+        },
+        response: {},
+      };
+    },
+    { step: 'initialize', priority: 'high', name: 'benchMockListing' },
+  );
+  return { sdk, requests };
+}
+
+const LAST_MODIFIED = new Date('2026-01-01T00:00:00Z');
+
+/** A fake ETag for key number i: 32 hex digits, unique per key. */
+function fakeEtag(i) {
+  return `"${(i >>> 0).toString(16).padStart(8, '0').repeat(4)}"`;
+}
+
+/**
+ * Plans a tree sync against the mock listing. `spec.mode`:
+ *   'dry-download'  pages × pageSize keys that do not exist locally, `dryRun: true`;
+ *   'noop-upload'   a local tree (`spec.manifest` lists its paths, `spec.etags` their
+ *                   MD5s), listed with matching ETags: every file is unchanged.
+ * Heap: `heapUsed` after a forced GC before the sync (the library, the client and the
+ * mock already loaded) and after it with the SyncResult still held; the peak is sampled
+ * every 20 ms (garbage included), or with `spec.liveSampleMs` after a forced GC each time.
+ */
+async function runPlanMock() {
+  const gc = globalThis.gc;
+  if (typeof gc !== 'function') throw new Error('run the plan-mock worker with --expose-gc');
+  const { S3Object } = await loadLib();
+  let pageOf;
+  let keys;
+  if (spec.mode === 'dry-download') {
+    keys = spec.pages * spec.pageSize;
+    pageOf = (n, prefix) => {
+      const out = new Array(spec.pageSize);
+      for (let j = 0; j < spec.pageSize; j++) {
+        const i = n * spec.pageSize + j;
+        out[j] = {
+          Key: `${prefix}d${String(n).padStart(4, '0')}/f${String(i).padStart(7, '0')}.bin`,
+          Size: 1024,
+          ETag: fakeEtag(i),
+          LastModified: LAST_MODIFIED,
+        };
+      }
+      return out;
+    };
+  } else {
+    const paths = JSON.parse(await readFile(spec.manifest, 'utf8'));
+    const etags = JSON.parse(await readFile(spec.etags, 'utf8'));
+    keys = paths.length;
+    pageOf = (n, prefix) =>
+      paths.slice(n * spec.pageSize, (n + 1) * spec.pageSize).map((p, j) => ({
+        Key: `${prefix}${p}`,
+        Size: spec.size,
+        ETag: `"${etags[n * spec.pageSize + j]}"`,
+        LastModified: LAST_MODIFIED,
+      }));
+  }
+  const pages = Math.ceil(keys / spec.pageSize);
+  const { sdk, requests } = mockListingClient(pageOf, pages);
+  const obj = new S3Object(`s3://${spec.bucket}/${spec.prefix}`, {
+    client: sdk,
+    localPath: spec.localPath,
+    progressMode: 'disabled',
+    maxConcurrency: spec.concurrency,
+    hashIndex: spec.indexDir,
+  });
+  const dryRun = spec.mode === 'dry-download';
+  const direction = dryRun ? 'download' : 'upload';
+  gc();
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  let peakHeap = heap0;
+  // With `liveSampleMs`, each sample forces a full GC first: the peak of live data, at the
+  // price of the timing (that run's wall and CPU are not reported).
+  const live = spec.liveSampleMs !== undefined;
+  const sampler = setInterval(
+    () => {
+      if (live) gc();
+      peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+    },
+    live ? spec.liveSampleMs : 20,
+  );
+  let result;
+  const m = await measure(async () => {
+    result = await obj.sync(direction, { dryRun });
+    return {};
+  });
+  clearInterval(sampler);
+  peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  gc();
+  gc();
+  const heap1 = process.memoryUsage().heapUsed;
+  const summary = {
+    keys,
+    planned: result.actions.length,
+    unchanged: result.unchanged,
+    transferred: result.transferred,
+    hashedFiles: result.hashedFiles,
+    hashedBytes: result.hashedBytes,
+  };
+  return {
+    ...m,
+    ...summary,
+    heapBaseMiB: heap0 / 2 ** 20,
+    heapRetainedPerKey: (heap1 - heap0) / keys,
+    heapPeakPerKey: (peakHeap - heap0) / keys,
+    live,
+    requests,
+    failures: {},
+  };
+}
+
+const KINDS = {
+  s3lync: runS3lync,
+  'ceil-put': () => runCeiling('ceil-put'),
+  'ceil-get': () => runCeiling('ceil-get'),
+  one: runOne,
+  'ceil-upload': () => runCeilingOne('ceil-upload'),
+  'ceil-getfile': () => runCeilingOne('ceil-getfile'),
+  'md5-node': runMd5Node,
+  md5sum: runMd5sum,
+  'plan-mock': runPlanMock,
+};
+const runKind = KINDS[spec.kind];
+if (runKind === undefined) throw new Error(`unknown worker kind ${spec.kind}`);
+const result = await runKind();
 result.peakRssMiB = process.resourceUsage().maxRSS / 1024;
 await writeFile(spec.out, JSON.stringify(result));
