@@ -522,7 +522,6 @@ export class S3lyncClient {
               addAbortSignal(rangeSignal, body);
               for await (const chunk of body) {
                 const data = chunk as Buffer;
-                await fh.write(data, 0, data.length, position);
                 position += data.length;
                 chunks.push(data);
                 report(data.length);
@@ -534,7 +533,9 @@ export class S3lyncClient {
                   code: 'ERR_STREAM_PREMATURE_CLOSE',
                 });
               }
-              return { out, data: Buffer.concat(chunks) };
+              // One write per range, from the chunks as they came: no per-chunk await, no copy.
+              await fh.writev(chunks, start);
+              return { out, chunks };
             };
             // The first range pins the version for the others.
             const first = await getRange(0, pinned);
@@ -551,16 +552,16 @@ export class S3lyncClient {
             const ranges = Math.max(1, Math.ceil(total / rangeSize));
             const etag = first.out.ETag;
             const hasher = new HashingStream(undefined, undefined, options.hashing?.(info));
-            hasher.update(first.data);
+            for (const c of first.chunks) hasher.update(c);
             // In-order hashing with a bounded window: range i may be fetched only once
             // range i - concurrency has been hashed.
-            const done = new Map<number, Buffer>();
+            const done = new Map<number, Buffer[]>();
             let nextToHash = 1;
             let nextToFetch = 1;
             const waiters: (() => void)[] = [];
             const hashReady = (): void => {
               for (let d = done.get(nextToHash); d !== undefined; d = done.get(nextToHash)) {
-                hasher.update(d);
+                for (const c of d) hasher.update(c);
                 done.delete(nextToHash);
                 nextToHash++;
               }
@@ -575,8 +576,8 @@ export class S3lyncClient {
                   if (stopped()) return;
                   await new Promise<void>((resolve) => waiters.push(resolve));
                 }
-                const { data } = await getRange(index, etag);
-                done.set(index, data);
+                const { chunks } = await getRange(index, etag);
+                done.set(index, chunks);
                 hashReady();
               }
             };

@@ -64,11 +64,12 @@ function authoritativePartSizes(remote: RemoteContent): number[] {
 export function hashingFor(remote: RemoteContent): HashingOptions {
   const etag = normalizeEtag(remote.etag);
   const parts = partsInEtag(etag);
-  const multipart = isMultipartEtag(etag) && parts !== undefined;
+  const md5Decides = remote.fingerprintMd5 !== undefined || (!remote.opaqueEtag && isMd5Etag(etag));
+  // With a fingerprint the MD5 decides: composites would be a wasted pass over the data.
+  const multipart = !md5Decides && isMultipartEtag(etag) && parts !== undefined;
   const candidates = multipart
     ? candidatePartSizes(remote.size, parts, authoritativePartSizes(remote))
     : [];
-  const md5Decides = remote.fingerprintMd5 !== undefined || (!remote.opaqueEtag && isMd5Etag(etag));
   const checksum =
     !md5Decides && remote.checksum?.type === 'FULL_OBJECT' ? remote.checksum.algorithm : undefined;
   return { candidatePartSizes: candidates, checksum };

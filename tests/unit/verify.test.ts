@@ -224,3 +224,14 @@ describe('choosePartSize', () => {
     expect(Math.ceil(huge / (part - MiB))).toBeGreaterThan(MAX_PARTS);
   });
 });
+
+describe('hashingFor with a fingerprint', () => {
+  it('computes no composites: the MD5 decides', () => {
+    const h = hashingFor({
+      size: 20 * MiB,
+      etag: `"${'a'.repeat(32)}-3"`,
+      fingerprintMd5: 'b'.repeat(32),
+    });
+    expect(h.candidatePartSizes).toEqual([]);
+  });
+});
