@@ -54,6 +54,7 @@ import {
   retry,
   type ResolvedRetryConfig,
   type RetryConfig,
+  type RetryOptions,
 } from './retry.js';
 import type { UriCredentials } from './utils.js';
 
@@ -322,6 +323,26 @@ export class S3lyncClient {
     return new S3ObjectError(base, details);
   }
 
+  /** The options of {@link retry} for a transfer the SDK cannot replay by itself. */
+  private retryOptions(
+    operation: string,
+    bucket: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    shouldRetry: (error: unknown) => boolean = isRetryableError,
+  ): RetryOptions {
+    return {
+      ...this.retryConfig,
+      ...(signal && { signal }),
+      shouldRetry,
+      onRetry: ({ error, attempt, delayMs }) => {
+        log.debug(
+          `retrying ${operation} ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
+        );
+      },
+    };
+  }
+
   /**
    * HEAD of an object; `undefined` when the key is not an object (404). With `partNumber`,
    * servers that support it (AWS) also say how many parts the object has and the size of
@@ -429,41 +450,26 @@ export class S3lyncClient {
                 { signal },
               );
             }
+            const result: DownloadResult = {
+              ...info,
+              digest: hasher.digest(),
+              receivedChecksum: await hasher.checksum(),
+            };
+            if (result.digest.size !== info.size) {
+              throw Object.assign(
+                new Error(`received ${result.digest.size} bytes, expected ${info.size}`),
+                { code: 'ERR_STREAM_PREMATURE_CLOSE' },
+              );
+            }
+            options.verify?.(result);
+            return result;
           } catch (error) {
             // Undo this attempt's progress so a retry does not count bytes twice.
             options.onBytes?.(-reported);
             throw withAttempts(error, attemptsUsed(out));
           }
-          const result: DownloadResult = {
-            ...info,
-            digest: hasher.digest(),
-            receivedChecksum: await hasher.checksum(),
-          };
-          if (result.digest.size !== info.size) {
-            options.onBytes?.(-reported);
-            throw Object.assign(
-              new Error(`received ${result.digest.size} bytes, expected ${info.size}`),
-              { code: 'ERR_STREAM_PREMATURE_CLOSE' },
-            );
-          }
-          try {
-            options.verify?.(result);
-          } catch (error) {
-            options.onBytes?.(-reported);
-            throw error;
-          }
-          return result;
         },
-        {
-          ...this.retryConfig,
-          ...(signal && { signal }),
-          shouldRetry: (e) => e instanceof HashMismatchError || isRetryableError(e),
-          onRetry: ({ error, attempt, delayMs }) => {
-            log.debug(
-              `retrying GetObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
-            );
-          },
-        },
+        this.retryOptions('GetObject', bucket, key, signal, retryDownload),
       );
     } catch (error) {
       throw this.toError(error, 'GetObject', bucket, key, signal);
@@ -607,20 +613,14 @@ export class S3lyncClient {
             await fh.close();
           }
         },
-        {
-          ...this.retryConfig,
-          ...(signal && { signal }),
-          // A 412 means the object changed mid-download: start over with the new version.
-          shouldRetry: (e) =>
-            e instanceof HashMismatchError ||
-            isRetryableError(e) ||
-            sdkErrorMeta(e).statusCode === 412,
-          onRetry: ({ error, attempt, delayMs }) => {
-            log.debug(
-              `retrying the ranged GetObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
-            );
-          },
-        },
+        // A 412 means the object changed mid-download: start over with the new version.
+        this.retryOptions(
+          'ranged GetObject',
+          bucket,
+          key,
+          signal,
+          (e) => retryDownload(e) || sdkErrorMeta(e).statusCode === 412,
+        ),
       );
     } catch (error) {
       throw this.toError(error, 'GetObject', bucket, key, signal);
@@ -700,15 +700,7 @@ export class S3lyncClient {
             file?.destroy();
           }
         },
-        {
-          ...this.retryConfig,
-          ...(signal && { signal }),
-          onRetry: ({ error, attempt, delayMs }) => {
-            log.debug(
-              `retrying PutObject ${this.describe(bucket, key)} (attempt ${attempt} failed: ${describeError(error)}) in ${delayMs} ms`,
-            );
-          },
-        },
+        this.retryOptions('PutObject', bucket, key, signal),
       );
     } catch (error) {
       throw this.toError(error, 'PutObject', bucket, key, signal);
@@ -960,6 +952,11 @@ function withAttempts(error: unknown, attempts: number): unknown {
     e.$metadata = { ...e.$metadata, attempts };
   }
   return error;
+}
+
+/** A download is worth another attempt after a retryable error or bytes that did not verify. */
+function retryDownload(error: unknown): boolean {
+  return error instanceof HashMismatchError || isRetryableError(error);
 }
 
 function describeError(error: unknown): string {

@@ -77,24 +77,6 @@ export interface RemoteDigest {
 /** The verdict of {@link compareDigests}. */
 export type Comparison = 'equal' | 'different' | 'unknown';
 
-/**
- * Decides whether a local file and an object hold the same bytes, from data alone:
- * different sizes → `different`; a plain-MD5 ETag or an s3lync fingerprint decides;
- * a multipart or opaque ETag with no fingerprint → `unknown` (never assumed equal).
- */
-export function compareDigests(local: LocalDigest, remote: RemoteDigest): Comparison {
-  if (local.size !== remote.size) return 'different';
-  const fingerprint = normalizeEtag(remote.fingerprintMd5);
-  if (fingerprint !== undefined && isMd5Etag(fingerprint)) {
-    return fingerprint === local.md5 ? 'equal' : 'different';
-  }
-  const etag = normalizeEtag(remote.etag);
-  if (remote.opaqueEtag !== true && etag !== undefined && isMd5Etag(etag)) {
-    return etag === local.md5 ? 'equal' : 'different';
-  }
-  return 'unknown';
-}
-
 /** The digests of a file as one read pass computes them. */
 export interface FileDigest extends LocalDigest {
   /** The composite ETag for the primary part size, when one was asked for and the file has > 0 bytes. */
@@ -208,6 +190,13 @@ export class HashingStream extends Transform {
     return out;
   }
 
+  /** The digests with the additional checksum in `checksum`; call once, after the last chunk. */
+  async finish(): Promise<FileDigest> {
+    const digest = this.digest();
+    const checksum = await this.checksum();
+    return checksum === undefined ? digest : { ...digest, checksum };
+  }
+
   /** The additional checksum (base64), if one was asked for; call once, after the last chunk. */
   checksum(): Promise<string | undefined> {
     return this.checksummer?.digest() ?? Promise.resolve(undefined);
@@ -266,9 +255,7 @@ export function candidatePartSizes(
 export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Promise<FileDigest> {
   const hasher = new HashingStream(undefined, undefined, options);
   hasher.update(data);
-  const digest = hasher.digest();
-  const checksum = await hasher.checksum();
-  return checksum === undefined ? digest : { ...digest, checksum };
+  return hasher.finish();
 }
 
 /** Options of {@link hashFile}. */
@@ -299,7 +286,5 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
     ...(options.signal && { signal: options.signal }),
   });
   for await (const chunk of stream) hasher.update(chunk as Buffer);
-  const digest = hasher.digest();
-  const checksum = await hasher.checksum();
-  return checksum === undefined ? digest : { ...digest, checksum };
+  return hasher.finish();
 }

@@ -33,6 +33,7 @@ export {
 } from './manager.js';
 export { DEFAULT_EXCLUDES, compileExcludes, type ExcludeMatcher } from './excludes.js';
 export {
+  compareDigests,
   verifyContent,
   hashingFor,
   type RemoteContent,
@@ -114,7 +115,6 @@ export {
   type SyncFailure,
 } from './exceptions.js';
 export {
-  compareDigests,
   compositeEtag,
   candidatePartSizes,
   choosePartSize,

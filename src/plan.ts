@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { compareDigests, normalizeEtag, type LocalDigest } from './hash.js';
+import { normalizeEtag, type LocalDigest } from './hash.js';
+import { compareDigests } from './verify.js';
 
 /** Which way a sync goes. */
 export type Direction = 'download' | 'upload';

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type { BigIntStats } from 'node:fs';
 import { readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -23,14 +24,7 @@ import {
   type SyncFailure,
 } from './exceptions.js';
 import { compileExcludes, patternSource } from './excludes.js';
-import {
-  compareDigests,
-  hashBuffer,
-  hashFile,
-  normalizeEtag,
-  SMALL_FILE_SIZE,
-  type FileDigest,
-} from './hash.js';
+import { hashBuffer, hashFile, normalizeEtag, SMALL_FILE_SIZE, type FileDigest } from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
 import { identityOf, walkLocal, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
@@ -53,7 +47,13 @@ import {
   type TransferContext,
 } from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
-import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
+import {
+  compareDigests,
+  hashingFor,
+  verifyContent,
+  type ContentDigest,
+  type RemoteContent,
+} from './verify.js';
 
 const log = getLogger('sync');
 
@@ -221,23 +221,16 @@ export async function runSync(
   const hashed: HashCounter = { files: 0, bytes: 0, unverified: 0 };
   const digests = new Map<string, KnownDigest>();
   const needed = pathsNeedingDigest(layout.remote, localByPath, useChecksum);
-  await Promise.all(
-    needed.map((rel) =>
-      limit(async () => {
-        const file = localByPath.get(rel);
-        if (file === undefined) return;
-        digests.set(rel, await knownDigest(index, layout.root, file, hashed, signal));
-      }),
-    ),
-  );
   const remoteByPath = new Map(layout.remote.map((r) => [r.path, r]));
   await Promise.all(
     needed.map((rel) =>
       limit(async () => {
-        const remote = remoteByPath.get(rel);
-        const digest = digests.get(rel);
         const file = localByPath.get(rel);
-        if (remote === undefined || digest === undefined || file === undefined) return;
+        const remote = remoteByPath.get(rel);
+        if (file === undefined || remote === undefined) return;
+        const digest = await knownDigest(index, layout.root, file, hashed, signal);
+        digests.set(rel, digest);
+        // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
         if (sameContent(digest, remote) || compareDigests(digest, remote) !== 'unknown') return;
         const equal = await resolveUnknown(
           target,
@@ -301,11 +294,7 @@ export async function runSync(
 
   const ctx = transferContext(target);
   const largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
-  const progress = new ProgressBar({
-    mode: options.progressMode ?? target.progressMode,
-    onProgress: options.onProgress,
-    description: `${direction === 'download' ? '↓' : '↑'} ${target.bucket}/${target.key}`,
-  });
+  const progress = progressFor(target, options, direction);
   progress.expect(
     transfers.length,
     transfers.reduce((n, a) => n + a.size, 0),
@@ -426,6 +415,18 @@ export async function runSync(
     `${direction} ${target.uri}: ${result.transferred} transferred (${formatBytes(result.bytes)}), ${result.unchanged} unchanged, ${result.deleted} deleted`,
   );
   return result;
+}
+
+function progressFor(
+  target: SyncTarget,
+  options: Pick<SyncOptions, 'progressMode' | 'onProgress'>,
+  direction: Direction,
+): ProgressBar {
+  return new ProgressBar({
+    mode: options.progressMode ?? target.progressMode,
+    onProgress: options.onProgress,
+    description: `${direction === 'download' ? '↓' : '↑'} ${target.bucket}/${target.key}`,
+  });
 }
 
 function transferContext(target: SyncTarget): TransferContext {
@@ -682,12 +683,7 @@ async function downloadLayout(
   signal: AbortSignal | undefined,
 ): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
-  const localStat = await stat(localPath).catch((e: unknown) => {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new LocalPathError(`Cannot read ${localPath}: ${(e as Error).message}`, localPath, {
-      cause: e,
-    });
-  });
+  const localStat = await statLocal(localPath);
   // A local directory means a tree: list it straight away, with no HEAD.
   if (key.endsWith('/') || localStat?.isDirectory() === true) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
@@ -714,7 +710,7 @@ async function downloadLayout(
     }
     return treeLayout(target, prefix, listed.entries, isExcluded, signal);
   }
-  return fileLayout(target, head, localStat !== undefined);
+  return fileLayout(target, head, localStat);
 }
 
 async function uploadLayout(
@@ -723,18 +719,13 @@ async function uploadLayout(
   signal: AbortSignal | undefined,
 ): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
-  const localStat = await stat(localPath).catch((e: unknown) => {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new LocalPathError(
-        `Cannot upload ${localPath} to ${target.uri}: the local path does not exist`,
-        localPath,
-        { cause: e },
-      );
-    }
-    throw new LocalPathError(`Cannot read ${localPath}: ${(e as Error).message}`, localPath, {
-      cause: e,
-    });
-  });
+  const localStat = await statLocal(localPath);
+  if (localStat === undefined) {
+    throw new LocalPathError(
+      `Cannot upload ${localPath} to ${target.uri}: the local path does not exist`,
+      localPath,
+    );
+  }
   if (localStat.isDirectory()) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
     // Excluded keys stay out whatever they look like: a mirror must never delete them.
@@ -748,27 +739,31 @@ async function uploadLayout(
     );
   }
   const head = await client.head(bucket, key, signal);
-  return fileLayout(target, head, true);
+  return fileLayout(target, head, localStat);
 }
 
-async function fileLayout(
+/** The local path's bigint stat (identity for the index), or `undefined` when it is missing. */
+async function statLocal(localPath: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(localPath, { bigint: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new LocalPathError(`Cannot read ${localPath}: ${(e as Error).message}`, localPath, {
+      cause: e,
+    });
+  }
+}
+
+/** A single file as a tree of one entry; the callers have ruled out a local directory. */
+function fileLayout(
   target: SyncTarget,
   head: RemoteObject | undefined,
-  localExists: boolean,
-): Promise<Layout> {
+  localStat: BigIntStats | undefined,
+): Layout {
   const root = path.dirname(target.localPath);
   const rel = path.basename(target.localPath);
-  const local: LocalFile[] = [];
-  if (localExists) {
-    const s = await stat(target.localPath, { bigint: true });
-    if (s.isDirectory()) {
-      throw new LocalPathError(
-        `Cannot download ${target.uri} to ${target.localPath}: it is a directory, expected a file`,
-        target.localPath,
-      );
-    }
-    local.push({ path: rel, ...identityOf(s) });
-  }
+  const local: LocalFile[] =
+    localStat === undefined ? [] : [{ path: rel, ...identityOf(localStat) }];
   const remote: RemoteEntry[] =
     head === undefined
       ? []
@@ -921,11 +916,7 @@ export async function uploadNew(
     ...(multipart && { partSize: partSizeFor(ctx, size) }),
     ...(signal && { signal }),
   });
-  const progress = new ProgressBar({
-    mode: options.progressMode ?? target.progressMode,
-    onProgress: options.onProgress,
-    description: `↑ ${target.bucket}/${target.key}`,
-  });
+  const progress = progressFor(target, options, 'upload');
   progress.expect(1, size);
   const file = progress.start({
     direction: 'upload',

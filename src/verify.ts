@@ -13,7 +13,10 @@ import {
   isMultipartEtag,
   normalizeEtag,
   partsInEtag,
+  type Comparison,
   type HashingOptions,
+  type LocalDigest,
+  type RemoteDigest,
 } from './hash.js';
 
 /** What the server says about an object's content. */
@@ -118,4 +121,16 @@ export function verifyContent(local: ContentDigest, remote: RemoteContent): Verd
       ? `the part layout of the multipart ETag ${etag ?? ''} is unknown and there is no usable checksum`
       : 'the ETag is not an MD5 (server-side encryption) and there is no fingerprint or checksum',
   };
+}
+
+/**
+ * Decides whether a local file and an object hold the same bytes, from the MD5 alone:
+ * different sizes → `different`; a plain-MD5 ETag or an s3lync fingerprint decides; a
+ * multipart or opaque ETag with no fingerprint → `unknown` (never assumed equal). The same
+ * rules as {@link verifyContent}, with no composites or checksum to consult.
+ */
+export function compareDigests(local: LocalDigest, remote: RemoteDigest): Comparison {
+  const verdict = verifyContent(local, remote);
+  if (verdict.result === 'unknown') return 'unknown';
+  return verdict.result === 'match' ? 'equal' : 'different';
 }
