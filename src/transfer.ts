@@ -19,6 +19,7 @@ import {
   normalizeEtag,
   type FileDigest,
 } from './hash.js';
+import { RACY_MARGIN_NS } from './hash-index.js';
 import { tempPathFor } from './utils.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 
@@ -153,7 +154,12 @@ export async function downloadFile(
       if (verdict.result === 'mismatch') throw mismatch(ctx, key, target, verdict);
     }
     if (result.lastModified !== undefined) {
-      await utimes(temp, new Date(), result.lastModified);
+      // The object's date, unless that is so recent the hash index would distrust the file
+      // (S3 truncates it to the second): then just far enough back. A later change by anyone
+      // stamps the current time, which still differs.
+      const trusted = Date.now() - Number(RACY_MARGIN_NS / 1_000_000n) - 1;
+      const mtime = Math.min(result.lastModified.getTime(), trusted);
+      await utimes(temp, new Date(), new Date(mtime));
     }
     await rename(temp, target).catch((error: unknown) => {
       const code = (error as NodeJS.ErrnoException).code;

@@ -1,0 +1,62 @@
+/**
+ * A download of an object modified just now: its mtime must still let the hash index
+ * trust the file on the next sync (S3 truncates Last-Modified to whole seconds, so an
+ * object written early in a second looks "just modified" to a download moments later).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/core/serde';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+
+import { RACY_MARGIN_NS, S3Object } from '../../src/index.js';
+
+const sdk = new S3Client({
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+});
+const s3 = mockClient(sdk);
+let dir = '';
+
+beforeEach(async () => {
+  s3.reset();
+  dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-mtime-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('an object modified this instant is trusted by the index on the next sync', async () => {
+  const data = Buffer.from('fresh object');
+  const lastModified = new Date();
+  const meta = {
+    ContentLength: data.length,
+    ETag: `"${createHash('md5').update(data).digest('hex')}"`,
+    LastModified: lastModified,
+  };
+  s3.on(HeadObjectCommand).resolves(meta);
+  s3.on(GetObjectCommand).callsFake(() => ({
+    ...meta,
+    Body: sdkStreamMixin(Readable.from([data])),
+  }));
+  const obj = new S3Object('s3://bucket/fresh.txt', {
+    client: sdk,
+    localPath: path.join(dir, 'fresh.txt'),
+    progressMode: 'disabled',
+    hashIndex: path.join(dir, 'index'),
+  });
+  await obj.download();
+  const mtimeNs = (await stat(obj.localPath, { bigint: true })).mtimeNs;
+  expect(mtimeNs).toBeLessThanOrEqual(BigInt(lastModified.getTime()) * 1_000_000n);
+  expect(BigInt(Date.now()) * 1_000_000n - mtimeNs).toBeGreaterThanOrEqual(RACY_MARGIN_NS);
+  expect(await obj.sync('download')).toMatchObject({
+    transferred: 0,
+    unchanged: 1,
+    hashedFiles: 0,
+  });
+});
