@@ -38,7 +38,7 @@ import {
 // The SDK warns about Node 20 on every client construction in every worker; not our news.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-import { hasCommand, killRgw, startRgw } from '../scripts/radosgw/throwaway.mjs';
+import { hasCommand, killRgw, onExitSignals, startRgw } from '../scripts/radosgw/throwaway.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
@@ -150,17 +150,7 @@ function snapshotLibrary() {
   return path.join(libDir, 'index.js');
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-  ['SIGHUP', 129],
-]) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping radosgw and removing the temp dir...`);
-    cleanup();
-    process.exit(code);
-  });
-}
+onExitSignals(cleanup);
 
 async function startServer() {
   cluster = path.join(tempDir, 'cluster');
@@ -808,7 +798,18 @@ function buildLargeReport(runs, reps, md5) {
     '/usr/bin/time (its own RSS, no /proc/io figures). The re-upload row is an unchanged file with a',
     'fresh hash index against the object s3lync uploaded: the MD5 of the file plus one HEAD.',
     '',
-    '### Targets (512 MiB)',
+    ...targetLines('Targets (512 MiB)', targets),
+  ];
+  return {
+    markdown: lines.join('\n'),
+    json: { size, md5, partSize: LARGE.partSize, queueSize: LARGE.queueSize, runs, targets },
+  };
+}
+
+/** The Markdown "Targets" section: a PASS/FAIL line each, then the verdict. */
+function targetLines(heading, targets) {
+  return [
+    `### ${heading}`,
     '',
     ...targets.map((x) => `- ${x.pass ? 'PASS' : '**FAIL**'}  ${x.name} — ${x.detail}`),
     '',
@@ -816,10 +817,6 @@ function buildLargeReport(runs, reps, md5) {
       ? 'All targets pass.'
       : `FAIL: ${targets.filter((x) => !x.pass).length} of ${targets.length} targets failed.`,
   ];
-  return {
-    markdown: lines.join('\n'),
-    json: { size, md5, partSize: LARGE.partSize, queueSize: LARGE.queueSize, runs, targets },
-  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -976,13 +973,7 @@ function buildMillionReport(runs, reps, seed) {
     `during the timed runs; "peak live" is one extra run per row that forces a full GC before each`,
     `sample (every ${LIVE_SAMPLE_MS_TEXT}), whose timing is not used. CPU s is user + system of the sync, libuv threads included.`,
     '',
-    '### Targets (planning)',
-    '',
-    ...targets.map((x) => `- ${x.pass ? 'PASS' : '**FAIL**'}  ${x.name} — ${x.detail}`),
-    '',
-    targets.every((x) => x.pass)
-      ? 'All targets pass.'
-      : `FAIL: ${targets.filter((x) => !x.pass).length} of ${targets.length} targets failed.`,
+    ...targetLines('Targets (planning)', targets),
   ];
   return { markdown: lines.join('\n'), json: { runs, seed, targets } };
 }
@@ -1087,13 +1078,7 @@ function buildReport(runs, reps, loadAtStart) {
     'whole worker process. files/s = files in the tree ÷ wall s (checked or sent). Ceiling PUT bodies are Buffers',
     'from fs.readFile; ceiling GETs pipe the body to a file. Requests are HTTP attempts, SDK retries included.',
     '',
-    '### Targets',
-    '',
-    ...targets.map((x) => `- ${x.pass ? 'PASS' : '**FAIL**'}  ${x.name} — ${x.detail}`),
-    '',
-    targets.every((x) => x.pass)
-      ? 'All targets pass.'
-      : `FAIL: ${targets.filter((x) => !x.pass).length} of ${targets.length} targets failed.`,
+    ...targetLines('Targets', targets),
   ];
   return { markdown: lines.join('\n'), scenarios, targets };
 }

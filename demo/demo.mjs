@@ -16,7 +16,13 @@ import { inspect, promisify } from 'node:util';
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
-import { hasCommand, INSTALL_RADOSGW, killRgw, startRgw } from '../scripts/radosgw/throwaway.mjs';
+import {
+  hasCommand,
+  INSTALL_RADOSGW,
+  killRgw,
+  onExitSignals,
+  startRgw,
+} from '../scripts/radosgw/throwaway.mjs';
 // The built package, by self-reference (package.json "name" + "exports").
 import { S3Object, S3ObjectManager } from 's3lync';
 
@@ -83,17 +89,7 @@ function cleanup() {
   }
 }
 
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-  ['SIGHUP', 129],
-]) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping radosgw and removing the temp dir...`);
-    cleanup();
-    process.exit(code);
-  });
-}
+onExitSignals(cleanup);
 
 async function startServer() {
   tempDir = mkdtempSync(path.join(os.tmpdir(), 's3lync-demo-'));

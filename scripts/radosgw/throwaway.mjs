@@ -1,4 +1,4 @@
-/* global process */
+/* global console, process */
 /**
  * A throwaway radosgw for the demo and the benchmark: checks it is installed, starts it on
  * free ports with scripts/radosgw/start-rgw.sh, and kills it again synchronously (so it
@@ -83,5 +83,23 @@ export function killRgw(cluster) {
     execFileSync('bash', [path.join(here, 'stop-rgw.sh'), cluster], { stdio: 'ignore' });
   } catch {
     // best effort: the caller removes its temp dir anyway
+  }
+}
+
+/**
+ * Runs `cleanup` (synchronous) and exits with the conventional code on Ctrl-C, SIGTERM or
+ * SIGHUP, so no radosgw or temp directory outlives an interrupted run.
+ */
+export function onExitSignals(cleanup) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ]) {
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping radosgw and removing the temp dir...`);
+      cleanup();
+      process.exit(code);
+    });
   }
 }
