@@ -121,6 +121,31 @@ export class LocalPathError extends S3lyncError {
 /** A key whose local path would leave the target directory (`..`, absolute, NUL). */
 export class UnsafePathError extends LocalPathError {}
 
+/** Details attached to a {@link LockTimeoutError}. */
+export interface LockTimeoutDetails extends S3lyncErrorOptions {
+  /** The lock file. @default none */
+  file?: string;
+  /** Who holds it, as its lock file says. @default none */
+  owner?: { pid: number; host: string; since: number } | undefined;
+}
+
+/**
+ * Another process (or another operation of this one) kept the local path locked for
+ * longer than `lockTimeout`. Nothing was changed.
+ */
+export class LockTimeoutError extends S3lyncError {
+  /** The lock file. */
+  readonly file: string | undefined;
+  /** Who holds it, as its lock file says. */
+  readonly owner: { pid: number; host: string; since: number } | undefined;
+
+  constructor(message: string, details: LockTimeoutDetails = {}) {
+    super(message, { cause: details.cause });
+    this.file = details.file;
+    this.owner = details.owner;
+  }
+}
+
 /** One failed file of a sync. */
 export interface SyncFailure {
   /** The path relative to the sync root, with `/` separators. */

@@ -11,14 +11,18 @@
  * @packageDocumentation
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+import { acquireLock, type Lock } from './lock.js';
 import { getLogger } from './logging.js';
 
 const log = getLogger('hash-index');
 
 const MAGIC = 's3lync-hash-index 1';
+
+/** A save waits this long for another process's save of the same index, then gives up (a cache). */
+const INDEX_LOCK_TIMEOUT_MS = 30_000;
 
 /** Below this, a fine-grained mtime this close to the hash time is not trusted. */
 export const RACY_MARGIN_NS = 100_000_000n;
@@ -147,32 +151,82 @@ export function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-/** The hash index of one sync root. */
+/** Which version of the index file was read: rewritten by rename, so a new inode each time. */
+interface FileVersion {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+function sameVersion(a: FileVersion | undefined, b: FileVersion | undefined): boolean {
+  return a?.ino === b?.ino && a?.size === b?.size && a?.mtimeMs === b?.mtimeMs;
+}
+
+async function versionOf(file: string): Promise<FileVersion | undefined> {
+  try {
+    const { ino, size, mtimeMs } = await stat(file);
+    return { ino, size, mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Reads an index file: its entries and the version read; a missing file is empty. */
+async function readIndexFile(
+  file: string,
+): Promise<{ entries: Map<string, IndexEntry>; version?: FileVersion }> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return { entries: new Map() };
+  }
+  try {
+    // Stat and read the same descriptor, so the version is the one read.
+    const { ino, size, mtimeMs } = await fh.stat();
+    const text = await fh.readFile('utf8');
+    return { entries: parseIndex(text), version: { ino, size, mtimeMs } };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The hash index of one sync root.
+ *
+ * Saving merges: under a lock, what this run recorded and forgot is applied to the index
+ * as it is on disk now, so two processes (or two objects syncing files of one directory)
+ * never erase each other's entries.
+ */
 export class HashIndex {
   private readonly seen = new Set<string>();
+  /** Entries recorded (or re-stamped) since loading: what a save merges in. */
+  private readonly changed = new Map<string, IndexEntry>();
+  private readonly forgotten = new Set<string>();
   private dirty = false;
 
   private constructor(
     private readonly file: string | undefined,
-    private readonly entries: Map<string, IndexEntry>,
+    private entries: Map<string, IndexEntry>,
+    private version: FileVersion | undefined,
   ) {}
 
   /** Loads the index at `file`; a missing or unreadable index is an empty one. */
   static async load(file: string): Promise<HashIndex> {
-    let text = '';
     try {
-      text = await readFile(file, 'utf8');
+      const { entries, version } = await readIndexFile(file);
+      return new HashIndex(file, entries, version);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        log.warn(`ignoring unreadable hash index ${file}: ${(error as Error).message}`);
-      }
+      log.warn(`ignoring unreadable hash index ${file}: ${(error as Error).message}`);
+      return new HashIndex(file, new Map(), undefined);
     }
-    return new HashIndex(file, parseIndex(text));
   }
 
   /** An index that remembers nothing across runs (`hashIndex: false`). */
   static disabled(): HashIndex {
-    return new HashIndex(undefined, new Map());
+    return new HashIndex(undefined, new Map(), undefined);
   }
 
   /** The number of entries. */
@@ -191,6 +245,8 @@ export class HashIndex {
   record(rel: string, entry: IndexEntry): void {
     this.seen.add(rel);
     this.entries.set(rel, entry);
+    this.changed.set(rel, entry);
+    this.forgotten.delete(rel);
     this.dirty = true;
   }
 
@@ -198,7 +254,9 @@ export class HashIndex {
   setEtag(rel: string, md5: string, etag: string | undefined): void {
     const e = this.entries.get(rel);
     if (e === undefined || e.md5 !== md5 || etag === undefined) return;
-    this.entries.set(rel, { ...e, etag });
+    const entry = { ...e, etag };
+    this.entries.set(rel, entry);
+    this.changed.set(rel, entry);
     this.dirty = true;
   }
 
@@ -209,15 +267,19 @@ export class HashIndex {
 
   /** Forgets `rel` (a deleted file). */
   forget(rel: string): void {
+    this.changed.delete(rel);
+    this.forgotten.add(rel);
     this.dirty = this.entries.delete(rel) || this.dirty;
   }
 
   /**
-   * Writes the index atomically. With `prune`, entries not looked up, recorded or kept
-   * since loading (files that vanished) are dropped, which keeps the index bounded.
+   * Writes the index atomically, merged into what is on disk now (see the class). With
+   * `prune`, entries not looked up, recorded or kept since loading (files that vanished)
+   * are dropped, which keeps the index bounded.
    */
   async save(options: { prune: boolean }): Promise<void> {
     if (this.file === undefined) return;
+    const file = this.file;
     if (options.prune) {
       for (const p of this.entries.keys()) {
         if (!this.seen.has(p)) {
@@ -227,9 +289,16 @@ export class HashIndex {
       }
     }
     if (!this.dirty) return;
-    const temp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    let lock: Lock | undefined;
     try {
-      await mkdir(path.dirname(this.file), { recursive: true });
+      await mkdir(path.dirname(file), { recursive: true });
+      lock = await acquireLock(`${file}.lock`, {
+        timeoutMs: INDEX_LOCK_TIMEOUT_MS,
+        what: `the hash index ${file}`,
+      });
+      if (!sameVersion(this.version, await versionOf(file)))
+        this.mergeFromDisk(await readIndexFile(file), options.prune);
       const fh = await open(temp, 'w');
       try {
         await fh.writeFile(serializeIndex(this.entries, nowNs()));
@@ -237,13 +306,30 @@ export class HashIndex {
       } finally {
         await fh.close();
       }
-      await rename(temp, this.file);
+      await rename(temp, file);
+      this.version = await versionOf(file);
+      this.changed.clear();
+      this.forgotten.clear();
       this.dirty = false;
     } catch (error) {
       // `force` ignores only ENOENT: a temp path under a non-directory throws ENOTDIR.
       await rm(temp, { force: true }).catch(() => undefined);
       // The index is a cache: failing to save it costs a re-hash, never data.
-      log.warn(`could not save the hash index ${this.file}: ${(error as Error).message}`);
+      log.warn(`could not save the hash index ${file}: ${(error as Error).message}`);
+    } finally {
+      await lock?.release();
     }
+  }
+
+  /** Takes the index on disk (written by someone else since loading) and applies this run's changes. */
+  private mergeFromDisk(disk: { entries: Map<string, IndexEntry> }, prune: boolean): void {
+    const merged = disk.entries;
+    for (const rel of this.forgotten) merged.delete(rel);
+    for (const [rel, e] of this.changed) merged.set(rel, e);
+    if (prune) {
+      // The walk saw the whole root: what it did not see is gone (or costs one re-hash).
+      for (const rel of merged.keys()) if (!this.seen.has(rel)) merged.delete(rel);
+    }
+    this.entries = merged;
   }
 }

@@ -109,6 +109,8 @@ export {
   LocalPathError,
   UnsafePathError,
   SyncError,
+  LockTimeoutError,
+  type LockTimeoutDetails,
   type S3lyncErrorOptions,
   type S3ObjectErrorDetails,
   type HashMismatchDetails,

@@ -623,6 +623,107 @@ describe('HashIndex', () => {
   });
 });
 
+describe('HashIndex.save merges with saves made since loading', () => {
+  async function saved(file: string): Promise<Map<string, IndexEntry>> {
+    return parseIndex(await readFile(file, 'utf8'));
+  }
+
+  it('two indexes loaded from one file keep both records (no lost update)', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const first = await HashIndex.load(file);
+    const second = await HashIndex.load(file);
+    first.record('a', entry({ md5: MD5_A }));
+    second.record('b', entry({ md5: MD5_B }));
+    await first.save({ prune: false });
+    await second.save({ prune: false });
+    const onDisk = await saved(file);
+    expect([...onDisk.keys()].sort()).toEqual(['a', 'b']);
+    expect(onDisk.get('a')?.md5).toBe(MD5_A);
+    expect(onDisk.get('b')?.md5).toBe(MD5_B);
+    expect(second.size).toBe(2);
+  });
+
+  it('concurrent saves of many indexes of one file all land', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const indexes = await Promise.all(Array.from({ length: 8 }, () => HashIndex.load(file)));
+    indexes.forEach((index, i) => {
+      index.record(`f${i}`, entry());
+    });
+    await Promise.all(indexes.map((index) => index.save({ prune: false })));
+    expect([...(await saved(file)).keys()].sort()).toEqual(
+      Array.from({ length: 8 }, (_, i) => `f${i}`).sort(),
+    );
+    expect(await readdir(path.dirname(file))).toEqual(['index.jsonl']);
+  });
+
+  it("this run's record wins over the disk's entry for the same path; others' entries stay", async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const base = await HashIndex.load(file);
+    base.record('shared', entry({ md5: MD5_A }));
+    base.record('theirs', entry({ md5: MD5_A }));
+    await base.save({ prune: false });
+    const mine = await HashIndex.load(file);
+    const theirs = await HashIndex.load(file);
+    theirs.record('theirs', entry({ md5: MD5_B }));
+    await theirs.save({ prune: false });
+    mine.record('shared', entry({ md5: MD5_B }));
+    await mine.save({ prune: false });
+    const onDisk = await saved(file);
+    expect(onDisk.get('shared')?.md5).toBe(MD5_B);
+    expect(onDisk.get('theirs')?.md5).toBe(MD5_B);
+  });
+
+  it('a forget is merged too: a path forgotten here is gone after the merge', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const base = await HashIndex.load(file);
+    base.record('gone', entry());
+    await base.save({ prune: false });
+    const mine = await HashIndex.load(file);
+    const theirs = await HashIndex.load(file);
+    theirs.record('new', entry());
+    await theirs.save({ prune: false });
+    mine.forget('gone');
+    await mine.save({ prune: false });
+    expect([...(await saved(file)).keys()]).toEqual(['new']);
+  });
+
+  it('a pruning save drops what its walk did not see, also from the disk version', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const base = await HashIndex.load(file);
+    base.record('kept', entry());
+    base.record('vanished', entry());
+    await base.save({ prune: false });
+    const mine = await HashIndex.load(file);
+    const theirs = await HashIndex.load(file);
+    theirs.record('kept', entry({ md5: MD5_B }));
+    await theirs.save({ prune: false });
+    mine.keep('kept');
+    await mine.save({ prune: true });
+    const onDisk = await saved(file);
+    expect([...onDisk.keys()]).toEqual(['kept']);
+    // Not changed by this run, so the other process's newer entry is the one kept.
+    expect(onDisk.get('kept')?.md5).toBe(MD5_B);
+  });
+
+  it('a save waits for a lock held by another live process and then merges', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    index.record('a', entry());
+    // The parent process is alive and on this host: its lock is honoured until released.
+    const lockFile = `${file}.lock`;
+    await writeFile(
+      lockFile,
+      JSON.stringify({ pid: process.ppid, host: os.hostname(), since: Date.now(), token: 'x' }),
+    );
+    const saving = index.save({ prune: false });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
+    await rm(lockFile);
+    await saving;
+    expect([...(await saved(file)).keys()]).toEqual(['a']);
+  });
+});
+
 describe('parseIndex: the header must be exactly version 1', () => {
   it('ignores an index from another version', () => {
     const entries = new Map([
