@@ -12,10 +12,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, S3lyncClient } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
-import { ConfigError, NotFoundError, S3ObjectError } from './exceptions.js';
+import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type S3File } from './file.js';
-import { registerSecret } from './logging.js';
+import { acquireLock, lockFileFor, type Lock } from './lock.js';
+import { getLogger, registerSecret } from './logging.js';
+import { removeOrphanTemps } from './recovery.js';
 import type { Direction } from './plan.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type RetryConfig } from './retry.js';
@@ -35,6 +37,8 @@ import {
   parseS3Uri,
   type ParsedS3Uri,
 } from './utils.js';
+
+const log = getLogger('core');
 
 /** Files larger than this upload in parts. @default 8 MiB */
 export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
@@ -89,6 +93,13 @@ export interface S3ObjectOptions {
    * @default a limiter of `maxConcurrency` per sync
    */
   limiter?: Limiter;
+  /**
+   * How long a sync waits (ms) while another process, or another object of this one, is
+   * syncing the same local path, before failing with a {@link LockTimeoutError}. Locks live
+   * in `<cache>/.locks/`; a lock left by a dead process is broken.
+   * @default Infinity (wait)
+   */
+  lockTimeout?: number;
 }
 
 /** Options of {@link S3Object.open}: those of the syncs it runs. */
@@ -127,7 +138,10 @@ export class S3Object {
   readonly maxConcurrency: number;
   /** Objects larger than this download in parallel ranges. */
   readonly rangeThreshold: number;
+  /** How long a sync waits for the lock of {@link S3Object.localPath} (ms). */
+  readonly lockTimeout: number;
   readonly #resolved: Resolved;
+  readonly #lockDir: string;
   readonly #indexDir: string | undefined;
   readonly #limiter: Limiter | undefined;
   readonly #checksumAlgorithm: ChecksumAlgorithm | undefined;
@@ -170,6 +184,16 @@ export class S3Object {
         `Expected \`rangeThreshold\` to be an integer >= 0, got ${JSON.stringify(options.rangeThreshold)} (${typeof options.rangeThreshold})`,
       );
     }
+    this.lockTimeout = options.lockTimeout ?? Number.POSITIVE_INFINITY;
+    if (
+      typeof this.lockTimeout !== 'number' ||
+      Number.isNaN(this.lockTimeout) ||
+      this.lockTimeout < 0
+    ) {
+      throw new ConfigError(
+        `Expected \`lockTimeout\` to be a number of ms >= 0, got ${JSON.stringify(options.lockTimeout)} (${typeof options.lockTimeout})`,
+      );
+    }
     const retryConfig = resolveRetryConfig(options.retry);
     this.localPath =
       options.localPath !== undefined
@@ -195,6 +219,7 @@ export class S3Object {
       );
     }
     this.#checksumAlgorithm = alg;
+    this.#lockDir = path.join(cacheRoot(env), '.locks');
     const hashIndex = options.hashIndex ?? true;
     this.#indexDir =
       hashIndex === false
@@ -251,7 +276,10 @@ export class S3Object {
       }
     }
     try {
-      const result = await runSync(this.#target(), direction, { ...rest, expectedEtag });
+      const run = (): Promise<SyncResult> =>
+        runSync(this.#target(), direction, { ...rest, expectedEtag });
+      // A dry run changes nothing, so it need not wait for a sync in progress.
+      const result = rest.dryRun === true ? await run() : await this.#locked(run, rest.signal);
       if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;
       return result;
     } catch (error) {
@@ -304,7 +332,35 @@ export class S3Object {
    * @internal the `open('x')` path.
    */
   async uploadNew(sourcePath: string, options: SyncOptions = {}): Promise<void> {
-    await uploadNew(this.#target(), sourcePath, options);
+    await this.#locked(() => uploadNew(this.#target(), sourcePath, options), options.signal);
+  }
+
+  /**
+   * Runs `fn` holding the lock of the local path, so two processes (or objects) syncing the
+   * same path take turns. Without a writable cache there is no lock, and a warning says so:
+   * each file still lands by rename, so the lock saves work, not data.
+   */
+  async #locked<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    let lock: Lock | undefined;
+    try {
+      lock = await acquireLock(lockFileFor(this.#lockDir, this.localPath), {
+        timeoutMs: this.lockTimeout,
+        signal,
+        what: this.localPath,
+      });
+    } catch (error) {
+      if (error instanceof LockTimeoutError || signal?.aborted === true) throw error;
+      log.warn(
+        `syncing ${this.localPath} without a lock: cannot create one in ${this.#lockDir}: ${(error as Error).message}`,
+      );
+    }
+    try {
+      // A broken lock means a sync of this path died midway: its temp files are debris.
+      if (lock?.recovered === true) await removeOrphanTemps(this.localPath);
+      return await fn();
+    } finally {
+      await lock?.release();
+    }
   }
 
   /**

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { acquireLock, type Lock } from './lock.js';
@@ -172,6 +172,16 @@ async function versionOf(file: string): Promise<FileVersion | undefined> {
   }
 }
 
+/** Removes temp files of `file` left by a save that died (only ever called under its lock). */
+async function removeIndexTemps(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp'))
+      await rm(path.join(dir, name), { force: true });
+  }
+}
+
 /** Reads an index file: its entries and the version read; a missing file is empty. */
 async function readIndexFile(
   file: string,
@@ -297,6 +307,7 @@ export class HashIndex {
         timeoutMs: INDEX_LOCK_TIMEOUT_MS,
         what: `the hash index ${file}`,
       });
+      if (lock.recovered) await removeIndexTemps(file);
       if (!sameVersion(this.version, await versionOf(file)))
         this.mergeFromDisk(await readIndexFile(file), options.prune);
       const fh = await open(temp, 'w');

@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,12 @@ const log = getLogger('lock');
 
 /** A lock unrefreshed for this long is stale (its owner froze, or lives on another host). */
 export const DEFAULT_STALE_MS = 60_000;
+
+/** The lock file of local path `localPath` inside `lockDir` (named by a hash of the absolute path). */
+export function lockFileFor(lockDir: string, localPath: string): string {
+  const digest = createHash('sha256').update(path.resolve(localPath)).digest('hex').slice(0, 32);
+  return path.join(lockDir, `${digest}.lock`);
+}
 
 /** What a lock file says about its owner. */
 export interface LockOwner {
@@ -50,6 +56,8 @@ export interface LockOptions {
 export interface Lock {
   /** The lock file. */
   readonly file: string;
+  /** Whether taking it broke a stale lock: its owner died (or froze) holding it, and may have left debris. */
+  readonly recovered: boolean;
   /** Releases the lock (idempotent). */
   release(): Promise<void>;
 }
@@ -158,7 +166,7 @@ async function inspect(
  * waiters that both judged it stale do not both remove it (the second would remove the
  * first one's fresh lock).
  */
-async function breakStale(file: string, text: string, staleMs: number): Promise<void> {
+async function breakStale(file: string, text: string, staleMs: number): Promise<boolean> {
   const breaker = `${file}.break`;
   const token = randomBytes(8).toString('hex');
   const me: LockOwner = { pid: process.pid, host: os.hostname(), since: Date.now(), token };
@@ -166,14 +174,14 @@ async function breakStale(file: string, text: string, staleMs: number): Promise<
     // A breaker that died mid-break leaves its file; it only ever lives for milliseconds.
     const b = await inspect(breaker);
     if (b !== undefined && b.ageMs > Math.min(staleMs, 10_000)) await rm(breaker, { force: true });
-    return;
+    return false;
   }
   try {
     const again = await inspect(file);
-    if (again?.text === text) {
-      await rm(file, { force: true });
-      log.warn(`broke the stale lock ${file} (${describeOwner(again.owner)})`);
-    }
+    if (again?.text !== text) return false;
+    await rm(file, { force: true });
+    log.warn(`broke the stale lock ${file} (${describeOwner(again.owner)})`);
+    return true;
   } finally {
     await rm(breaker, { force: true });
   }
@@ -196,6 +204,7 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
   await mkdir(path.dirname(file), { recursive: true });
   let delay = 10;
   let announced = false;
+  let recovered = false;
   try {
     for (;;) {
       signal?.throwIfAborted();
@@ -205,7 +214,7 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
       if (held === undefined) continue;
       const self = { pid: process.pid, host: owner.host, tokens: ownTokens };
       if (isStale(held.owner, held.ageMs, staleMs, self, processAlive)) {
-        await breakStale(file, held.text, staleMs);
+        recovered = (await breakStale(file, held.text, staleMs)) || recovered;
         continue;
       }
       const waited = Date.now() - started;
@@ -235,6 +244,7 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
   let released: Promise<void> | undefined;
   return {
     file,
+    recovered,
     release(): Promise<void> {
       released ??= (async () => {
         clearInterval(refresh);
@@ -272,6 +282,7 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
     const lock = await acquireFile(key, options);
     return {
       file: lock.file,
+      recovered: lock.recovered,
       release: async () => {
         try {
           await lock.release();

@@ -218,10 +218,19 @@ export function expandHome(p: string, home: string | undefined): string {
 
 /**
  * The temp file a download or a write goes to before it is renamed into place: hidden,
- * next to the target (so the rename stays on one filesystem), and unique.
+ * next to the target (so the rename stays on one filesystem), unique, and naming the
+ * process that writes it, so one left by a crash can be told from one being written.
+ *
+ * @param pid - the writing process. @default process.pid
  */
-export function tempPathFor(target: string, random: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${random}.s3lync-tmp`);
+export function tempPathFor(target: string, random: string, pid = process.pid): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${pid}-${random}.s3lync-tmp`);
+}
+
+/** The pid a {@link tempPathFor} name was written by, or `undefined` if it names none. */
+export function tempFileOwner(name: string): number | undefined {
+  const m = /\.(\d+)-[0-9a-f]+\.s3lync-tmp$/.exec(name);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
 /** Formats a byte count for humans: `1.5 MiB`. */

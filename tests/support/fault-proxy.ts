@@ -27,7 +27,11 @@ export type Fault =
   /** Forwards the response with its headers but only `afterBytes` of the body, then resets. */
   | { kind: 'truncate'; afterBytes: number }
   /** Forwards the response with the byte at `offset` of the body flipped (bitwise not). */
-  | { kind: 'corrupt'; offset: number };
+  | { kind: 'corrupt'; offset: number }
+  /** Forwards the response headers and `afterBytes` of the body, then holds the rest until the client goes away. */
+  | { kind: 'hold-response'; afterBytes: number }
+  /** Forwards `afterBytes` of the request body upstream, then holds the rest until the client goes away. */
+  | { kind: 'hold-request'; afterBytes: number };
 
 export interface FaultMatch {
   /** The HTTP method, e.g. `GET` (any when absent). */
@@ -72,6 +76,8 @@ export interface FaultProxy {
   readonly requests: readonly SeenRequest[];
   /** How many requests rule `index` (of the current rules) was applied to. */
   applied(index: number): number;
+  /** Exchanges held right now by a `hold-*` fault, their bytes forwarded. */
+  holding(): number;
   /** Replaces the rules and resets their counts (the request log is kept). */
   setRules(rules: FaultRule[]): void;
   /** Stops listening, ends every connection and stops the lifetime timer. */
@@ -136,6 +142,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const requests: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  let held = 0;
+  /** Counts an exchange as held until its client goes away. */
+  const hold = (res: http.ServerResponse): void => {
+    held++;
+    res.on('close', () => held--);
+  };
 
   const pickRule = (method: string, path: string, query: string): number | undefined => {
     for (let i = 0; i < rules.length; i++) {
@@ -207,6 +219,26 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           up.pipe(new Corrupt(fault.offset)).pipe(res);
           return;
         }
+        if (fault?.kind === 'hold-response') {
+          res.flushHeaders();
+          let room = Math.max(fault.afterBytes, 0);
+          const stop = (): void => {
+            up.pause();
+            hold(res);
+          };
+          if (room === 0) {
+            stop();
+            return;
+          }
+          up.on('data', (chunk: Buffer) => {
+            if (room <= 0) return;
+            const part = chunk.subarray(0, room);
+            room -= part.length;
+            res.write(part);
+            if (room <= 0) stop();
+          });
+          return;
+        }
         up.pipe(res);
       },
     );
@@ -220,6 +252,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
+    if (fault?.kind === 'hold-request') {
+      // Keep reading (and dropping) the rest: a paused socket would never see the client go.
+      let room = Math.max(fault.afterBytes, 0);
+      if (room === 0) hold(res);
+      req.on('data', (chunk: Buffer) => {
+        if (room <= 0) return;
+        const part = chunk.subarray(0, room);
+        room -= part.length;
+        upstream.write(part);
+        if (room <= 0) hold(res);
+      });
+      return;
+    }
     req.pipe(upstream);
   };
 
@@ -320,6 +365,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     port,
     requests,
     applied: (index) => counts[index] ?? 0,
+    holding: () => held,
     setRules(next) {
       rules = next;
       counts = next.map(() => 0);

@@ -13,6 +13,7 @@ import {
   parseS3Uri,
   redactRawUri,
   resolveKeyPath,
+  tempFileOwner,
   tempPathFor,
   type ParsedS3Uri,
 } from '../../src/utils.js';
@@ -518,7 +519,16 @@ describe('tempPathFor', () => {
     const base = path.basename(tempPathFor(target, 'abc123'));
     expect(base.startsWith('.')).toBe(true);
     expect(base).toContain('file.txt');
-    expect(base).toBe('.file.txt.abc123.s3lync-tmp');
+    expect(base).toBe(`.file.txt.${process.pid}-abc123.s3lync-tmp`);
+  });
+
+  it('names the writing process, which tempFileOwner reads back', () => {
+    expect(path.basename(tempPathFor(target, 'abc123', 4242))).toBe(
+      '.file.txt.4242-abc123.s3lync-tmp',
+    );
+    expect(tempFileOwner(path.basename(tempPathFor(target, 'abc123', 4242)))).toBe(4242);
+    expect(tempFileOwner('.file.txt.abc123.s3lync-tmp')).toBeUndefined();
+    expect(tempFileOwner('file.txt')).toBeUndefined();
   });
 
   it('differs from the target and between random values', () => {
