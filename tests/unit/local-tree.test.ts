@@ -6,7 +6,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { LocalPathError } from '../../src/exceptions.js';
 import { compileExcludes, DEFAULT_EXCLUDES } from '../../src/excludes.js';
-import { identityOf, TEMP_FILE, walkLocal, type LocalFile } from '../../src/local-tree.js';
+import {
+  identityOf,
+  LocalTree,
+  TEMP_FILE,
+  walkLocal,
+  walkLocalTree,
+  type LocalFile,
+} from '../../src/local-tree.js';
+import { compareKeys } from '../../src/plan.js';
 import { tempPathFor } from '../../src/utils.js';
 
 let tmp: string;
@@ -167,6 +175,59 @@ describe('walkLocal', () => {
   it('completes with a signal that is never aborted', async () => {
     const files = await walkLocal(root, none, new AbortController().signal);
     expect(paths(files)).toContain('a.txt');
+  });
+});
+
+describe('walkLocalTree', () => {
+  it('lists files in key order: a directory d sorts as "d/", between d.txt and d0', async () => {
+    const orderRoot = path.join(tmp, 'order');
+    const names = ['d.txt', 'd/x', 'd/y/z', 'd0', 'd-1', 'D', 'e', '\uffff', '😀', 'é/a'];
+    for (const rel of names) {
+      const abs = path.join(orderRoot, ...rel.split('/'));
+      await mkdir(path.dirname(abs), { recursive: true });
+      await writeFile(abs, rel);
+    }
+    const tree = await walkLocalTree(orderRoot, none);
+    expect(tree.paths).toEqual([...names].sort(compareKeys));
+    expect(tree.paths).toEqual([
+      'D',
+      'd-1',
+      'd.txt',
+      'd/x',
+      'd/y/z',
+      'd0',
+      'e',
+      'é/a',
+      '\uffff',
+      '😀',
+    ]);
+  });
+
+  it('holds the same files as walkLocal, with their identities', async () => {
+    const tree = await walkLocalTree(root, none);
+    const files = await walkLocal(root, none);
+    expect(tree.length).toBe(files.length);
+    expect(tree.files()).toEqual(files);
+    const i = tree.paths.indexOf('dir/sub/deep.bin');
+    const s = await stat(path.join(root, 'dir', 'sub', 'deep.bin'), { bigint: true });
+    expect(tree.identity(i)).toEqual(identityOf(s));
+    expect(tree.sizeOf(i)).toBe(1000);
+    expect(tree.file(i)).toEqual({ path: 'dir/sub/deep.bin', ...identityOf(s) });
+  });
+});
+
+describe('LocalTree', () => {
+  it('grows past its first capacity and keeps 64-bit identities exactly', () => {
+    const files = Array.from({ length: 100 }, (_, i) => ({
+      path: `f${String(i).padStart(3, '0')}`,
+      size: 2 ** 40 + i,
+      mtimeNs: -(2n ** 62n) + BigInt(i),
+      ctimeNs: 1_700_000_000_123_456_789n + BigInt(i),
+      ino: 2n ** 64n - 1n - BigInt(i),
+    }));
+    const tree = LocalTree.of([...files].reverse());
+    expect(tree.length).toBe(100);
+    expect(tree.files()).toEqual(files);
   });
 });
 
