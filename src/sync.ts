@@ -1,6 +1,8 @@
 /**
- * Runs a sync: one listing of each side, a plan, then bounded parallel transfers and, for
- * a mirror, deletions. A single file is a tree of one entry, so both go the same way.
+ * Runs a sync: the local walk, then the listing page by page, each page matched against
+ * the walk and its transfers started while the next page is listed (bounded in parallel);
+ * for a mirror, deletions once the listing is complete and every transfer succeeded. A
+ * single file is a tree of one entry, so both go the same way.
  *
  * @packageDocumentation
  */
@@ -11,7 +13,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 
 import type { ChecksumAlgorithm } from './checksum.js';
-import type { RemoteObject, S3lyncClient } from './client.js';
+import type { ListedObject, RemoteObject, S3lyncClient } from './client.js';
 import {
   ConfigError,
   ConflictError,
@@ -26,17 +28,22 @@ import {
 import { compileExcludes, patternSource } from './excludes.js';
 import { hashBuffer, hashFile, normalizeEtag, SMALL_FILE_SIZE, type FileDigest } from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
-import { identityOf, walkLocal, type LocalFile } from './local-tree.js';
+import { identityOf, LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
 import {
-  fileDirectoryConflicts,
-  pathsNeedingDigest,
-  planSync,
+  decideContent,
+  decidePair,
+  deleteAction,
   sameContent,
+  TreeMatcher,
   type Direction,
   type KnownDigest,
+  type MatchedPair,
+  type MatchStep,
+  type RefusedEntry,
   type RemoteEntry,
   type SyncAction,
+  type TransferReason,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import {
@@ -67,7 +74,13 @@ export interface SyncOptions {
   progressMode?: ProgressMode;
   /** Delete what the source lacks at the destination (excluded paths never). @default false */
   mirror?: boolean;
-  /** Refuse a mirror that would delete more than this many files, before anything changes. @default Infinity */
+  /**
+   * Refuse a mirror that would delete more than this many files, before anything changes.
+   * With a finite value, transfers wait until the listing is complete (so a refusal changes
+   * nothing); otherwise they start as the pages of the listing arrive. Deletions always wait
+   * for the whole listing and every transfer.
+   * @default Infinity
+   */
   maxDelete?: number;
   /** Plan only: return what would be done, change nothing. @default false */
   dryRun?: boolean;
@@ -168,16 +181,79 @@ export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 /** Parts in flight per multipart upload; large files share the concurrency budget. */
 const PARTS_PER_UPLOAD = 4;
 
+/** Tasks started but not settled, at most, before the next page of the listing is asked for. */
+const MAX_QUEUED_TASKS = 1000;
+
 interface Layout {
   tree: boolean;
   /** The local root: the directory of a tree, the parent directory of a file. */
   root: string;
   /** The key prefix of a tree (ends with `/`), or the key of a file. */
   prefix: string;
-  /** Remote entries, relative to the root. */
-  remote: RemoteEntry[];
-  /** Local files, relative to the root. */
-  local: LocalFile[];
+  /** The remote entries, relative to the root, page by page as listed. */
+  pages: AsyncIterable<RemoteEntry[]> | Iterable<RemoteEntry[]>;
+  /** Local files, relative to the root, in key order. */
+  local: LocalTree;
+  /** For one object: what its HEAD said (`undefined`: no such object). */
+  head?: RemoteEntry | undefined;
+}
+
+/** A transfer decided by the plan, with what running it needs. */
+interface Transfer {
+  action: Extract<SyncAction, { op: 'download' | 'upload' }>;
+  /** The local file (uploads). */
+  file?: LocalFile | undefined;
+  /** Its digest, when known (uploads). */
+  digest?: KnownDigest | undefined;
+  /** The listed ETag (downloads). */
+  etag?: string | undefined;
+}
+
+/**
+ * Promises started and not yet settled, counted rather than kept, so a sync of a million
+ * files does not hold a million promises. Tasks report their own per-file failures; what
+ * reaches the group (an abort) is kept and thrown by {@link TaskGroup.drain}.
+ */
+class TaskGroup {
+  private running = 0;
+  private waiters: (() => void)[] = [];
+  private error: { reason: unknown } | undefined;
+
+  /** Whether a task rejected. */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
+  add(task: Promise<unknown>): void {
+    this.running++;
+    task.then(
+      () => {
+        this.settle();
+      },
+      (reason: unknown) => {
+        this.error ??= { reason };
+        this.settle();
+      },
+    );
+  }
+
+  /** Waits until at most `n` tasks are running. */
+  async below(n: number): Promise<void> {
+    while (this.running > n) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Waits for every task; rethrows the first rejection. */
+  async drain(): Promise<void> {
+    await this.below(0);
+    if (this.error !== undefined) throw this.error.reason;
+  }
+
+  private settle(): void {
+    this.running--;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
 }
 
 /** Runs a sync of `target` in `direction`. */
@@ -203,186 +279,311 @@ export async function runSync(
     direction === 'download'
       ? await downloadLayout(target, isExcluded, signal)
       : await uploadLayout(target, isExcluded, signal);
+  const { local, root } = layout;
 
   const failures: SyncFailure[] = [];
-  if (direction === 'download' && layout.tree) refuseUnsafeKeys(layout, failures);
   const conditions =
     direction === 'upload' ? uploadConditions(target, layout, options.expectedEtag) : {};
 
   const index =
     target.indexDir === undefined
       ? HashIndex.disabled()
-      : await HashIndex.load(indexFileFor(target.indexDir, layout.root));
-  const localByPath = new Map(layout.local.map((f) => [f.path, f]));
-  for (const f of layout.local) index.keep(f.path);
+      : await HashIndex.load(indexFileFor(target.indexDir, root));
+  for (const p of local.paths) index.keep(p);
   const useChecksum = options.useChecksum ?? true;
+  const mirror = options.mirror ?? false;
+  const dryRun = options.dryRun ?? false;
+  // A finite maxDelete promises that a refused mirror changes nothing, so transfers wait
+  // until the listing is complete and the deletions are counted.
+  const deferred = dryRun || (mirror && maxDelete !== Number.POSITIVE_INFINITY);
   const limit: Limiter = options.limiter ?? target.limiter ?? pLimit(target.maxConcurrency);
-
-  const hashed: HashCounter = { files: 0, bytes: 0, unverified: 0 };
-  const digests = new Map<string, KnownDigest>();
-  const needed = pathsNeedingDigest(layout.remote, localByPath, useChecksum);
-  const remoteByPath = new Map(layout.remote.map((r) => [r.path, r]));
-  await Promise.all(
-    needed.map((rel) =>
-      limit(async () => {
-        const file = localByPath.get(rel);
-        const remote = remoteByPath.get(rel);
-        if (file === undefined || remote === undefined) return;
-        const digest = await knownDigest(index, layout.root, file, hashed, signal);
-        digests.set(rel, digest);
-        // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
-        if (sameContent(digest, remote) || compareDigests(digest, remote) !== 'unknown') return;
-        const equal = await resolveUnknown(
-          target,
-          layout.root,
-          file,
-          remote,
-          digest,
-          hashed,
-          signal,
-        );
-        if (equal) {
-          digests.set(rel, { ...digest, syncedEtag: remote.etag });
-          index.setEtag(rel, digest.md5, remote.etag);
-        }
-      }),
-    ),
-  );
-
   const keyOf = (rel: string): string => (layout.tree ? `${layout.prefix}${rel}` : layout.prefix);
-  const plan = planSync({
-    direction,
-    remote: layout.remote,
-    local: layout.local,
-    useChecksum,
-    mirror: options.mirror ?? false,
-    digestOf: (rel) => digests.get(rel),
-    keyOf,
-  });
-  const transfers = plan.actions.filter((a) => a.op !== 'delete');
-  const deletes = plan.actions.filter((a) => a.op === 'delete');
-  if (deletes.length > maxDelete) {
-    throw new S3lyncError(
-      `Refusing to mirror ${target.uri}: it would delete ${deletes.length} files, more than maxDelete (${maxDelete}). Nothing was changed.`,
-    );
-  }
 
   const result: SyncResult = {
     direction,
-    dryRun: options.dryRun ?? false,
+    dryRun,
     tree: layout.tree,
     uri: target.uri,
     localPath: target.localPath,
     actions: [],
-    unchanged: plan.unchanged,
+    unchanged: 0,
     transferred: 0,
     deleted: 0,
-    failed: failures.length,
+    failed: 0,
     bytes: 0,
     hashedFiles: 0,
     hashedBytes: 0,
     unverified: 0,
     durationMs: 0,
   };
-  if (result.dryRun) {
-    result.actions = plan.actions;
+  const hashed: HashCounter = { files: 0, bytes: 0, unverified: 0 };
+  const tasks = new TaskGroup();
+  const ctx = transferContext(target);
+  const largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
+  const progress = dryRun ? undefined : progressFor(target, options, direction);
+  /** Deferred transfers in plan order; a slot stays empty until its digest decides it. */
+  const planned: (Transfer | undefined)[] = [];
+  const deletes: SyncAction[] = [];
+  // What a single object ends up with: the HEAD's ETag, unless a transfer replaces it.
+  let fileEtag = layout.head?.etag;
+
+  const start = (t: Transfer): void => {
+    const { action } = t;
+    progress?.expect(1, action.size);
+    const run = async (): Promise<void> => {
+      signal?.throwIfAborted();
+      const abs = absolutePath(layout, action.path);
+      const file = progress?.start({
+        direction: action.op,
+        key: action.key,
+        path: abs,
+        size: action.size,
+      });
+      const advance = file?.advance ?? (() => undefined);
+      try {
+        let etag: string | undefined;
+        if (action.op === 'download') {
+          etag = await downloadOne(
+            ctx,
+            index,
+            action.key,
+            abs,
+            action.path,
+            hashed,
+            advance,
+            signal,
+            {
+              size: action.size,
+              etag: t.etag,
+            },
+          );
+        } else {
+          const send = (preconditions: UploadConditions): Promise<string | undefined> =>
+            uploadOne(
+              ctx,
+              index,
+              root,
+              t.file,
+              t.digest,
+              action.key,
+              hashed,
+              advance,
+              signal,
+              preconditions,
+            );
+          etag = await send(conditions).catch(async (error: unknown) => {
+            // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the
+            // unquoted ETag; a 412 while the ETag is the expected one means that quirk.
+            const unquoted = await quirkRetry(error, target, conditions, signal);
+            if (unquoted === undefined) throw conflictOr(error, target);
+            return send(unquoted).catch((again: unknown) => {
+              throw conflictOr(again, target);
+            });
+          });
+        }
+        if (!layout.tree) fileEtag = etag;
+        file?.finish();
+        result.transferred++;
+        result.bytes += action.size;
+        result.actions.push(action);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        failures.push({ path: action.path, error });
+        log.debug(`failed ${action.op} ${action.path}: ${(error as Error).message}`);
+      }
+    };
+    const large = usesMultipart(ctx, action.size);
+    // Large files wait for the part budget before taking a file slot, so they never hold one idle.
+    tasks.add(large ? largeLimit(() => limit(run)) : limit(run));
+  };
+  /** Runs a decided transfer now, or keeps it for later (a dry run, a finite maxDelete). */
+  const decided = (t: Transfer, slot?: number): void => {
+    if (!deferred) start(t);
+    else if (slot === undefined) planned.push(t);
+    else planned[slot] = t;
+  };
+  const transfer = (
+    reason: TransferReason,
+    rel: string,
+    remote: RemoteEntry | undefined,
+    row: number,
+    digest?: KnownDigest,
+    slot?: number,
+  ): void => {
+    if (direction === 'download' && remote !== undefined) {
+      const action: Transfer['action'] = {
+        op: 'download',
+        path: rel,
+        key: remote.key,
+        size: remote.size,
+        reason,
+      };
+      decided({ action, etag: remote.etag }, slot);
+    } else {
+      const file = local.file(row);
+      const action: Transfer['action'] = {
+        op: 'upload',
+        path: rel,
+        key: keyOf(rel),
+        size: file.size,
+        reason,
+      };
+      decided({ action, file, digest }, slot);
+    }
+  };
+
+  const onPair = ({ remote, local: row }: MatchedPair): void => {
+    const rel = remote.path;
+    if (direction === 'download' && layout.tree) {
+      try {
+        resolveKeyPath(root, rel);
+      } catch (error) {
+        failures.push({ path: rel, error });
+        return;
+      }
+    }
+    if (direction === 'upload' && row < 0) {
+      if (mirror) deletes.push(deleteAction('remote', rel, remote.key, remote.size));
+      return;
+    }
+    const pair = decidePair(
+      direction,
+      remote,
+      row < 0 ? undefined : { path: rel, size: local.sizeOf(row) },
+      useChecksum,
+    );
+    if (pair === 'unchanged') result.unchanged++;
+    else if (pair !== 'digest') transfer(pair, rel, remote, row);
+    else decideByDigest(rel, remote, row);
+  };
+  /** A same-size pair: the index decides at once, or hashing (and a HEAD) later. */
+  const decideByDigest = (rel: string, remote: RemoteEntry, row: number): void => {
+    const file = local.file(row);
+    const cached = index.lookup(rel, file);
+    const known: KnownDigest | undefined =
+      cached === undefined
+        ? undefined
+        : { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
+    if (
+      known !== undefined &&
+      (sameContent(known, remote) || compareDigests(known, remote) !== 'unknown')
+    ) {
+      if (decideContent(known, remote) === 'unchanged') result.unchanged++;
+      else transfer('checksum', rel, remote, row, known);
+      return;
+    }
+    const slot = deferred ? planned.push(undefined) - 1 : undefined;
+    const work = async (): Promise<void> => {
+      let digest = known ?? (await hashLocal(index, root, file, hashed, signal));
+      // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
+      if (!sameContent(digest, remote) && compareDigests(digest, remote) === 'unknown') {
+        if (await resolveUnknown(target, root, file, remote, digest, hashed, signal)) {
+          digest = { ...digest, syncedEtag: remote.etag };
+          index.setEtag(rel, digest.md5, remote.etag);
+        }
+      }
+      if (decideContent(digest, remote) === 'unchanged') result.unchanged++;
+      else transfer('checksum', rel, remote, row, digest, slot);
+    };
+    tasks.add(
+      limit(work).catch((error: unknown) => {
+        if (signal?.aborted) throw signal.reason;
+        failures.push({ path: rel, error });
+      }),
+    );
+  };
+  const onRefused = ({ remote, conflict, other }: RefusedEntry): void => {
+    const rel = remote.path;
+    try {
+      resolveKeyPath(root, rel);
+    } catch (error) {
+      failures.push({ path: rel, error });
+      return;
+    }
+    const why =
+      conflict === 'needed-as-directory'
+        ? `other keys need ${rel} to be a directory, so it cannot also be a file`
+        : `${other} is a file here, so it cannot also be a directory`;
+    failures.push({
+      path: rel,
+      error: new UnsafePathError(
+        `Refusing key ${JSON.stringify(remote.key)}: ${why}`,
+        absolutePath(layout, rel),
+      ),
+    });
+  };
+  const onLocalOnly = (row: number): void => {
+    const rel = local.paths[row] ?? '';
+    if (direction === 'upload') transfer('missing', rel, undefined, row);
+    else if (mirror) deletes.push(deleteAction('local', rel, keyOf(rel), local.sizeOf(row)));
+  };
+  const apply = (step: MatchStep): void => {
+    for (const r of step.refused) onRefused(r);
+    for (const p of step.pairs) onPair(p);
+    for (const row of step.localOnly) onLocalOnly(row);
+  };
+
+  const matcher = new TreeMatcher({
+    local: local.paths,
+    conflicts: direction === 'download' && layout.tree,
+    earlyLocalOnly: direction === 'upload',
+  });
+  try {
+    // Each page is decided as it arrives; its transfers start while the next one is listed.
+    for await (const page of layout.pages) {
+      signal?.throwIfAborted();
+      apply(matcher.page(page));
+      await tasks.below(MAX_QUEUED_TASKS);
+      if (tasks.failed) break;
+    }
+    signal?.throwIfAborted();
+    if (!tasks.failed) apply(matcher.end());
+    if (!matcher.inOrder) log.debug(`${target.uri}: the listing was not in key order`);
+    await tasks.drain();
+  } catch (error) {
+    // Settle every task before rejecting (a failed listing, an abort), so no temp file or
+    // request outlives the promise; nothing is deleted.
+    await tasks.below(0);
+    if (!dryRun) await index.save({ prune: false });
+    progress?.close();
+    throw error;
+  }
+
+  if (deletes.length > maxDelete) {
+    progress?.close();
+    throw new S3lyncError(
+      `Refusing to mirror ${target.uri}: it would delete ${deletes.length} files, more than maxDelete (${maxDelete}). Nothing was changed.`,
+    );
+  }
+  if (dryRun) {
+    for (const t of planned) if (t !== undefined) result.actions.push(t.action);
+    result.actions.push(...deletes);
+    result.failed = failures.length;
     result.hashedFiles = hashed.files;
     result.hashedBytes = hashed.bytes;
     result.durationMs = Date.now() - started;
     return result;
   }
-
-  const ctx = transferContext(target);
-  const largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
-  const progress = progressFor(target, options, direction);
-  progress.expect(
-    transfers.length,
-    transfers.reduce((n, a) => n + a.size, 0),
-  );
-
-  // What a single object ends up with: the HEAD's ETag, unless a transfer replaces it.
-  let fileEtag = layout.tree ? undefined : layout.remote[0]?.etag;
   try {
-    // Settle every transfer before rejecting on abort, so no temp file or request outlives
-    // the promise.
-    const settled = await Promise.allSettled(
-      transfers.map((action) => {
-        const large = usesMultipart(ctx, action.size);
-        const run = async (): Promise<void> => {
-          signal?.throwIfAborted();
-          const abs = absolutePath(layout, action.path);
-          const file = progress.start({
-            direction: action.op,
-            key: action.key,
-            path: abs,
-            size: action.size,
-          });
-          try {
-            let etag: string | undefined;
-            if (action.op === 'download') {
-              etag = await downloadOne(
-                ctx,
-                index,
-                action.key,
-                abs,
-                action.path,
-                hashed,
-                file.advance,
-                signal,
-                { size: action.size, etag: remoteByPath.get(action.path)?.etag },
-              );
-            } else {
-              const send = (preconditions: UploadConditions): Promise<string | undefined> =>
-                uploadOne(
-                  ctx,
-                  index,
-                  layout.root,
-                  localByPath.get(action.path),
-                  digests.get(action.path),
-                  action.key,
-                  hashed,
-                  file.advance,
-                  signal,
-                  preconditions,
-                );
-              etag = await send(conditions).catch(async (error: unknown) => {
-                // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the
-                // unquoted ETag; a 412 while the ETag is the expected one means that quirk.
-                const unquoted = await quirkRetry(error, target, conditions, signal);
-                if (unquoted === undefined) throw conflictOr(error, target);
-                return send(unquoted).catch((again: unknown) => {
-                  throw conflictOr(again, target);
-                });
-              });
-            }
-            if (!layout.tree) fileEtag = etag;
-            file.finish();
-            result.transferred++;
-            result.bytes += action.size;
-            result.actions.push(action);
-          } catch (error) {
-            if (signal?.aborted) throw signal.reason;
-            failures.push({ path: action.path, error });
-            log.debug(`failed ${action.op} ${action.path}: ${(error as Error).message}`);
-          }
-        };
-        // Large files wait for the part budget before taking a file slot, so they never hold one idle.
-        return large ? largeLimit(() => limit(run)) : limit(run);
-      }),
-    );
-    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (rejected !== undefined) throw rejected.reason;
+    for (const t of planned) {
+      if (t === undefined) continue;
+      start(t);
+      await tasks.below(MAX_QUEUED_TASKS);
+    }
+    planned.length = 0;
+    await tasks.drain();
   } catch (error) {
+    await tasks.below(0);
     await index.save({ prune: false });
     throw error;
   } finally {
-    progress.close();
+    progress?.close();
   }
   signal?.throwIfAborted();
 
   if (deletes.length > 0) {
     if (failures.length > 0) {
-      log.warn(`not deleting anything under ${target.uri}: ${failures.length} transfers failed`);
+      log.warn(`not deleting anything under ${target.uri}: ${failures.length} files failed`);
     } else if (direction === 'download') {
       await deleteLocal(layout, deletes, index, result, failures, signal);
     } else {
@@ -505,15 +706,14 @@ interface HashCounter {
   unverified: number;
 }
 
-async function knownDigest(
+/** Hashes a local file and records its digest in the index. */
+async function hashLocal(
   index: HashIndex,
   root: string,
   file: LocalFile,
   hashed: HashCounter,
   signal: AbortSignal | undefined,
 ): Promise<KnownDigest> {
-  const cached = index.lookup(file.path, file);
-  if (cached !== undefined) return { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
   const hashedAtNs = nowNs();
   const digest = await hashFile(path.join(root, ...file.path.split('/')), {
     size: file.size,
@@ -566,7 +766,7 @@ function uploadConditions(
   if (layout.tree) {
     throw new ConfigError(`\`ifMatch\` protects the upload of one file; ${target.uri} is a tree`);
   }
-  const current = layout.remote[0];
+  const current = layout.head;
   const want = expected === null ? undefined : normalizeEtag(expected);
   const have = current === undefined ? undefined : (normalizeEtag(current.etag) ?? '');
   if (want !== have) {
@@ -687,8 +887,8 @@ async function downloadLayout(
   // A local directory means a tree: list it straight away, with no HEAD.
   if (key.endsWith('/') || localStat?.isDirectory() === true) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
-    const listed = await listTree(client, bucket, prefix, isExcluded, true, signal);
-    if (listed.any) return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+    const listing = await openListing(client, bucket, prefix, isExcluded, true, signal);
+    if (listing.any) return treeLayout(target, prefix, listing.pages, isExcluded, signal);
     if (key.endsWith('/') || (await client.head(bucket, key, signal)) === undefined) {
       throw notFound(target);
     }
@@ -700,15 +900,15 @@ async function downloadLayout(
   const head = await client.head(bucket, key, signal);
   if (head === undefined) {
     const prefix = `${key}/`;
-    const listed = await listTree(client, bucket, prefix, isExcluded, true, signal);
-    if (!listed.any) throw notFound(target);
+    const listing = await openListing(client, bucket, prefix, isExcluded, true, signal);
+    if (!listing.any) throw notFound(target);
     if (localStat !== undefined) {
       throw new LocalPathError(
         `Cannot download the prefix ${target.uri} to ${localPath}: it is a file, expected a directory`,
         localPath,
       );
     }
-    return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+    return treeLayout(target, prefix, listing.pages, isExcluded, signal);
   }
   return fileLayout(target, head, localStat);
 }
@@ -729,8 +929,8 @@ async function uploadLayout(
   if (localStat.isDirectory()) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
     // Excluded keys stay out whatever they look like: a mirror must never delete them.
-    const listed = await listTree(client, bucket, prefix, isExcluded, false, signal);
-    return treeLayout(target, prefix, listed.entries, isExcluded, signal);
+    const listing = await openListing(client, bucket, prefix, isExcluded, false, signal);
+    return treeLayout(target, prefix, listing.pages, isExcluded, signal);
   }
   if (key.endsWith('/')) {
     throw new LocalPathError(
@@ -762,82 +962,81 @@ function fileLayout(
 ): Layout {
   const root = path.dirname(target.localPath);
   const rel = path.basename(target.localPath);
-  const local: LocalFile[] =
-    localStat === undefined ? [] : [{ path: rel, ...identityOf(localStat) }];
-  const remote: RemoteEntry[] =
+  const local = LocalTree.of(
+    localStat === undefined ? [] : [{ path: rel, ...identityOf(localStat) }],
+  );
+  const entry: RemoteEntry | undefined =
     head === undefined
-      ? []
-      : [
-          {
-            path: rel,
-            key: target.key,
-            size: head.size,
-            etag: head.etag,
-            fingerprintMd5: head.fingerprintMd5,
-            opaqueEtag: head.opaqueEtag,
-          },
-        ];
-  return { tree: false, root, prefix: target.key, remote, local };
+      ? undefined
+      : {
+          path: rel,
+          key: target.key,
+          size: head.size,
+          etag: head.etag,
+          fingerprintMd5: head.fingerprintMd5,
+          opaqueEtag: head.opaqueEtag,
+        };
+  const pages = entry === undefined ? [] : [[entry]];
+  return { tree: false, root, prefix: target.key, pages, local, head: entry };
 }
 
 async function treeLayout(
   target: SyncTarget,
   prefix: string,
-  remote: RemoteEntry[],
+  pages: AsyncIterable<RemoteEntry[]>,
   isExcluded: (rel: string) => boolean,
   signal: AbortSignal | undefined,
 ): Promise<Layout> {
-  const local = await walkLocal(target.localPath, isExcluded, signal);
-  return { tree: true, root: target.localPath, prefix, remote, local };
+  const local = await walkLocalTree(target.localPath, isExcluded, signal);
+  return { tree: true, root: target.localPath, prefix, pages, local };
 }
 
-/** Lists a prefix; `any` tells an empty prefix (only a marker) from a missing one. */
-async function listTree(
+/**
+ * Starts listing a prefix: reads up to the first page with an object, so `any` tells an
+ * empty prefix (only a marker) from a missing one, and yields the entries page by page.
+ * Directory markers ("a/b/") hold no data and are dropped. For downloads, keys that
+ * cannot map inside the root are kept whatever the excludes, to be refused loudly rather
+ * than skipped.
+ */
+async function openListing(
   client: S3lyncClient,
   bucket: string,
   prefix: string,
   isExcluded: (rel: string) => boolean,
   keepUnsafe: boolean,
   signal: AbortSignal | undefined,
-): Promise<{ any: boolean; entries: RemoteEntry[] }> {
-  const entries: RemoteEntry[] = [];
-  let any = false;
-  for await (const page of client.listObjects(bucket, prefix, signal)) {
+): Promise<{ any: boolean; pages: AsyncIterable<RemoteEntry[]> }> {
+  const listed = client.listObjects(bucket, prefix, signal);
+  const first: ListedObject[][] = [];
+  let next = await listed.next();
+  while (!next.done) {
+    first.push(next.value);
+    if (next.value.length > 0) break;
+    next = await listed.next();
+  }
+  const done = next.done === true;
+  const entries = (page: ListedObject[]): RemoteEntry[] => {
+    const out: RemoteEntry[] = [];
     for (const o of page) {
-      any = true;
       const rel = o.key.slice(prefix.length);
-      // Directory markers ("a/b/") hold no data. For downloads, keys that cannot map inside
-      // the root are kept whatever the excludes, to be refused loudly rather than skipped.
       if (rel === '' || rel.endsWith('/')) continue;
       if (isExcluded(rel) && !(keepUnsafe && unsafeKeyReason(rel) !== undefined)) continue;
-      entries.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
+      out.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
     }
-  }
-  return { any, entries };
-}
-
-/** Moves keys that cannot map inside the root out of the plan, as failures. */
-function refuseUnsafeKeys(layout: Layout, failures: SyncFailure[]): void {
-  const conflicts = fileDirectoryConflicts(layout.remote.map((r) => r.path));
-  layout.remote = layout.remote.filter((r) => {
+    return out;
+  };
+  const pages = async function* (): AsyncGenerator<RemoteEntry[]> {
     try {
-      resolveKeyPath(layout.root, r.path);
-    } catch (error) {
-      failures.push({ path: r.path, error });
-      return false;
+      for (const page of first.splice(0)) yield entries(page);
+      if (done) return;
+      for (let n = await listed.next(); n.done !== true; n = await listed.next()) {
+        yield entries(n.value);
+      }
+    } finally {
+      await listed.return(undefined);
     }
-    if (conflicts.has(r.path)) {
-      failures.push({
-        path: r.path,
-        error: new UnsafePathError(
-          `Refusing key ${JSON.stringify(r.key)}: other keys need ${r.path} to be a directory, so it cannot also be a file`,
-          absolutePath(layout, r.path),
-        ),
-      });
-      return false;
-    }
-    return true;
-  });
+  };
+  return { any: first.some((p) => p.length > 0), pages: pages() };
 }
 
 async function deleteLocal(

@@ -338,7 +338,8 @@ describeS3('directory sync against radosgw', () => {
     expect(await objectExists(bucket.client, bucket.name, `${prefix}/new`)).toBe(false);
   });
 
-  it('deletes nothing when the listing fails part-way', async () => {
+  /** 1,001 keys (two pages) under a new prefix, and a sync whose second LIST is refused. */
+  async function failingSecondPage(): Promise<S3Object> {
     const prefix = uniqueKey('partial');
     const seed = tree(prefix, { maxConcurrency: 16 });
     const files: Record<string, string> = {};
@@ -359,7 +360,29 @@ describeS3('directory sync against radosgw', () => {
       }
       return send();
     });
+    return obj;
+  }
+
+  it('deletes nothing when the listing fails part-way', async () => {
+    const obj = await failingSecondPage();
     await expect(obj.sync('download', { mirror: true })).rejects.toThrow(/ListObjectsV2/);
+    // Pages are acted on as they arrive: the first page's keys (in key order) were
+    // downloaded, complete, except its last, which waits for a later key to show it is not
+    // also a directory; nothing was deleted and nothing else was written.
+    const firstPage = Array.from({ length: 1001 }, (_, i) => `p${i}`)
+      .sort()
+      .slice(0, 1000);
+    expect(await readTree(obj.localPath)).toEqual({
+      'local-only.txt': 'mine',
+      ...Object.fromEntries(firstPage.slice(0, -1).map((k) => [k, 'p'])),
+    });
+  });
+
+  it('with maxDelete, changes nothing at all when the listing fails part-way', async () => {
+    const obj = await failingSecondPage();
+    await expect(obj.sync('download', { mirror: true, maxDelete: 10 })).rejects.toThrow(
+      /ListObjectsV2/,
+    );
     expect(await readTree(obj.localPath)).toEqual({ 'local-only.txt': 'mine', p0: 'p' });
   });
 
