@@ -5,8 +5,7 @@
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
@@ -268,7 +267,7 @@ export interface HashFileOptions extends HashingOptions {
   signal?: AbortSignal;
 }
 
-/** Hashes a file in one streaming pass of 1 MiB reads. */
+/** Hashes a file in one pass of 1 MiB reads (see {@link readChunks}). */
 export async function hashFile(path: string, options: HashFileOptions = {}): Promise<FileDigest> {
   if (
     options.partSize === undefined &&
@@ -281,10 +280,52 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
     );
   }
   const hasher = new HashingStream(options.partSize, undefined, options);
-  const stream = createReadStream(path, {
-    highWaterMark: HASH_CHUNK_SIZE,
-    ...(options.signal && { signal: options.signal }),
-  });
-  for await (const chunk of stream) hasher.update(chunk as Buffer);
+  for await (const chunk of readChunks(path, { signal: options.signal })) hasher.update(chunk);
   return hasher.finish();
+}
+
+/** Options of {@link readChunks}. */
+export interface ReadChunksOptions {
+  /** Bytes per read. @default {@link HASH_CHUNK_SIZE} */
+  chunkSize?: number | undefined;
+  /** Stops reading between chunks; the generator throws `signal.reason`. @default none */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Reads a file front to back into two reused buffers, the next read in flight (on libuv's
+ * thread pool) while the caller works on the current chunk. A yielded chunk is valid only
+ * until the next one is asked for: it is overwritten, not reallocated, so reading a large
+ * file allocates nothing and hashing overlaps the copy from the page cache.
+ */
+export async function* readChunks(
+  path: string,
+  options: ReadChunksOptions = {},
+): AsyncGenerator<Buffer, void, undefined> {
+  const { signal } = options;
+  const chunkSize = options.chunkSize ?? HASH_CHUNK_SIZE;
+  signal?.throwIfAborted();
+  const fh = await open(path, 'r');
+  const buffers = [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)] as const;
+  const readAt = (slot: 0 | 1, position: number) => ({
+    slot,
+    position,
+    read: fh.read(buffers[slot], 0, chunkSize, position),
+  });
+  let pending: ReturnType<typeof readAt> | undefined = readAt(0, 0);
+  try {
+    for (;;) {
+      const { slot, position, read } = pending;
+      pending = undefined;
+      const { bytesRead } = await read;
+      if (bytesRead === 0) return;
+      pending = readAt(slot === 0 ? 1 : 0, position + bytesRead);
+      signal?.throwIfAborted();
+      const chunk = buffers[slot];
+      yield bytesRead === chunkSize ? chunk : chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await pending?.read.catch(() => undefined);
+    await fh.close();
+  }
 }

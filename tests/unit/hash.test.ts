@@ -18,6 +18,7 @@ import {
   normalizeEtag,
   type RemoteDigest,
 } from '../../src/index.js';
+import { readChunks } from '../../src/hash.js';
 
 function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');
@@ -389,5 +390,51 @@ describe('compareDigests', () => {
 describe('HashingStream: part size must be positive', () => {
   it.each([0, -1, 1.5])('rejects %j', (size) => {
     expect(() => new HashingStream(size)).toThrow(RangeError);
+  });
+});
+
+describe('readChunks', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-chunks-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('yields the file in order from two reused buffers', async () => {
+    const data = bytes(10_000, 4);
+    const file = path.join(dir, 'f.bin');
+    await writeFile(file, data);
+    const seen: Buffer[] = [];
+    const backing = new Set<ArrayBufferLike>();
+    for await (const chunk of readChunks(file, { chunkSize: 3000 })) {
+      backing.add(chunk.buffer);
+      seen.push(Buffer.from(chunk));
+    }
+    expect(seen.map((c) => c.length)).toEqual([3000, 3000, 3000, 1000]);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(backing.size).toBe(2);
+  });
+
+  it('yields nothing for an empty file and stops on an aborted signal', async () => {
+    const empty = path.join(dir, 'empty.bin');
+    await writeFile(empty, '');
+    const chunks = [];
+    for await (const c of readChunks(empty)) chunks.push(c);
+    expect(chunks).toEqual([]);
+    const file = path.join(dir, 'g.bin');
+    await writeFile(file, bytes(5000));
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const read = async () => {
+      for await (const chunk of readChunks(file, { chunkSize: 1000, signal: controller.signal })) {
+        expect(chunk).toHaveLength(1000);
+        controller.abort(reason);
+      }
+    };
+    await expect(read()).rejects.toBe(reason);
   });
 });
