@@ -6,11 +6,14 @@
  * @packageDocumentation
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, writeFile } from 'node:fs/promises';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { addAbortSignal, pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -18,15 +21,18 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
+  type CompletedPart,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 
 import {
   AccessDeniedError,
   HashMismatchError,
+  LocalPathError,
   NotFoundError,
   PreconditionFailedError,
+  S3lyncError,
   S3ObjectError,
   sdkErrorMeta,
 } from './exceptions.js';
@@ -42,6 +48,8 @@ import {
   HashingStream,
   MD5_METADATA_KEY,
   PART_SIZE_METADATA_KEY,
+  PartHasher,
+  partLayout,
   type FileDigest,
   type HashingOptions,
 } from './hash.js';
@@ -237,17 +245,32 @@ export interface PutOptions extends TransferOptions {
 }
 
 /** Options of {@link S3lyncClient.uploadMultipart}. */
-export interface MultipartOptions extends PutOptions {
-  /** Part size in bytes. */
+export interface MultipartOptions extends Omit<PutOptions, 'body'> {
+  /** The file's size when the upload was planned; a file that no longer has it fails the upload. */
+  size: number;
+  /** Part size in bytes (at least 5 MiB on S3, except the last part). */
   partSize: number;
   /** Parts in flight at once. */
   queueSize: number;
+  /**
+   * The file's MD5, if already known: recorded as the object's fingerprint
+   * (`x-amz-meta-s3lync-md5`). Unknown, the object has none: the MD5 is computed while the
+   * parts are read, after the metadata has been sent.
+   * @default unknown (no fingerprint)
+   */
+  md5?: string | undefined;
+}
+
+/** What a multipart upload sent, and what the server said. */
+export interface MultipartResult extends PutResult {
+  /** The digests of the bytes sent: size, MD5 and the composite ETag for the part size. */
+  digest: FileDigest;
 }
 
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
 export type UriFormatter = (bucket: string, key: string) => string;
 
-/** Whether an error is the abort of `signal`, or lib-storage's "Upload aborted". */
+/** Whether an error is the abort of `signal`, or an `AbortError`. */
 function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
   return (
     signal?.aborted === true ||
@@ -285,7 +308,7 @@ export class S3lyncClient {
     signal?: AbortSignal,
   ): unknown {
     if (isAbort(error, signal)) return signal?.aborted ? signal.reason : error;
-    if (error instanceof HashMismatchError || error instanceof S3ObjectError) return error;
+    if (error instanceof S3lyncError) return error;
     const uri = this.describe(bucket, key);
     const { statusCode, code } = sdkErrorMeta(error);
     const attempts = attemptsUsed(error);
@@ -708,61 +731,199 @@ export class S3lyncClient {
   }
 
   /**
-   * Uploads a file in parts with lib-storage (parts in parallel, each retried by the SDK;
-   * the upload is aborted on failure so no parts are left behind).
+   * Uploads a file in parts, reading it once: each part is read into one of
+   * `queueSize + 1` reused buffers, hashed (its MD5 goes as `Content-MD5`, so the server
+   * checks every part; the whole file's MD5 and the composite ETag come from the same
+   * read) and sent, with at most `queueSize` parts in flight. Memory stays below
+   * `(queueSize + 1) × partSize` whatever the file's size. The SDK retries each part (a
+   * Buffer body is replayable). On any failure or abort the parts in flight settle first,
+   * then the upload is aborted on the server, and only then does the promise reject.
+   *
+   * With `md5`, the object records it as its fingerprint; bytes that no longer have that
+   * MD5 (the file changed since it was hashed) fail the upload before it completes.
    */
   async uploadMultipart(
     bucket: string,
     key: string,
     filePath: string,
-    digest: FileDigest,
     options: MultipartOptions,
-  ): Promise<void> {
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const body = createReadStream(filePath, { highWaterMark: HASH_CHUNK_SIZE });
-    // Cancel by failing the body, not by lib-storage's abortController: on abort, done()
-    // rejects at once while parts are still in flight and aborts the upload on the server
-    // only later; a failed body makes it wait for the parts, abort, and only then reject.
-    const onAbort = (): void => {
-      body.destroy(Object.assign(new Error('Upload aborted.'), { name: 'AbortError' }));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const upload = new Upload({
-      client: this.sdk,
-      partSize: options.partSize,
-      queueSize: options.queueSize,
-      leavePartsOnError: false,
-      params: {
-        Bucket: bucket,
-        Key: key,
-        Body: body,
-        ContentLength: digest.size,
-        Metadata: {
-          ...options.metadata,
-          [MD5_METADATA_KEY]: digest.md5,
-          [PART_SIZE_METADATA_KEY]: String(options.partSize),
-        },
-        ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
-        ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
-        ...(options.checksumAlgorithm !== undefined && {
-          ChecksumAlgorithm: options.checksumAlgorithm,
-        }),
-      },
-    });
-    let loaded = 0;
-    upload.on('httpUploadProgress', (p) => {
-      const now = p.loaded ?? loaded;
-      if (now > loaded) options.onBytes?.(now - loaded);
-      loaded = Math.max(loaded, now);
-    });
+  ): Promise<MultipartResult> {
+    const { signal, size, partSize } = options;
+    const operation = 'MultipartUpload';
+    let uploadId: string | undefined;
+    let reported = 0;
+    let fh: FileHandle | undefined;
     try {
-      await upload.done();
+      signal?.throwIfAborted();
+      fh = await open(filePath, 'r');
+      const created = await this.sdk.send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          Metadata: {
+            ...options.metadata,
+            ...(options.md5 !== undefined && { [MD5_METADATA_KEY]: options.md5 }),
+            [PART_SIZE_METADATA_KEY]: String(partSize),
+          },
+          ...(options.checksumAlgorithm !== undefined && {
+            ChecksumAlgorithm: options.checksumAlgorithm,
+          }),
+        }),
+        { abortSignal: signal },
+      );
+      uploadId = created.UploadId;
+      if (uploadId === undefined || uploadId === '') {
+        throw new S3ObjectError(
+          `${operation} ${this.describe(bucket, key)}: the server returned no UploadId`,
+          { operation, uri: this.describe(bucket, key) },
+        );
+      }
+      const hasher = new PartHasher(partSize, options.checksumAlgorithm);
+      const parts = await this.sendParts(bucket, key, uploadId, fh, hasher, {
+        ...options,
+        filePath,
+        onBytes: (n) => {
+          reported += n;
+          options.onBytes?.(n);
+        },
+      });
+      const digest = hasher.digest();
+      const now = await fh.stat();
+      if (now.size !== size) {
+        throw new LocalPathError(
+          `${filePath} changed while it was being uploaded to ${this.describe(bucket, key)}: it has ${now.size} bytes, not ${size}`,
+          filePath,
+        );
+      }
+      if (options.md5 !== undefined && digest.md5 !== options.md5) {
+        throw new HashMismatchError(
+          `${filePath} changed while it was being uploaded to ${this.describe(bucket, key)}: its MD5 is ${digest.md5}, not ${options.md5}`,
+          {
+            expected: options.md5,
+            actual: digest.md5,
+            uri: this.describe(bucket, key),
+            path: filePath,
+          },
+        );
+      }
+      const out = await this.sdk.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+          ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
+          ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+        }),
+        { abortSignal: signal },
+      );
+      uploadId = undefined;
+      return {
+        etag: out.ETag,
+        opaqueEtag: remoteObject(out).opaqueEtag,
+        checksum: checksumOf(out),
+        digest,
+      };
     } catch (error) {
-      throw this.toError(error, 'MultipartUpload', bucket, key, signal);
+      options.onBytes?.(-reported);
+      if (uploadId !== undefined) await this.abortMultipart(bucket, key, uploadId);
+      throw this.toError(error, operation, bucket, key, signal);
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      body.destroy();
+      await fh?.close();
+    }
+  }
+
+  /**
+   * Reads, hashes and sends the parts of an upload in order, at most `queueSize` in flight.
+   * The first failure stops the reading and the parts in flight; all of them settle before
+   * this returns or throws.
+   */
+  private async sendParts(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    fh: FileHandle,
+    hasher: PartHasher,
+    options: MultipartOptions & { filePath: string },
+  ): Promise<CompletedPart[]> {
+    const { signal, size, partSize, queueSize, checksumAlgorithm } = options;
+    const { parts } = partLayout(size, partSize);
+    const stop = new AbortController();
+    const partSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const completed: CompletedPart[] = [];
+    const free: Buffer[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    const fail = (error: unknown): void => {
+      failure ??= { error };
+      stop.abort();
+    };
+    const failed = (): boolean => stop.signal.aborted;
+    try {
+      for (let i = 0; i < parts && !failed(); i++) {
+        signal?.throwIfAborted();
+        const start = i * partSize;
+        // One buffer per part in flight plus the one being read: the next part is read and
+        // hashed while the others are on their way.
+        const buffer = free.pop() ?? Buffer.allocUnsafeSlow(Math.min(partSize, size));
+        const body = buffer.subarray(0, Math.min(partSize, size - start));
+        await readFully(fh, body, start, options.filePath);
+        const part = await hasher.addPart(body);
+        while (inFlight.size >= queueSize && !failed()) await Promise.race(inFlight);
+        if (failed()) break;
+        const checksum =
+          checksumAlgorithm !== undefined && part.checksum !== undefined
+            ? { [`Checksum${checksumAlgorithm}`]: part.checksum }
+            : {};
+        const partNumber = i + 1;
+        const sending: Promise<void> = this.sdk
+          .send(
+            unsignedPayload(
+              new UploadPartCommand({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: body,
+                ContentLength: body.length,
+                ContentMD5: Buffer.from(part.md5, 'hex').toString('base64'),
+                ...checksum,
+              }),
+            ),
+            { abortSignal: partSignal },
+          )
+          .then((out) => {
+            completed[i] = {
+              PartNumber: partNumber,
+              ETag: out.ETag ?? `"${part.md5}"`,
+              ...checksum,
+            };
+            options.onBytes?.(body.length);
+          }, fail)
+          .finally(() => {
+            free.push(buffer);
+            inFlight.delete(sending);
+          });
+        inFlight.add(sending);
+      }
+    } catch (error) {
+      fail(error);
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure.error;
+    return completed;
+  }
+
+  /** Aborts a multipart upload (whatever the caller's signal), so no parts are left stored. */
+  private async abortMultipart(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.sdk.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (error) {
+      log.warn(
+        `could not abort the multipart upload ${uploadId} of ${this.describe(bucket, key)} (${describeError(error)}); its parts stay stored until it is aborted`,
+      );
     }
   }
 
@@ -944,6 +1105,48 @@ function checksumHeader(
 ): Partial<Record<`Checksum${ChecksumAlgorithm}`, string>> {
   if (algorithm === undefined || digest.checksum === undefined) return {};
   return { [`Checksum${algorithm}`]: digest.checksum };
+}
+
+/**
+ * Reads exactly `target.length` bytes at `position`; a file that ends sooner changed since
+ * its size was taken, and fails the upload.
+ */
+async function readFully(
+  fh: FileHandle,
+  target: Buffer,
+  position: number,
+  filePath: string,
+): Promise<void> {
+  let filled = 0;
+  while (filled < target.length) {
+    const { bytesRead } = await fh.read(target, filled, target.length - filled, position + filled);
+    if (bytesRead === 0) {
+      throw new LocalPathError(
+        `${filePath} changed while it was being uploaded: it ends at ${position + filled} bytes`,
+        filePath,
+      );
+    }
+    filled += bytesRead;
+  }
+}
+
+/**
+ * Signs a request without hashing its body (`x-amz-content-sha256: UNSIGNED-PAYLOAD`). The
+ * SDK otherwise computes a SHA-256 of every Buffer body to sign it: a second digest of
+ * every byte, where `Content-MD5` already makes the server check them.
+ */
+function unsignedPayload<C extends UploadPartCommand>(command: C): C {
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string> } | undefined;
+      if (request?.headers !== undefined) {
+        request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      }
+      return next(args);
+    },
+    { step: 'build', name: 's3lyncUnsignedPayload' },
+  );
+  return command;
 }
 
 function withAttempts(error: unknown, attempts: number): unknown {

@@ -250,6 +250,74 @@ export function candidatePartSizes(
   return out;
 }
 
+/** How an upload of `size` bytes splits into parts of `partSize`. */
+export interface PartLayout {
+  /** The number of parts (at least 1: an empty upload is one empty part). */
+  parts: number;
+  /** The size of the last part, the only one that may be smaller than `partSize`. */
+  lastPartSize: number;
+}
+
+/** The parts of `size` bytes cut into `partSize` pieces. */
+export function partLayout(size: number, partSize: number): PartLayout {
+  if (!Number.isInteger(partSize) || partSize < 1) {
+    throw new RangeError(`partSize must be an integer >= 1, got ${partSize}`);
+  }
+  const parts = Math.max(1, Math.ceil(size / partSize));
+  return { parts, lastPartSize: size - (parts - 1) * partSize };
+}
+
+/** What {@link PartHasher.addPart} computed for one part. */
+export interface PartDigest {
+  /** The part's MD5, hex (its ETag, and its `Content-MD5` in base64). */
+  md5: string;
+  /** The part's additional checksum (base64), when an algorithm was given. */
+  checksum: string | undefined;
+}
+
+/**
+ * The digests of content that is sent part by part, from the one read that sends it:
+ * each part's MD5 (for `Content-MD5` and the composite ETag), its additional checksum if
+ * asked, and the MD5 of the whole content.
+ */
+export class PartHasher {
+  private readonly whole: Hash = createHash('md5');
+  private readonly partMd5s: string[] = [];
+  private bytes = 0;
+
+  /**
+   * @param partSize - the part size the composite ETag is for.
+   * @param checksum - also compute this additional checksum of each part.
+   */
+  constructor(
+    readonly partSize: number,
+    private readonly checksum?: ChecksumAlgorithm,
+  ) {}
+
+  /** Hashes the next part, in order. */
+  async addPart(part: Buffer): Promise<PartDigest> {
+    this.whole.update(part);
+    this.bytes += part.length;
+    const md5 = createHash('md5').update(part).digest('hex');
+    this.partMd5s.push(md5);
+    let checksum: string | undefined;
+    if (this.checksum !== undefined) {
+      const c = createChecksummer(this.checksum);
+      c.update(part);
+      checksum = await c.digest();
+    }
+    return { md5, checksum };
+  }
+
+  /** The digests of everything added; call once, after the last part. */
+  digest(): FileDigest {
+    const out: FileDigest = { size: this.bytes, md5: this.whole.digest('hex') };
+    if (this.partMd5s.length === 0) return out;
+    const etag = compositeEtag(this.partMd5s);
+    return { ...out, multipartEtag: etag, composites: { [this.partSize]: etag } };
+  }
+}
+
 /** The digests of bytes already in memory (a small file read whole). */
 export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Promise<FileDigest> {
   const hasher = new HashingStream(undefined, undefined, options);

@@ -46,13 +46,7 @@ import {
   type TransferReason,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
-import {
-  downloadFile,
-  partSizeFor,
-  uploadFile,
-  usesMultipart,
-  type TransferContext,
-} from './transfer.js';
+import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
 import {
   compareDigests,
@@ -854,24 +848,18 @@ async function uploadOne(
       digest = await hashBuffer(body, { checksum: ctx.checksumAlgorithm });
       remember(digest);
     }
-    etag = await uploadFile(ctx, abs, key, digest, { ...options, body });
+    ({ etag } = await uploadFile(ctx, abs, key, digest, { ...options, body }));
   } else {
-    // The composite ETag of a multipart upload, or a checksum, needs a pass of its own.
+    // A known MD5 spares a PUT its hashing pass and is a multipart upload's fingerprint.
+    // Unknown, a PUT hashes the file first, a multipart upload hashes the parts it reads.
     const cached =
-      multipart || ctx.checksumAlgorithm !== undefined
-        ? undefined
-        : (known ?? index.lookup(file.path, file));
-    if (cached !== undefined) {
-      digest = { size: cached.size, md5: cached.md5 };
-    } else {
-      digest = await hashFile(abs, {
-        ...(multipart && { partSize: partSizeFor(ctx, file.size) }),
-        ...(signal && { signal }),
-        checksum: ctx.checksumAlgorithm,
-      });
-      remember(digest);
-    }
-    etag = await uploadFile(ctx, abs, key, digest, options);
+      multipart || ctx.checksumAlgorithm === undefined
+        ? (known ?? index.lookup(file.path, file))
+        : undefined;
+    const source =
+      cached === undefined ? { size: file.size } : { size: file.size, md5: cached.md5 };
+    ({ digest, etag } = await uploadFile(ctx, abs, key, source, options));
+    if (cached === undefined) remember(digest);
   }
   index.setEtag(file.path, digest.md5, etag);
   return etag;
@@ -1110,11 +1098,6 @@ export async function uploadNew(
   const { signal } = options;
   const size = (await stat(sourcePath)).size;
   const ctx = transferContext(target);
-  const multipart = usesMultipart(ctx, size);
-  const digest = await hashFile(sourcePath, {
-    ...(multipart && { partSize: partSizeFor(ctx, size) }),
-    ...(signal && { signal }),
-  });
   const progress = progressFor(target, options, 'upload');
   progress.expect(1, size);
   const file = progress.start({
@@ -1124,11 +1107,17 @@ export async function uploadNew(
     size,
   });
   try {
-    await uploadFile(ctx, sourcePath, target.key, digest, {
-      signal,
-      onBytes: file.advance,
-      ifNoneMatch: true,
-    });
+    await uploadFile(
+      ctx,
+      sourcePath,
+      target.key,
+      { size },
+      {
+        signal,
+        onBytes: file.advance,
+        ifNoneMatch: true,
+      },
+    );
     file.finish();
   } finally {
     progress.close();

@@ -218,9 +218,30 @@ export interface UploadFileOptions extends FileTransferOptions {
   body?: Buffer | undefined;
 }
 
+/** What an upload starts from: the file's size, and its digests where already known. */
+export interface UploadSource {
+  /** Size in bytes. */
+  size: number;
+  /** Hex MD5, if known. */
+  md5?: string | undefined;
+  /** The additional checksum (base64) of `checksumAlgorithm`, if known. */
+  checksum?: string | undefined;
+}
+
+/** What {@link uploadFile} sent. */
+export interface UploadedFile {
+  /** The ETag the object ended with. */
+  etag: string | undefined;
+  /** The digests of the bytes sent: the source's, or computed from the read that sent them. */
+  digest: FileDigest;
+}
+
 /**
- * Uploads `filePath` (whose digest is `digest`) to `key`: one PUT with `Content-MD5` up to
- * the multipart threshold, parallel parts above it. Returns the ETag the object ended with.
+ * Uploads `filePath` to `key`. Up to the multipart threshold: one PUT with `Content-MD5`,
+ * the file hashed first unless `source` has its MD5 (and checksum). Above it: parallel
+ * parts from a single read that also computes the MD5 and the composite ETag; an MD5 known
+ * beforehand becomes the object's fingerprint. Either way the server's ETag is then checked
+ * against the digests of what was sent.
  *
  * @throws {HashMismatchError} when the server reports content other than what was sent.
  */
@@ -228,9 +249,9 @@ export async function uploadFile(
   ctx: TransferContext,
   filePath: string,
   key: string,
-  digest: FileDigest,
+  source: UploadSource,
   options: UploadFileOptions = {},
-): Promise<string | undefined> {
+): Promise<UploadedFile> {
   const uri = ctx.describe(key);
   const common = {
     signal: options.signal,
@@ -239,41 +260,31 @@ export async function uploadFile(
     ifMatch: options.ifMatch,
     checksumAlgorithm: options.checksumAlgorithm,
   };
-  if (options.body !== undefined && !usesMultipart(ctx, digest.size)) {
-    const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, {
+  if (usesMultipart(ctx, source.size)) {
+    const partSize = partSizeFor(ctx, source.size);
+    const sent = await ctx.client.uploadMultipart(ctx.bucket, key, filePath, {
       ...common,
-      body: options.body,
-    });
-    checkPut(put, digest, filePath, uri);
-    return put.etag;
-  }
-  if (usesMultipart(ctx, digest.size)) {
-    await ctx.client.uploadMultipart(ctx.bucket, key, filePath, digest, {
-      ...common,
-      partSize: partSizeFor(ctx, digest.size),
+      size: source.size,
+      md5: source.md5,
+      partSize,
       queueSize: ctx.queueSize,
     });
-    // CompleteMultipartUpload's ETag is empty on some servers (radosgw); HEAD has the real one.
-    const head = await ctx.client.head(ctx.bucket, key, options.signal);
-    if (head === undefined) {
-      throw new HashMismatchError(
-        `Multipart upload of ${filePath} to ${uri}: the object is missing afterwards`,
-        {
-          expected: String(digest.size),
-          actual: 'missing',
-          uri,
-          path: filePath,
-        },
-      );
+    const { digest } = sent;
+    // Complete's ETag is what the server assembled; radosgw's is empty, then HEAD tells.
+    let remote: RemoteContent;
+    if (normalizeEtag(sent.etag) !== undefined) {
+      remote = { size: digest.size, etag: sent.etag, opaqueEtag: sent.opaqueEtag };
+    } else {
+      const head = await ctx.client.head(ctx.bucket, key, options.signal);
+      if (head === undefined) {
+        throw new HashMismatchError(
+          `Multipart upload of ${filePath} to ${uri}: the object is missing afterwards`,
+          { expected: String(digest.size), actual: 'missing', uri, path: filePath },
+        );
+      }
+      remote = { size: head.size, etag: head.etag, opaqueEtag: head.opaqueEtag };
     }
-    const composites =
-      digest.multipartEtag === undefined
-        ? {}
-        : { [partSizeFor(ctx, digest.size)]: digest.multipartEtag };
-    const verdict = verifyContent(
-      { ...digest, composites },
-      { ...head, fingerprintMd5: undefined, serverPartSize: partSizeFor(ctx, digest.size) },
-    );
+    const verdict = verifyContent(digest, { ...remote, serverPartSize: partSize });
     if (verdict.result === 'mismatch') {
       throw new HashMismatchError(
         `Multipart upload of ${filePath} to ${uri}: the parts sent give ${verdict.by} ${verdict.actual}, but the server reports ${verdict.expected}`,
@@ -281,11 +292,30 @@ export async function uploadFile(
         { expected: verdict.actual, actual: verdict.expected, uri, path: filePath },
       );
     }
-    return head.etag;
+    return { etag: remote.etag, digest };
   }
-  const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, common);
+  const known =
+    source.md5 !== undefined &&
+    (common.checksumAlgorithm === undefined || source.checksum !== undefined)
+      ? {
+          size: source.size,
+          md5: source.md5,
+          ...(source.checksum !== undefined && { checksum: source.checksum }),
+        }
+      : undefined;
+  const digest =
+    known ??
+    (await hashFile(filePath, {
+      size: source.size,
+      checksum: common.checksumAlgorithm,
+      ...(options.signal && { signal: options.signal }),
+    }));
+  const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, {
+    ...common,
+    ...(options.body !== undefined && { body: options.body }),
+  });
   checkPut(put, digest, filePath, uri);
-  return put.etag;
+  return { etag: put.etag, digest };
 }
 
 /** Content-MD5 made the server check the bytes; this catches a server that ignores it. */

@@ -16,12 +16,17 @@ import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
+  type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -31,11 +36,12 @@ import { createS3Client, DEFAULT_ENDPOINT_REGION, S3lyncClient } from '../../src
 import {
   AccessDeniedError,
   HashMismatchError,
+  LocalPathError,
   NotFoundError,
   PreconditionFailedError,
   S3ObjectError,
 } from '../../src/exceptions.js';
-import { hashFile } from '../../src/hash.js';
+import { compositeEtag, hashFile } from '../../src/hash.js';
 import { formatS3Uri } from '../../src/utils.js';
 
 const ENDPOINT = 'http://127.0.0.1:1';
@@ -744,5 +750,314 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
     ).rejects.toBe(reason);
     expect(s3.calls()).toHaveLength(0);
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('uploadMultipart() (aws-sdk-client-mock)', () => {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const s3 = mockClient(sdk);
+  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+  const partSize = 1000;
+
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  /** Deterministic bytes, different in every part. */
+  function content(size: number): Buffer {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 8)) % 251;
+    return b;
+  }
+
+  async function fileOf(data: Buffer): Promise<string> {
+    const file = path.join(dir, 'parts.bin');
+    await writeFile(file, data);
+    return file;
+  }
+
+  /**
+   * Mocks a server that accepts every part (after `delayMs(part)`), checking Content-MD5
+   * as S3 does, and keeps a copy of each part (s3lync reuses the buffers it sends).
+   */
+  function server(delayMs: (part: number) => number = () => 0) {
+    const state = { inFlight: 0, maxInFlight: 0, parts: new Map<number, Buffer>() };
+    const arrayBuffers = new Set<ArrayBufferLike>();
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u-1' });
+    s3.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      state.inFlight++;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+      try {
+        const body = input.Body as Buffer;
+        arrayBuffers.add(body.buffer);
+        const copy = Buffer.from(body);
+        expect(input.ContentMD5).toBe(createHash('md5').update(copy).digest('base64'));
+        expect(input.ContentLength).toBe(copy.length);
+        await new Promise((resolve) => setTimeout(resolve, delayMs(input.PartNumber ?? 0)));
+        state.parts.set(input.PartNumber ?? 0, copy);
+        return { ETag: `"${md5(copy)}"` };
+      } finally {
+        state.inFlight--;
+      }
+    });
+    s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '' });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    return { state, arrayBuffers };
+  }
+
+  it('sends every part once from one read, in queueSize + 1 reused buffers, at most queueSize in flight', async () => {
+    const data = content(5 * partSize + 500);
+    const file = await fileOf(data);
+    const { state, arrayBuffers } = server((n) => (n % 2) * 5);
+    const progress: number[] = [];
+    const result = await client.uploadMultipart('bucket', 'key', file, {
+      size: data.length,
+      partSize,
+      queueSize: 2,
+      onBytes: (n) => progress.push(n),
+    });
+    const partMd5s = [0, 1, 2, 3, 4, 5].map((i) =>
+      md5(data.subarray(i * partSize, (i + 1) * partSize)),
+    );
+    const composite = compositeEtag(partMd5s);
+    expect(result.digest).toEqual({
+      size: data.length,
+      md5: md5(data),
+      multipartEtag: composite,
+      composites: { [partSize]: composite },
+    });
+    expect(Buffer.concat([1, 2, 3, 4, 5, 6].map((n) => state.parts.get(n)!))).toEqual(data);
+    expect(state.parts.get(6)).toHaveLength(500);
+    expect(state.maxInFlight).toBe(2);
+    expect(arrayBuffers.size).toBeLessThanOrEqual(3);
+    expect(progress.reduce((a, b) => a + b, 0)).toBe(data.length);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input).toEqual({
+      Bucket: 'bucket',
+      Key: 'key',
+      Metadata: { 's3lync-part-size': String(partSize) },
+    });
+    const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+    expect(complete?.UploadId).toBe('u-1');
+    expect(complete?.MultipartUpload?.Parts).toEqual(
+      partMd5s.map((m, i) => ({ PartNumber: i + 1, ETag: `"${m}"` })),
+    );
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('records a known MD5 as the fingerprint, and sends preconditions with CompleteMultipartUpload', async () => {
+    const data = content(2 * partSize + 1);
+    const file = await fileOf(data);
+    server();
+    await client.uploadMultipart('bucket', 'key', file, {
+      size: data.length,
+      partSize,
+      queueSize: 4,
+      md5: md5(data),
+      metadata: { owner: 'me' },
+      ifMatch: '"abc"',
+    });
+    expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input.Metadata).toEqual({
+      owner: 'me',
+      's3lync-md5': md5(data),
+      's3lync-part-size': String(partSize),
+    });
+    const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+    expect(complete?.IfMatch).toBe('"abc"');
+    expect(complete?.IfNoneMatch).toBeUndefined();
+    s3.resetHistory();
+    await client.uploadMultipart('bucket', 'key', file, {
+      size: data.length,
+      partSize,
+      queueSize: 4,
+      ifNoneMatch: true,
+    });
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  it('aborts instead of completing when the bytes read do not have the known MD5 (the file changed)', async () => {
+    const data = content(2 * partSize + 1);
+    const file = await fileOf(data);
+    server();
+    const err: unknown = await client
+      .uploadMultipart('bucket', 'key', file, {
+        size: data.length,
+        partSize,
+        queueSize: 4,
+        md5: md5('what the file held when it was hashed'),
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HashMismatchError);
+    expect((err as HashMismatchError).actual).toBe(md5(data));
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+
+  it('aborts when the file is shorter than planned', async () => {
+    const data = content(2 * partSize);
+    const file = await fileOf(data);
+    server();
+    const err: unknown = await client
+      .uploadMultipart('bucket', 'key', file, { size: data.length + 10, partSize, queueSize: 4 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalPathError);
+    expect((err as Error).message).toMatch(/changed while it was being uploaded/);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+
+  it('on a failed part, stops reading, lets the parts in flight settle, then aborts the upload', async () => {
+    const data = content(10 * partSize);
+    const file = await fileOf(data);
+    const { state } = server(() => 20);
+    s3.on(UploadPartCommand, { PartNumber: 2 }).rejects(s3Error('AccessDenied', 403));
+    let inFlightAtAbort: number | undefined;
+    s3.on(AbortMultipartUploadCommand).callsFake(() => {
+      inFlightAtAbort = state.inFlight;
+      return {};
+    });
+    const progress: number[] = [];
+    const err: unknown = await client
+      .uploadMultipart('bucket', 'key', file, {
+        size: data.length,
+        partSize,
+        queueSize: 3,
+        onBytes: (n) => progress.push(n),
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect((err as AccessDeniedError).operation).toBe('MultipartUpload');
+    expect(inFlightAtAbort).toBe(0);
+    expect(s3.commandCalls(UploadPartCommand).length).toBeLessThan(10);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input).toEqual({
+      Bucket: 'bucket',
+      Key: 'key',
+      UploadId: 'u-1',
+    });
+    // Progress is taken back: the upload did not happen.
+    expect(progress.reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('an abort signal rejects with its reason, after the parts in flight settled and the upload was aborted', async () => {
+    const data = content(10 * partSize);
+    const file = await fileOf(data);
+    const controller = new AbortController();
+    const reason = new Error('user cancelled');
+    const { state } = server(() => 20);
+    let inFlightAtAbort: number | undefined;
+    s3.on(AbortMultipartUploadCommand).callsFake(() => {
+      inFlightAtAbort = state.inFlight;
+      return {};
+    });
+    setTimeout(() => {
+      controller.abort(reason);
+    }, 5);
+    await expect(
+      client.uploadMultipart('bucket', 'key', file, {
+        size: data.length,
+        partSize,
+        queueSize: 2,
+        signal: controller.signal,
+      }),
+    ).rejects.toBe(reason);
+    expect(inFlightAtAbort).toBe(0);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+  });
+
+  it('aborts the upload when CompleteMultipartUpload is refused (412)', async () => {
+    const data = content(2 * partSize + 1);
+    const file = await fileOf(data);
+    server();
+    s3.on(CompleteMultipartUploadCommand).rejects(s3Error('PreconditionFailed', 412));
+    await expect(
+      client.uploadMultipart('bucket', 'key', file, {
+        size: data.length,
+        partSize,
+        queueSize: 4,
+        ifNoneMatch: true,
+      }),
+    ).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+  });
+
+  it('with checksumAlgorithm, sends each part checksum with the part and with CompleteMultipartUpload', async () => {
+    const data = content(2 * partSize + 1);
+    const file = await fileOf(data);
+    server();
+    await client.uploadMultipart('bucket', 'key', file, {
+      size: data.length,
+      partSize,
+      queueSize: 4,
+      checksumAlgorithm: 'SHA256',
+    });
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('base64');
+    const expected = [0, 1, 2].map((i) => sha(data.subarray(i * partSize, (i + 1) * partSize)));
+    expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input.ChecksumAlgorithm).toBe(
+      'SHA256',
+    );
+    const parts = s3
+      .commandCalls(UploadPartCommand)
+      .map((c) => c.args[0].input)
+      .sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    expect(parts.map((p) => p.ChecksumSHA256)).toEqual(expected);
+    const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+    expect(complete?.MultipartUpload?.Parts?.map((p) => p.ChecksumSHA256)).toEqual(expected);
+  });
+
+  it('fails before creating an upload when the file cannot be opened', async () => {
+    server();
+    await expect(
+      client.uploadMultipart('bucket', 'key', path.join(dir, 'missing.bin'), {
+        size: 5000,
+        partSize,
+        queueSize: 2,
+      }),
+    ).rejects.toThrow(/ENOENT/);
+    expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
+  });
+});
+
+describe('uploadMultipart() through the real SDK middleware', () => {
+  it('sends each part with Content-MD5 and an unsigned payload (no SHA-256 of the body)', async () => {
+    const data = Buffer.alloc(2500, 7);
+    const file = path.join(dir, 'parts.bin');
+    await writeFile(file, data);
+    const http = fakeHttp((request, n): Reply => {
+      if (request.method === 'PUT') return { status: 200, headers: { etag: `"${md5('p')}"` } };
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/xml' },
+        body:
+          n === 1
+            ? '<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>key</Key><UploadId>u-1</UploadId></InitiateMultipartUploadResult>'
+            : '<CompleteMultipartUploadResult><Bucket>bucket</Bucket><Key>key</Key><ETag>"x-3"</ETag></CompleteMultipartUploadResult>',
+      };
+    });
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: NO_DELAY,
+      requestHandler: http.handler,
+    });
+    const result = await new S3lyncClient(sdk, { retry: NO_DELAY }).uploadMultipart(
+      'bucket',
+      'key',
+      file,
+      { size: data.length, partSize: 1000, queueSize: 1 },
+    );
+    expect(result.etag).toBe('"x-3"');
+    const puts = http.requests.filter((r) => r.method === 'PUT');
+    expect(puts).toHaveLength(3);
+    for (const [i, put] of puts.entries()) {
+      expect(put.headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+      const part = data.subarray(i * 1000, (i + 1) * 1000);
+      expect(put.headers['content-md5']).toBe(createHash('md5').update(part).digest('base64'));
+    }
+    // Other requests are signed as usual.
+    expect(http.requests[0]?.headers['x-amz-content-sha256']).not.toBe('UNSIGNED-PAYLOAD');
   });
 });

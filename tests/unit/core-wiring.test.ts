@@ -384,7 +384,7 @@ describe('upload()', () => {
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(3);
   });
 
-  describe('multipart (lib-storage)', () => {
+  describe('multipart', () => {
     const size = MIN_PART_SIZE + 1000;
     let content = Buffer.alloc(0);
     let expectedEtag = '';
@@ -419,8 +419,8 @@ describe('upload()', () => {
       await expect(multipart().upload()).resolves.toBe(URI);
       expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
       expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+      // A new object: the MD5 is computed while the parts are read, after the metadata went.
       expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input.Metadata).toEqual({
-        's3lync-md5': md5(content),
         's3lync-part-size': String(MIN_PART_SIZE),
       });
       const parts = s3.commandCalls(UploadPartCommand).map((c) => c.args[0].input);
@@ -435,6 +435,28 @@ describe('upload()', () => {
       expect(s3.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
       // HEAD before (is it already there?) and after (verification).
       expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(2);
+    });
+
+    it('records the MD5 as the fingerprint when comparing the same-size object already hashed the file', async () => {
+      mockParts();
+      const other = compositeEtag([md5('x'), md5('y')]);
+      s3.on(HeadObjectCommand)
+        .resolvesOnce({ ContentLength: size, ETag: `"${other}"` })
+        .resolvesOnce({ ContentLength: size, ETag: `"${other}"` })
+        .resolves({ ContentLength: size, ETag: `"${expectedEtag}"` });
+      await multipart().upload();
+      expect(s3.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input.Metadata).toEqual({
+        's3lync-md5': md5(content),
+        's3lync-part-size': String(MIN_PART_SIZE),
+      });
+    });
+
+    it('uses the ETag CompleteMultipartUpload returns, when there is one, instead of a HEAD', async () => {
+      mockParts();
+      s3.on(CompleteMultipartUploadCommand).resolves({ ETag: `"${expectedEtag}"` });
+      s3.on(HeadObjectCommand).rejects(notFound());
+      await expect(multipart().sync('upload')).resolves.toMatchObject({ etag: expectedEtag });
+      expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(1);
     });
 
     it('raises HashMismatchError when HEAD shows another composite ETag', async () => {
@@ -496,10 +518,9 @@ describe('upload()', () => {
     });
   });
 
-  // A file above multipartThreshold that fits in one part goes through lib-storage, which
-  // then sends one PutObject without Content-MD5 (and, with WHEN_REQUIRED, no checksum);
-  // uploadFile (src/transfer.ts) then checks only the size, since the ETag of that one PUT
-  // is a plain MD5, not a multipart ETag. So nothing checks the bytes at all.
+  // A file above multipartThreshold that fits in one part once went through lib-storage,
+  // which then sent one PutObject without Content-MD5 (and, with WHEN_REQUIRED, no
+  // checksum), and only its size was checked: nothing checked the bytes at all.
   it('a file above multipartThreshold but within one part is verified (a wrong MD5 ETag is refused)', async () => {
     await writeFile(local, 'local content');
     s3.on(HeadObjectCommand)

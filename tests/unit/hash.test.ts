@@ -18,7 +18,7 @@ import {
   normalizeEtag,
   type RemoteDigest,
 } from '../../src/index.js';
-import { readChunks } from '../../src/hash.js';
+import { PartHasher, partLayout, readChunks } from '../../src/hash.js';
 
 function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');
@@ -390,6 +390,50 @@ describe('compareDigests', () => {
 describe('HashingStream: part size must be positive', () => {
   it.each([0, -1, 1.5])('rejects %j', (size) => {
     expect(() => new HashingStream(size)).toThrow(RangeError);
+  });
+});
+
+describe('partLayout', () => {
+  const MiB = 1024 * 1024;
+  it('cuts a size into whole parts and one last part that may be smaller', () => {
+    expect(partLayout(0, 5 * MiB)).toEqual({ parts: 1, lastPartSize: 0 });
+    expect(partLayout(5 * MiB - 1, 5 * MiB)).toEqual({ parts: 1, lastPartSize: 5 * MiB - 1 });
+    expect(partLayout(5 * MiB, 5 * MiB)).toEqual({ parts: 1, lastPartSize: 5 * MiB });
+    expect(partLayout(5 * MiB + 1, 5 * MiB)).toEqual({ parts: 2, lastPartSize: 1 });
+    expect(partLayout(10_000 * 5 * MiB, 5 * MiB)).toEqual({ parts: 10_000, lastPartSize: 5 * MiB });
+  });
+
+  it('refuses a part size that is not a positive integer', () => {
+    expect(() => partLayout(10, 0)).toThrow(RangeError);
+    expect(() => partLayout(10, 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('PartHasher', () => {
+  it('gives each part its MD5 and the whole content its MD5 and composite ETag', async () => {
+    const data = bytes(2500, 3);
+    const hasher = new PartHasher(1000);
+    const parts = [];
+    for (let i = 0; i < data.length; i += 1000) {
+      parts.push(await hasher.addPart(data.subarray(i, i + 1000)));
+    }
+    expect(parts.map((p) => p.md5)).toEqual(
+      [0, 1000, 2000].map((i) => md5(data.subarray(i, i + 1000))),
+    );
+    expect(parts.every((p) => p.checksum === undefined)).toBe(true);
+    const composite = expectedComposite(data, 1000);
+    expect(hasher.digest()).toEqual({
+      size: data.length,
+      md5: md5(data),
+      multipartEtag: composite,
+      composites: { 1000: composite },
+    });
+  });
+
+  it('computes a checksum per part when asked', async () => {
+    const hasher = new PartHasher(4, 'SHA1');
+    const part = await hasher.addPart(Buffer.from('abcd'));
+    expect(part.checksum).toBe(createHash('sha1').update('abcd').digest('base64'));
   });
 });
 

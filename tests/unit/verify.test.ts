@@ -18,6 +18,8 @@ import {
   type ContentDigest,
   type RemoteContent,
 } from '../../src/index.js';
+import { partLayout } from '../../src/hash.js';
+import { partSizeFor, usesMultipart } from '../../src/transfer.js';
 
 const MiB = 1024 * 1024;
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
@@ -215,6 +217,18 @@ describe('choosePartSize', () => {
     expect(choosePartSize(MAX_PARTS * preferred, preferred)).toBe(preferred);
   });
 
+  it('keeps the preferred size at the 5 MiB boundaries', () => {
+    expect(choosePartSize(5 * MiB, preferred)).toBe(preferred);
+    // S3's smallest part size as the preferred one: the 10,000-part limit at exactly 5 MiB.
+    const min = 5 * MiB;
+    expect(choosePartSize(0, min)).toBe(min);
+    expect(choosePartSize(min - 1, min)).toBe(min);
+    expect(choosePartSize(min, min)).toBe(min);
+    expect(choosePartSize(min + 1, min)).toBe(min);
+    expect(choosePartSize(MAX_PARTS * min, min)).toBe(min);
+    expect(choosePartSize(MAX_PARTS * min + 1, min)).toBe(6 * MiB);
+  });
+
   it('grows to the smallest whole MiB that fits in 10,000 parts', () => {
     expect(choosePartSize(MAX_PARTS * preferred + 1, preferred)).toBe(9 * MiB);
     const huge = 5 * 1024 * 1024 * MiB; // 5 TiB, S3's largest object
@@ -233,5 +247,34 @@ describe('hashingFor with a fingerprint', () => {
       fingerprintMd5: 'b'.repeat(32),
     });
     expect(h.candidatePartSizes).toEqual([]);
+  });
+});
+
+describe('usesMultipart and partSizeFor: where multipart starts, and its parts', () => {
+  const ctx = { multipartThreshold: 5 * MiB, partSize: 5 * MiB };
+  it('sends up to one part as one PUT and more as parts', () => {
+    expect(usesMultipart(ctx, 0)).toBe(false);
+    expect(usesMultipart(ctx, 5 * MiB - 1)).toBe(false);
+    expect(usesMultipart(ctx, 5 * MiB)).toBe(false);
+    expect(usesMultipart(ctx, 5 * MiB + 1)).toBe(true);
+    // 5 MiB + 1: one full part and a last part of one byte.
+    expect(partLayout(5 * MiB + 1, partSizeFor(ctx, 5 * MiB + 1))).toEqual({
+      parts: 2,
+      lastPartSize: 1,
+    });
+  });
+
+  it('never needs more than 10,000 parts, and no part is under 5 MiB but the last', () => {
+    for (const size of [MAX_PARTS * 5 * MiB, MAX_PARTS * 5 * MiB + 1, 5 * 1024 * 1024 * MiB]) {
+      const part = partSizeFor(ctx, size);
+      const layout = partLayout(size, part);
+      expect(layout.parts).toBeLessThanOrEqual(MAX_PARTS);
+      expect(part).toBeGreaterThanOrEqual(5 * MiB);
+      expect(layout.lastPartSize).toBeGreaterThan(0);
+    }
+    expect(partLayout(MAX_PARTS * 5 * MiB, partSizeFor(ctx, MAX_PARTS * 5 * MiB)).parts).toBe(
+      MAX_PARTS,
+    );
+    expect(partSizeFor(ctx, MAX_PARTS * 5 * MiB + 1)).toBe(6 * MiB);
   });
 });

@@ -1,0 +1,174 @@
+/**
+ * Multipart uploads against radosgw: one read of the file sends the parts and computes the
+ * MD5 and the composite ETag; a file that changes during the upload never completes it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { open, readFile, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
+
+import {
+  compositeEtag,
+  HashMismatchError,
+  LocalPathError,
+  S3Object,
+  type S3ObjectOptions,
+} from '../../src/index.js';
+import {
+  describeS3,
+  getObject,
+  headObject,
+  interceptSend,
+  putObject,
+  uniqueKey,
+  uriFor,
+  useBucket,
+  useTempDir,
+} from './helpers.js';
+
+const MiB = 1024 * 1024;
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+/** The composite ETag of `data` in parts of `partSize`. */
+function etagFor(data: Buffer, partSize: number): string {
+  const parts: string[] = [];
+  for (let o = 0; o < data.length; o += partSize) parts.push(md5(data.subarray(o, o + partSize)));
+  return compositeEtag(parts);
+}
+
+/** Bytes this process has read through syscalls so far (page-cache hits included). */
+function bytesRead(): number | undefined {
+  if (!existsSync('/proc/self/io')) return undefined;
+  const m = /^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'));
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+describeS3('multipart uploads against radosgw', () => {
+  const bucket = useBucket();
+  const tmp = useTempDir();
+  let n = 0;
+
+  function object(key: string, options: S3ObjectOptions = {}): S3Object {
+    const dir = path.join(tmp.path, `case-${++n}`);
+    mkdirSync(dir, { recursive: true });
+    return new S3Object(uriFor(bucket.name, key), {
+      localPath: path.join(dir, 'file.bin'),
+      progressMode: 'disabled',
+      hashIndex: path.join(dir, 'index'),
+      multipartThreshold: 5 * MiB,
+      partSize: 5 * MiB,
+      maxConcurrency: 2,
+      ...options,
+    });
+  }
+
+  async function openUploads(key: string): Promise<unknown[]> {
+    const out = await bucket.client.send(
+      new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
+    );
+    return out.Uploads ?? [];
+  }
+
+  it('a new object: its parts, MD5 and composite ETag come from one read of the file', async () => {
+    const key = uniqueKey('one-read.bin');
+    const data = randomBytes(12 * MiB + 123);
+    const obj = object(key);
+    await writeFile(obj.localPath, data);
+    const before = bytesRead();
+    const result = await obj.sync('upload');
+    const after = bytesRead();
+    if (before !== undefined && after !== undefined) {
+      // One pass over the file (plus a few KiB of responses and the index), not two.
+      expect(after - before).toBeGreaterThanOrEqual(data.length);
+      expect(after - before).toBeLessThan(1.25 * data.length);
+    }
+    expect(result).toMatchObject({ transferred: 1, hashedFiles: 1, hashedBytes: data.length });
+    const head = await headObject(bucket.client, bucket.name, key);
+    expect(head.ETag).toBe(`"${etagFor(data, 5 * MiB)}"`);
+    expect(result.etag).toBe(etagFor(data, 5 * MiB));
+    // The MD5 is known only once the parts have been read, after the metadata was sent.
+    expect(head.Metadata?.['s3lync-md5']).toBeUndefined();
+    expect(head.Metadata?.['s3lync-part-size']).toBe(String(5 * MiB));
+    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(data));
+    expect(await openUploads(key)).toEqual([]);
+
+    // Another copy verifies the download by the composite ETag of the recorded part size.
+    const back = object(key);
+    expect(await back.sync('download')).toMatchObject({ transferred: 1, unverified: 0 });
+    expect(md5(await readFile(back.localPath))).toBe(md5(data));
+    // The index of the uploading side knows the object: a re-upload sends nothing.
+    expect(await obj.sync('upload')).toMatchObject({ transferred: 0, hashedFiles: 0 });
+  });
+
+  it('a same-size change: the MD5 the comparison computed becomes the fingerprint', async () => {
+    const key = uniqueKey('fingerprint.bin');
+    const v1 = randomBytes(11 * MiB);
+    const v2 = randomBytes(11 * MiB);
+    const first = object(key);
+    await writeFile(first.localPath, v1);
+    await first.upload();
+    const second = object(key);
+    await writeFile(second.localPath, v2);
+    await second.upload();
+    const head = await headObject(bucket.client, bucket.name, key);
+    expect(head.Metadata?.['s3lync-md5']).toBe(md5(v2));
+    expect(head.ETag).toBe(`"${etagFor(v2, 5 * MiB)}"`);
+  });
+
+  it('a file that shrinks during the upload fails it, aborts it and leaves the old object', async () => {
+    const key = uniqueKey('shrinks.bin');
+    await putObject(bucket.client, bucket.name, key, 'the good version');
+    const before = await headObject(bucket.client, bucket.name, key);
+    const obj = object(key);
+    await writeFile(obj.localPath, randomBytes(40 * MiB));
+    let truncated = false;
+    interceptSend(obj.client.sdk, async (command, send) => {
+      const out = await send();
+      if (command instanceof UploadPartCommand && !truncated) {
+        truncated = true;
+        await truncate(obj.localPath, 7 * MiB);
+      }
+      return out;
+    });
+    const error = await obj.upload().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LocalPathError);
+    expect((error as Error).message).toMatch(/changed while it was being uploaded/);
+    expect(await openUploads(key)).toEqual([]);
+    expect((await headObject(bucket.client, bucket.name, key)).ETag).toBe(before.ETag);
+    expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('the good version');
+  });
+
+  it('a same-size file rewritten during a fingerprinted upload is aborted before it completes', async () => {
+    const key = uniqueKey('rewritten.bin');
+    const v1 = randomBytes(40 * MiB);
+    const first = object(key);
+    await writeFile(first.localPath, v1);
+    await first.upload();
+    const before = await headObject(bucket.client, bucket.name, key);
+
+    const obj = object(key);
+    const v2 = randomBytes(40 * MiB);
+    await writeFile(obj.localPath, v2);
+    let rewritten = false;
+    interceptSend(obj.client.sdk, async (command, send) => {
+      const out = await send();
+      if (command instanceof UploadPartCommand && !rewritten) {
+        rewritten = true;
+        // Same size, other bytes near the end, in place: parts not read yet change.
+        const fh = await open(obj.localPath, 'r+');
+        await fh.write(Buffer.alloc(2 * MiB, 7), 0, 2 * MiB, 38 * MiB);
+        await fh.close();
+      }
+      return out;
+    });
+    const error = await obj.upload().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HashMismatchError);
+    expect((error as Error).message).toMatch(/changed while it was being uploaded/);
+    expect(await openUploads(key)).toEqual([]);
+    expect((await headObject(bucket.client, bucket.name, key)).ETag).toBe(before.ETag);
+    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
+  });
+});
