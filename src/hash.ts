@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
@@ -395,5 +395,107 @@ export async function* readChunks(
   } finally {
     await pending?.read.catch(() => undefined);
     await fh.close();
+  }
+}
+
+/**
+ * Hashes a file in order while it is written out of order (parallel ranged downloads).
+ * Bytes written at the hashing position are hashed from memory on their way to the file;
+ * bytes written ahead of it go to the file only, and are read back (from the page cache)
+ * once everything before them has been hashed. So memory stays at one read buffer however
+ * far the writers run ahead, and only the bytes that arrive early are read twice.
+ */
+export class InOrderFileHasher {
+  /** Bytes hashed so far: the file's prefix `[0, hashed)`. */
+  hashed = 0;
+  /** Bytes read back from the file to hash them. */
+  reread = 0;
+  /** Written ranges beyond `hashed`, `[start, end)`, sorted and merged. */
+  private readonly written: [number, number][] = [];
+  private following = false;
+  private catchingUp: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+  private buffer: Buffer | undefined;
+
+  /**
+   * @param fh - the file, open for reading and writing.
+   * @param hasher - receives the bytes in order.
+   * @param chunkSize - the size of reads back from the file.
+   */
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly hasher: Pick<HashingStream, 'update'>,
+    private readonly chunkSize: number = HASH_CHUNK_SIZE,
+  ) {}
+
+  /** Writes `data` at `position`; keep `data` unchanged until this resolves. */
+  async write(data: Buffer, position: number): Promise<void> {
+    this.throwIfFailed();
+    if (!this.following && position === this.hashed) {
+      this.hasher.update(data);
+      this.hashed += data.length;
+    }
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+    this.markWritten(position, position + data.length);
+    if (!this.following) this.catchingUp = this.follow();
+  }
+
+  /** Resolves once `[0, size)` is hashed; throws if some of it was never written. */
+  async finish(size: number): Promise<void> {
+    await this.catchingUp;
+    this.throwIfFailed();
+    if (this.hashed !== size) {
+      throw new Error(`internal: hashed ${this.hashed} of ${size} bytes written in order`);
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  private markWritten(start: number, end: number): void {
+    if (end <= this.hashed) return;
+    const w = this.written;
+    w.push([Math.max(start, this.hashed), end]);
+    w.sort((a, b) => a[0] - b[0]);
+    for (let i = w.length - 1; i > 0; i--) {
+      const prev = w[i - 1];
+      const cur = w[i];
+      if (prev !== undefined && cur !== undefined && cur[0] <= prev[1]) {
+        prev[1] = Math.max(prev[1], cur[1]);
+        w.splice(i, 1);
+      }
+    }
+  }
+
+  /** How far the file is written contiguously from `hashed`. */
+  private writtenEnd(): number {
+    while (this.written[0] !== undefined && this.written[0][1] <= this.hashed) this.written.shift();
+    const first = this.written[0];
+    return first !== undefined && first[0] <= this.hashed ? first[1] : this.hashed;
+  }
+
+  /** Reads back and hashes what has been written beyond `hashed`, until nothing is. */
+  private async follow(): Promise<void> {
+    this.following = true;
+    try {
+      for (let end = this.writtenEnd(); end > this.hashed; end = this.writtenEnd()) {
+        this.buffer ??= Buffer.allocUnsafeSlow(this.chunkSize);
+        const length = Math.min(end - this.hashed, this.buffer.length);
+        const { bytesRead } = await this.fh.read(this.buffer, 0, length, this.hashed);
+        if (bytesRead === 0) throw new Error(`internal: nothing to read at ${this.hashed}`);
+        this.hasher.update(this.buffer.subarray(0, bytesRead));
+        this.hashed += bytesRead;
+        this.reread += bytesRead;
+      }
+    } catch (error) {
+      this.failure ??= { error };
+    } finally {
+      this.following = false;
+    }
   }
 }

@@ -26,6 +26,7 @@ import {
   S3Client,
   S3ServiceException,
   UploadPartCommand,
+  type GetObjectCommandInput,
   type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
@@ -1059,5 +1060,108 @@ describe('uploadMultipart() through the real SDK middleware', () => {
     }
     // Other requests are signed as usual.
     expect(http.requests[0]?.headers['x-amz-content-sha256']).not.toBe('UNSIGNED-PAYLOAD');
+  });
+});
+
+describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const s3 = mockClient(sdk);
+  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+  const MiB = 1024 * 1024;
+
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  /**
+   * Serves byte ranges of `data` in 64 KiB chunks, range i after `delayMs(i)`, so later
+   * ranges can finish before earlier ones.
+   */
+  function serve(data: Buffer, rangeSize: number, delayMs: (range: number) => number) {
+    const etag = `"${md5(data)}"`;
+    s3.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
+      const [, from, to] = /bytes=(\d+)-(\d+)/.exec(input.Range ?? '') ?? [];
+      const start = Number(from);
+      const end = Math.min(Number(to), data.length - 1);
+      const slice = data.subarray(start, end + 1);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < slice.length; i += 64 * 1024)
+        chunks.push(slice.subarray(i, i + 64 * 1024));
+      const range = start / rangeSize;
+      async function* body() {
+        await new Promise((resolve) => setTimeout(resolve, delayMs(range)));
+        yield* chunks;
+      }
+      return {
+        Body: sdkStreamMixin(Readable.from(body())),
+        ContentLength: slice.length,
+        ContentRange: `bytes ${start}-${end}/${data.length}`,
+        ETag: etag,
+      };
+    });
+    return etag;
+  }
+
+  it('reassembles ranges that finish out of order, uneven last range included, and hashes them in order', async () => {
+    const rangeSize = 2.5 * MiB;
+    const data = Buffer.alloc(6 * MiB + 123);
+    for (let i = 0; i < data.length; i += 4093) data[i] = (i >> 12) % 256;
+    // The first range is the slowest: the others are written before it and read back.
+    const etag = serve(data, rangeSize, (i) => (i === 0 ? 60 : 5 * i));
+    const temp = path.join(dir, 'ranged.tmp');
+    const progress: number[] = [];
+    const result = await client.downloadRangesToFile('bucket', 'key', temp, {
+      size: data.length,
+      rangeSize,
+      concurrency: 3,
+      ifMatch: etag,
+      onBytes: (n) => progress.push(n),
+      hashing: () => ({ candidatePartSizes: [rangeSize] }),
+    });
+    // Not toEqual: deep equality of megabytes takes vitest seconds.
+    expect((await readFile(temp)).equals(data)).toBe(true);
+    expect(result.digest.md5).toBe(md5(data));
+    expect(result.digest.composites?.[rangeSize]).toBe(
+      compositeEtag([0, 1, 2].map((i) => md5(data.subarray(i * rangeSize, (i + 1) * rangeSize)))),
+    );
+    expect(result.size).toBe(data.length);
+    expect(progress.reduce((a, b) => a + b, 0)).toBe(data.length);
+    const gets = s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input);
+    expect(gets.map((g) => g.Range)).toEqual([
+      `bytes=0-${rangeSize - 1}`,
+      `bytes=${rangeSize}-${2 * rangeSize - 1}`,
+      `bytes=${2 * rangeSize}-${data.length - 1}`,
+    ]);
+    expect(new Set(gets.map((g) => g.IfMatch))).toEqual(new Set([etag]));
+  });
+
+  it('retries a range cut short, within the attempt budget', async () => {
+    const rangeSize = MiB;
+    const data = Buffer.alloc(3 * MiB + 5, 3);
+    serve(data, rangeSize, () => 0);
+    const etag = `"${md5(data)}"`;
+    let cut = false;
+    s3.on(GetObjectCommand, { Range: `bytes=${MiB}-${2 * MiB - 1}` }).callsFake(() => {
+      const full = data.subarray(MiB, 2 * MiB);
+      const body = cut ? full : full.subarray(0, 1000);
+      cut = true;
+      return {
+        Body: sdkStreamMixin(Readable.from([body])),
+        ContentLength: full.length,
+        ContentRange: `bytes ${MiB}-${2 * MiB - 1}/${data.length}`,
+        ETag: etag,
+      };
+    });
+    const temp = path.join(dir, 'ranged.tmp');
+    const result = await client.downloadRangesToFile('bucket', 'key', temp, {
+      size: data.length,
+      rangeSize,
+      concurrency: 2,
+    });
+    expect(result.digest.md5).toBe(md5(data));
+    expect((await readFile(temp)).equals(data)).toBe(true);
   });
 });

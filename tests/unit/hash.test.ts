@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -18,7 +18,7 @@ import {
   normalizeEtag,
   type RemoteDigest,
 } from '../../src/index.js';
-import { PartHasher, partLayout, readChunks } from '../../src/hash.js';
+import { InOrderFileHasher, PartHasher, partLayout, readChunks } from '../../src/hash.js';
 
 function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');
@@ -480,5 +480,70 @@ describe('readChunks', () => {
       }
     };
     await expect(read()).rejects.toBe(reason);
+  });
+});
+
+describe('InOrderFileHasher', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-ordered-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hashes in order what is written out of order, reading back only what came early', async () => {
+    const data = bytes(10_000, 5);
+    const fh = await open(path.join(dir, 'out.bin'), 'w+');
+    try {
+      const hasher = new HashingStream(4000);
+      const ordered = new InOrderFileHasher(fh, hasher, 1500);
+      const piece = (from: number, to: number) => ordered.write(data.subarray(from, to), from);
+      // 6000-10000 comes first, then 2000-6000 in two pieces, then the start.
+      await piece(6000, 10_000);
+      await Promise.all([piece(2000, 4000), piece(4000, 6000)]);
+      await piece(0, 2000);
+      await ordered.finish(data.length);
+      expect(hasher.digest()).toEqual({
+        size: data.length,
+        md5: md5(data),
+        multipartEtag: expectedComposite(data, 4000),
+      });
+      // Only the first piece was at the hashing position when it was written.
+      expect(ordered.reread).toBe(8000);
+      expect((await readFile(path.join(dir, 'out.bin'))).equals(data)).toBe(true);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('hashes from memory what arrives in order', async () => {
+    const data = bytes(5000, 6);
+    const fh = await open(path.join(dir, 'seq.bin'), 'w+');
+    try {
+      const hasher = new HashingStream();
+      const ordered = new InOrderFileHasher(fh, hasher);
+      for (let i = 0; i < data.length; i += 1000)
+        await ordered.write(data.subarray(i, i + 1000), i);
+      await ordered.finish(data.length);
+      expect(hasher.digest().md5).toBe(md5(data));
+      expect(ordered.reread).toBe(0);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('fails at finish when a gap was never written', async () => {
+    const fh = await open(path.join(dir, 'gap.bin'), 'w+');
+    try {
+      const ordered = new InOrderFileHasher(fh, new HashingStream());
+      await ordered.write(Buffer.from('abc'), 0);
+      await ordered.write(Buffer.from('xyz'), 10);
+      await expect(ordered.finish(13)).rejects.toThrow(/hashed 3 of 13/);
+    } finally {
+      await fh.close();
+    }
   });
 });
