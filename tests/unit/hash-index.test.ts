@@ -745,3 +745,171 @@ describe('parseIndex: the header must be exactly version 1', () => {
     expect(parseIndex(text.replace('s3lync-hash-index 1 ', 's3lync-hash-index 10 ')).size).toBe(0);
   });
 });
+
+describe('HashIndex at scale: sorted, streamed, compact', () => {
+  async function saved(file: string): Promise<Map<string, IndexEntry>> {
+    return parseIndex(await readFile(file, 'utf8'));
+  }
+
+  it('writes entries in key order, whatever order they were recorded in', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    for (const p of ['b', 'a/x', 'a.txt', '😀', '\uffff', 'a']) index.record(p, entry());
+    await index.save({ prune: false });
+    expect([...(await saved(file)).keys()]).toEqual(['a', 'a.txt', 'a/x', 'b', '\uffff', '😀']);
+  });
+
+  it('loads an unsorted file (an older writer) and keeps the last of a path written twice', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const lines = serializeIndex(
+      new Map([
+        ['z', entry()],
+        ['a', entry()],
+        ['m', entry()],
+      ]),
+      1n,
+    ).split('\n');
+    const again = serializeIndex(new Map([['a', entry({ md5: MD5_B })]]), 1n).split('\n')[1];
+    await writeFile(file, [...lines.slice(0, -1), again, ''].join('\n'));
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(3);
+    expect(index.lookup('a', identity())?.md5).toBe(MD5_B);
+    index.record('b', entry());
+    await index.save({ prune: false });
+    expect([...(await saved(file)).entries()].map(([p, e]) => `${p}:${e.md5}`)).toEqual([
+      `a:${MD5_B}`,
+      `b:${MD5_A}`,
+      `m:${MD5_A}`,
+      `z:${MD5_A}`,
+    ]);
+  });
+
+  it('streams a file of many chunks, lines and characters cut at chunk edges', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const many = new Map<string, IndexEntry>();
+    // ~3 MiB of lines with multi-byte characters, so chunk edges fall inside them.
+    for (let i = 0; i < 15_000; i++) {
+      many.set(
+        `dir-é-${'ü'.repeat(i % 97)}/file-${String(i).padStart(6, '0')}-😀`,
+        entry({ ino: BigInt(i) }),
+      );
+    }
+    const text = serializeIndex(many, 1n);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(3 * 2 ** 20);
+    await writeFile(file, text);
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(many.size);
+    for (const [p, e] of many) expect(index.lookup(p, e)).toEqual(e);
+    index.record('new', entry());
+    await index.save({ prune: false });
+    const back = await saved(file);
+    expect(back.size).toBe(many.size + 1);
+    for (const [p, e] of many) expect(back.get(p)).toEqual(e);
+  });
+
+  it('round-trips every form of ETag: the MD5 quoted or bare, another string, none', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    const forms: Record<string, IndexEntry> = {
+      quoted: entry({ etag: `"${MD5_A}"` }),
+      bare: entry({ etag: MD5_A }),
+      multipart: entry({ etag: `"${MD5_B}-3"` }),
+      other: entry({ etag: 'W/"weird"' }),
+      none: entry(),
+    };
+    for (const [p, e] of Object.entries(forms)) index.record(p, e);
+    await index.save({ prune: false });
+    const loaded = await HashIndex.load(file);
+    for (const [p, e] of Object.entries(forms)) expect(loaded.lookup(p, identity())).toEqual(e);
+    expect(await saved(file)).toEqual(new Map(Object.entries(forms)));
+    // An ETag set on a loaded entry lands in the next save, the rest unchanged.
+    loaded.setEtag('none', MD5_A, `"${MD5_A}"`);
+    await loaded.save({ prune: true });
+    expect((await saved(file)).get('none')?.etag).toBe(`"${MD5_A}"`);
+    expect((await saved(file)).get('multipart')?.etag).toBe(`"${MD5_B}-3"`);
+  });
+
+  it('keepSorted keeps a whole walk without a per-path call; pruning drops the rest', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const walk = ['a', 'b/c', 'd', 'e'];
+    const setup = await HashIndex.load(file);
+    for (const p of [...walk, 'gone', 'b/gone']) setup.record(p, entry());
+    await setup.save({ prune: false });
+
+    const index = await HashIndex.load(file);
+    index.keepSorted(walk);
+    // A re-stamped entry and a new one are kept as well.
+    index.setEtag('d', MD5_A, 'etag');
+    index.record('new', entry());
+    await index.save({ prune: true });
+    expect([...(await saved(file)).keys()]).toEqual(['a', 'b/c', 'd', 'e', 'new']);
+    expect(index.size).toBe(5);
+  });
+
+  it('keepSorted applies to entries another process saved meanwhile, too', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const mine = await HashIndex.load(file);
+    const theirs = await HashIndex.load(file);
+    theirs.record('walked', entry({ md5: MD5_B }));
+    theirs.record('not-walked', entry());
+    await theirs.save({ prune: false });
+    mine.keepSorted(['walked']);
+    mine.record('mine', entry());
+    await mine.save({ prune: true });
+    expect([...(await saved(file)).keys()]).toEqual(['mine', 'walked']);
+    expect(mine.size).toBe(2);
+  });
+
+  it('a record saved before gives way to a newer entry another process saved', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const mine = await HashIndex.load(file);
+    mine.record('f', entry({ md5: MD5_A }));
+    await mine.save({ prune: false });
+    const theirs = await HashIndex.load(file);
+    theirs.record('f', entry({ md5: MD5_B }));
+    await theirs.save({ prune: false });
+    mine.record('g', entry());
+    await mine.save({ prune: false });
+    expect((await saved(file)).get('f')?.md5).toBe(MD5_B);
+    expect(mine.lookup('f', identity())?.md5).toBe(MD5_B);
+  });
+});
+
+describe('parseIndex and the index loader agree on every line', () => {
+  it('the fast reader of a loaded index accepts and rejects what parseIndex does', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const good = serializeIndex(
+      new Map([
+        ['plain', entry()],
+        ['with "quotes" and \\ and \n', entry({ etag: `"${MD5_A}"` })],
+        ['multipart', entry({ etag: `"${MD5_B}-2"`, ownMtime: true })],
+        ['bare', entry({ etag: MD5_A, ino: 2n ** 63n + 5n })],
+        ['negative-mtime', entry({ mtimeNs: -5n, hashedAtNs: 200_000_000n })],
+        ['ünïcode/😀', entry({ size: 2 ** 52 })],
+      ]),
+      1n,
+    ).split('\n');
+    const bad = [
+      '["size-not-integer",1.5,"1","1","1","' + MD5_A + '","2",0,""]',
+      '["size-hex",0x10,"1","1","1","' + MD5_A + '","2",0,""]',
+      '["md5-upper",1,"1","1","1","' + MD5_A.toUpperCase() + '","2",0,""]',
+      '["mtime-not-number",1,"x","1","1","' + MD5_A + '","2",0,""]',
+      '["too-few",1,"1","1","1","' + MD5_A + '","2",0]',
+      '["etag-not-string",1,"1","1","1","' + MD5_A + '","2",0,5]',
+      '["spaced",1, "1","1","1","' + MD5_A + '","2",0,""]',
+      '["numbers-unquoted",1,1,1,1,"' + MD5_A + '",2,1,""]',
+      'not json at all',
+    ];
+    const text = [...good.slice(0, -1), ...bad, ''].join('\n');
+    await writeFile(file, text);
+    const expected = parseIndex(text);
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(expected.size);
+    expect(index.lookup('plain', identity())).toEqual(entry());
+    index.record('zz', entry());
+    await index.save({ prune: false });
+    const back = parseIndex(await readFile(file, 'utf8'));
+    back.delete('zz');
+    expect(back).toEqual(expected);
+  });
+});
