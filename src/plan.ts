@@ -101,11 +101,33 @@ export function pathsNeedingDigest(
  * encrypted) are equal only when the index says this very file was synced with this ETag.
  */
 export function sameContent(digest: KnownDigest | undefined, remote: RemoteEntry): boolean {
-  if (digest === undefined) return false;
+  return digest !== undefined && contentVerdict(digest, remote) === 'unchanged';
+}
+
+/**
+ * What a known digest says of a same-size pair: `unchanged`, `checksum` (other content),
+ * or `unknown` when neither the MD5 nor the ETag the index synced this file with decides
+ * (a multipart or encrypted ETag), which only the server can settle.
+ */
+export function contentVerdict(
+  digest: KnownDigest,
+  remote: RemoteEntry,
+): 'unchanged' | 'checksum' | 'unknown' {
+  // The usual case, as verifyContent decides it but without normalising the ETag.
+  if (
+    remote.etag === `"${digest.md5}"` &&
+    digest.size === remote.size &&
+    remote.fingerprintMd5 === undefined &&
+    remote.opaqueEtag !== true
+  ) {
+    return 'unchanged';
+  }
   const verdict = compareDigests(digest, remote);
-  if (verdict !== 'unknown') return verdict === 'equal';
+  if (verdict !== 'unknown') return verdict === 'equal' ? 'unchanged' : 'checksum';
   const listed = normalizeEtag(remote.etag);
-  return listed !== undefined && normalizeEtag(digest.syncedEtag) === listed;
+  return listed !== undefined && normalizeEtag(digest.syncedEtag) === listed
+    ? 'unchanged'
+    : 'unknown';
 }
 
 /**

@@ -31,10 +31,9 @@ import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.
 import { identityOf, LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
 import {
-  decideContent,
+  contentVerdict,
   decidePair,
   deleteAction,
-  sameContent,
   TreeMatcher,
   type Direction,
   type KnownDigest,
@@ -48,13 +47,7 @@ import {
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
 import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
-import {
-  compareDigests,
-  hashingFor,
-  verifyContent,
-  type ContentDigest,
-  type RemoteContent,
-} from './verify.js';
+import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
 
 const log = getLogger('sync');
 
@@ -175,6 +168,12 @@ export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 /** Parts in flight per multipart upload; large files share the concurrency budget. */
 const PARTS_PER_UPLOAD = 4;
 
+/**
+ * Matches every key {@link unsafeKeyReason} refuses (an empty, "." or ".." segment, a
+ * leading "/", NUL, a Windows separator or drive), and few others: a cheap first test.
+ */
+const MAYBE_UNSAFE = /(?:^|\/)\.{0,2}(?:\/|$)|[\0\\:]/;
+
 /** Tasks started but not settled, at most, before the next page of the listing is asked for. */
 const MAX_QUEUED_TASKS = 1000;
 
@@ -283,7 +282,7 @@ export async function runSync(
     target.indexDir === undefined
       ? HashIndex.disabled()
       : await HashIndex.load(indexFileFor(target.indexDir, root));
-  for (const p of local.paths) index.keep(p);
+  index.keepSorted(local.paths);
   const useChecksum = options.useChecksum ?? true;
   const mirror = options.mirror ?? false;
   const dryRun = options.dryRun ?? false;
@@ -428,7 +427,7 @@ export async function runSync(
 
   const onPair = ({ remote, local: row }: MatchedPair): void => {
     const rel = remote.path;
-    if (direction === 'download' && layout.tree) {
+    if (direction === 'download' && layout.tree && MAYBE_UNSAFE.test(rel)) {
       try {
         resolveKeyPath(root, rel);
       } catch (error) {
@@ -458,25 +457,26 @@ export async function runSync(
       cached === undefined
         ? undefined
         : { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
-    if (
-      known !== undefined &&
-      (sameContent(known, remote) || compareDigests(known, remote) !== 'unknown')
-    ) {
-      if (decideContent(known, remote) === 'unchanged') result.unchanged++;
-      else transfer('checksum', rel, remote, row, known);
+    const verdict = known === undefined ? 'unknown' : contentVerdict(known, remote);
+    if (verdict === 'unchanged') {
+      result.unchanged++;
+      return;
+    }
+    if (verdict === 'checksum') {
+      transfer('checksum', rel, remote, row, known);
       return;
     }
     const slot = deferred ? planned.push(undefined) - 1 : undefined;
     const work = async (): Promise<void> => {
-      let digest = known ?? (await hashLocal(index, root, file, hashed, signal));
+      const digest = known ?? (await hashLocal(index, root, file, hashed, signal));
+      let equal = contentVerdict(digest, remote);
       // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
-      if (!sameContent(digest, remote) && compareDigests(digest, remote) === 'unknown') {
-        if (await resolveUnknown(target, root, file, remote, digest, hashed, signal)) {
-          digest = { ...digest, syncedEtag: remote.etag };
-          index.setEtag(rel, digest.md5, remote.etag);
-        }
+      if (equal === 'unknown') {
+        const same = await resolveUnknown(target, root, file, remote, digest, hashed, signal);
+        if (same) index.setEtag(rel, digest.md5, remote.etag);
+        equal = same ? 'unchanged' : 'checksum';
       }
-      if (decideContent(digest, remote) === 'unchanged') result.unchanged++;
+      if (equal === 'unchanged') result.unchanged++;
       else transfer('checksum', rel, remote, row, digest, slot);
     };
     tasks.add(

@@ -205,6 +205,31 @@ describe('a tree sync acts on pages as they arrive', () => {
     expect((await readdir(path.join(root, 'a'))).sort()).toEqual(['b']);
   });
 
+  it('refuses every key that would not stay inside the root, and downloads the rest', async () => {
+    const events: Events = [];
+    const unsafe = ['../up', 'a//b', './c', 'd/.', 'e/../f', 'g/', '/abs', 'h\0i'];
+    servePages(
+      [
+        ['ok', ...unsafe.slice(0, 4)],
+        [...unsafe.slice(4), 'ok2'],
+      ],
+      events,
+      Promise.resolve(),
+    );
+    serveGets(events, () => undefined);
+    const error = (await object()
+      .sync('download')
+      .catch((e: unknown) => e)) as SyncError;
+    expect(error).toBeInstanceOf(SyncError);
+    // "g/" is a directory marker (skipped); "/abs" lists as "p//abs", an empty segment.
+    expect(error.failures.map((f) => f.path).sort()).toEqual(
+      ['../up', 'a//b', './c', 'd/.', 'e/../f', '/abs', 'h\0i'].sort(),
+    );
+    for (const f of error.failures) expect(f.error).toBeInstanceOf(UnsafePathError);
+    expect(events.filter((e) => e.startsWith('get ')).sort()).toEqual(['get p/ok', 'get p/ok2']);
+    expect((await readdir(root)).sort()).toEqual(['ok', 'ok2']);
+  });
+
   it('upload mirror: a listing that fails on a later page deletes nothing', async () => {
     await writeLocal({ keep: contentOf('keep') });
     s3.on(ListObjectsV2Command)
