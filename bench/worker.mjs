@@ -12,9 +12,11 @@
  *   ceil-upload    lib-storage `Upload` of one file, `partSize`, `queueSize` (--large)
  *   ceil-getfile   one `GetObject` of one key piped to a file, a single stream (--large)
  *   md5-node  Node's MD5 of a file, read with 1 MiB chunks (--large)
+ *   hashfile  s3lync's `hashFile` of a file: the library's own MD5 pass (--large)
  *   md5sum    `md5sum` of a file, run under /usr/bin/time (--large)
  *   plan-mock a tree sync planned against a mocked SDK client that generates listing
  *             pages on the fly (--million); run with --expose-gc for the heap figures
+ *   index-io  load and saves of a hash index of N entries (--million), with --expose-gc
  *
  * Wall and CPU time cover the operation only (not Node's start-up or module loading);
  * peak RSS is the whole process's (`resourceUsage().maxRSS`).
@@ -22,7 +24,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
@@ -233,6 +235,15 @@ async function runMd5Node() {
   });
 }
 
+/** s3lync's `hashFile`: the MD5 pass the library makes of a local file. */
+async function runHashFile() {
+  const { hashFile } = await loadLib();
+  return measureIo(async () => {
+    const digest = await hashFile(spec.localPath);
+    return { md5: digest.md5, bytes: spec.size };
+  });
+}
+
 /** `md5sum` of a file under /usr/bin/time: its own wall, CPU and peak RSS. */
 async function runMd5sum() {
   const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', [
@@ -299,49 +310,54 @@ function fakeEtag(i) {
 }
 
 /**
- * Plans a tree sync against the mock listing. `spec.mode`:
- *   'dry-download'  pages × pageSize keys that do not exist locally, `dryRun: true`;
- *   'noop-upload'   a local tree (`spec.manifest` lists its paths, `spec.etags` their
- *                   MD5s), listed with matching ETags: every file is unchanged.
- * Heap: `heapUsed` after a forced GC before the sync (the library, the client and the
- * mock already loaded) and after it with the SyncResult still held; the peak is sampled
- * every 20 ms (garbage included), or with `spec.liveSampleMs` after a forced GC each time.
+ * Key number i of the generated listings, relative to the prefix: 1,000 files per
+ * directory, `d0000/f0000000.bin` on. bench/run.mjs makes the local tree with the same names.
+ */
+function generatedKey(i, perDir = 1000) {
+  return `d${String(Math.floor(i / perDir)).padStart(4, '0')}/f${String(i).padStart(7, '0')}.bin`;
+}
+
+/** The ETag of an empty object: the MD5 of nothing. */
+const EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"';
+
+/** The heap in use plus ArrayBuffer memory (typed arrays live outside the V8 heap). */
+function memoryInUse() {
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, buffers: m.arrayBuffers };
+}
+
+/**
+ * Plans a tree sync against the mock listing, `spec.pages` × `spec.pageSize` keys named by
+ * {@link generatedKey}. `spec.mode`:
+ *   'dry-download'  keys that do not exist locally, `dryRun: true` (every key a download);
+ *   'noop'          empty objects that all exist locally as empty files (`spec.localPath`,
+ *                   made by run.mjs) with a warm hash index: `sync(spec.direction)` finds
+ *                   every file unchanged.
+ * Heap: heap in use plus ArrayBuffers after forced GCs before the sync (the library, the
+ * client and the mock already loaded) and after it with the SyncResult still held; the
+ * peak is sampled every 20 ms (garbage included), or with `spec.liveSampleMs` after a
+ * forced GC each time.
  */
 async function runPlanMock() {
   const gc = globalThis.gc;
   if (typeof gc !== 'function') throw new Error('run the plan-mock worker with --expose-gc');
   const { S3Object } = await loadLib();
-  let pageOf;
-  let keys;
-  if (spec.mode === 'dry-download') {
-    keys = spec.pages * spec.pageSize;
-    pageOf = (n, prefix) => {
-      const out = new Array(spec.pageSize);
-      for (let j = 0; j < spec.pageSize; j++) {
-        const i = n * spec.pageSize + j;
-        out[j] = {
-          Key: `${prefix}d${String(n).padStart(4, '0')}/f${String(i).padStart(7, '0')}.bin`,
-          Size: 1024,
-          ETag: fakeEtag(i),
-          LastModified: LAST_MODIFIED,
-        };
-      }
-      return out;
-    };
-  } else {
-    const paths = JSON.parse(await readFile(spec.manifest, 'utf8'));
-    const etags = JSON.parse(await readFile(spec.etags, 'utf8'));
-    keys = paths.length;
-    pageOf = (n, prefix) =>
-      paths.slice(n * spec.pageSize, (n + 1) * spec.pageSize).map((p, j) => ({
-        Key: `${prefix}${p}`,
-        Size: spec.size,
-        ETag: `"${etags[n * spec.pageSize + j]}"`,
+  const keys = spec.pages * spec.pageSize;
+  const dryRun = spec.mode === 'dry-download';
+  const pageOf = (n, prefix) => {
+    const out = new Array(spec.pageSize);
+    for (let j = 0; j < spec.pageSize; j++) {
+      const i = n * spec.pageSize + j;
+      out[j] = {
+        Key: `${prefix}${generatedKey(i, spec.pageSize)}`,
+        Size: dryRun ? 1024 : 0,
+        ETag: dryRun ? fakeEtag(i) : EMPTY_ETAG,
         LastModified: LAST_MODIFIED,
-      }));
-  }
-  const pages = Math.ceil(keys / spec.pageSize);
-  const { sdk, requests } = mockListingClient(pageOf, pages);
+      };
+    }
+    return out;
+  };
+  const { sdk, requests } = mockListingClient(pageOf, spec.pages);
   const obj = new S3Object(`s3://${spec.bucket}/${spec.prefix}`, {
     client: sdk,
     localPath: spec.localPath,
@@ -349,19 +365,23 @@ async function runPlanMock() {
     maxConcurrency: spec.concurrency,
     hashIndex: spec.indexDir,
   });
-  const dryRun = spec.mode === 'dry-download';
-  const direction = dryRun ? 'download' : 'upload';
+  const direction = dryRun ? 'download' : spec.direction;
   gc();
   gc();
-  const heap0 = process.memoryUsage().heapUsed;
-  let peakHeap = heap0;
+  const before = memoryInUse();
+  const base = before.heap + before.buffers;
+  let peak = base;
   // With `liveSampleMs`, each sample forces a full GC first: the peak of live data, at the
   // price of the timing (that run's wall and CPU are not reported).
   const live = spec.liveSampleMs !== undefined;
+  const sample = () => {
+    const m = memoryInUse();
+    peak = Math.max(peak, m.heap + m.buffers);
+  };
   const sampler = setInterval(
     () => {
       if (live) gc();
-      peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+      sample();
     },
     live ? spec.liveSampleMs : 20,
   );
@@ -371,26 +391,91 @@ async function runPlanMock() {
     return {};
   });
   clearInterval(sampler);
-  peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  sample();
   gc();
   gc();
-  const heap1 = process.memoryUsage().heapUsed;
-  const summary = {
+  const after = memoryInUse();
+  return {
+    ...m,
     keys,
     planned: result.actions.length,
     unchanged: result.unchanged,
     transferred: result.transferred,
     hashedFiles: result.hashedFiles,
     hashedBytes: result.hashedBytes,
-  };
-  return {
-    ...m,
-    ...summary,
-    heapBaseMiB: heap0 / 2 ** 20,
-    heapRetainedPerKey: (heap1 - heap0) / keys,
-    heapPeakPerKey: (peakHeap - heap0) / keys,
+    heapBaseMiB: base / 2 ** 20,
+    heapRetainedPerKey: (after.heap + after.buffers - base) / keys,
+    buffersRetainedPerKey: (after.buffers - before.buffers) / keys,
+    heapPeakPerKey: (peak - base) / keys,
     live,
     requests,
+    failures: {},
+  };
+}
+
+/**
+ * Loads and saves the hash index at `spec.indexFile`, cut to its first `spec.entries`
+ * entries (lines) in a copy: the load; a save that rewrites it (one entry recorded); a
+ * save that first merges another process's save (one more entry each side).
+ */
+async function runIndexIo() {
+  const gc = globalThis.gc;
+  if (typeof gc !== 'function') throw new Error('run the index-io worker with --expose-gc');
+  const { HashIndex } = await loadLib();
+  const file = path.join(path.dirname(spec.out), `index-io-${spec.entries}.jsonl`);
+  const lines = (await readFile(spec.indexFile, 'utf8')).split('\n');
+  await writeFile(file, `${lines.slice(0, spec.entries + 1).join('\n')}\n`);
+  lines.length = 0;
+  const entry = {
+    size: 0,
+    mtimeNs: 1n,
+    ctimeNs: 1n,
+    ino: 1n,
+    md5: 'd41d8cd98f00b204e9800998ecf8427e',
+    hashedAtNs: 10n ** 18n,
+    ownMtime: false,
+  };
+  gc();
+  gc();
+  const before = memoryInUse();
+  let index;
+  const load = await measure(async () => {
+    index = await HashIndex.load(file);
+    return {};
+  });
+  gc();
+  gc();
+  const loaded = memoryInUse();
+  const entries = index.size;
+  index.record('zz-bench-save', entry);
+  const save = await measure(async () => {
+    await index.save({ prune: false });
+    return {};
+  });
+  const other = await HashIndex.load(file);
+  other.record('zz-bench-other', entry);
+  await other.save({ prune: false });
+  index.record('zz-bench-merge', entry);
+  const merge = await measure(async () => {
+    await index.save({ prune: false });
+    return {};
+  });
+  const final = await HashIndex.load(file);
+  if (final.size !== entries + 3) {
+    throw new Error(`the merged index has ${final.size} entries, expected ${entries + 3}`);
+  }
+  return {
+    entries,
+    loadWallS: load.wallS,
+    loadCpuS: load.cpuS,
+    saveWallS: save.wallS,
+    saveCpuS: save.cpuS,
+    mergeWallS: merge.wallS,
+    mergeCpuS: merge.cpuS,
+    heapPerEntry: (loaded.heap - before.heap) / entries,
+    buffersPerEntry: (loaded.buffers - before.buffers) / entries,
+    fileBytes: (await stat(file)).size,
+    requests: {},
     failures: {},
   };
 }
@@ -403,8 +488,10 @@ const KINDS = {
   'ceil-upload': () => runCeilingOne('ceil-upload'),
   'ceil-getfile': () => runCeilingOne('ceil-getfile'),
   'md5-node': runMd5Node,
+  hashfile: runHashFile,
   md5sum: runMd5sum,
   'plan-mock': runPlanMock,
+  'index-io': runIndexIo,
 };
 const runKind = KINDS[spec.kind];
 if (runKind === undefined) throw new Error(`unknown worker kind ${spec.kind}`);
