@@ -92,6 +92,12 @@ export interface HashingOptions {
   candidatePartSizes?: readonly number[];
   /** An S3 additional checksum to compute in the same pass. @default none */
   checksum?: ChecksumAlgorithm | undefined;
+  /**
+   * The content's MD5, already known from an earlier pass: reported as it is instead of
+   * computed again, for a second pass that only adds composite ETags or a checksum.
+   * @default none (the MD5 is computed)
+   */
+  knownMd5?: string | undefined;
 }
 
 /** The MD5s of the parts of one part size, as bytes flow past. */
@@ -136,7 +142,8 @@ class PartTracker {
 export class HashingStream extends Transform {
   /** Bytes seen so far. */
   bytes = 0;
-  private readonly whole: Hash = createHash('md5');
+  /** The running MD5, or the MD5 given as known. */
+  private readonly whole: Hash | string;
   private readonly primary: PartTracker | undefined;
   private readonly candidates: PartTracker[];
   private readonly checksummer: Checksummer | undefined;
@@ -152,6 +159,7 @@ export class HashingStream extends Transform {
     options: HashingOptions = {},
   ) {
     super({ highWaterMark: HASH_CHUNK_SIZE });
+    this.whole = options.knownMd5 ?? createHash('md5');
     this.primary = partSize === undefined ? undefined : new PartTracker(partSize);
     const sizes = [...new Set(options.candidatePartSizes ?? [])].filter((n) => n !== partSize);
     this.candidates = sizes.map((n) => new PartTracker(n));
@@ -167,7 +175,7 @@ export class HashingStream extends Transform {
 
   /** Hashes a chunk without passing it on (for callers that feed it directly). */
   update(chunk: Buffer): void {
-    this.whole.update(chunk);
+    if (typeof this.whole !== 'string') this.whole.update(chunk);
     this.bytes += chunk.length;
     this.primary?.update(chunk);
     for (const c of this.candidates) c.update(chunk);
@@ -176,7 +184,8 @@ export class HashingStream extends Transform {
 
   /** The digests; call once, after the last chunk. */
   digest(): FileDigest {
-    const out: FileDigest = { size: this.bytes, md5: this.whole.digest('hex') };
+    const md5 = typeof this.whole === 'string' ? this.whole : this.whole.digest('hex');
+    const out: FileDigest = { size: this.bytes, md5 };
     if (this.bytes === 0) return out;
     if (this.primary !== undefined) out.multipartEtag = this.primary.etag();
     if (this.candidates.length > 0) {

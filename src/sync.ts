@@ -680,8 +680,10 @@ async function resolveUnknown(
   let local: ContentDigest = digest;
   const extra = hashingFor(content);
   if ((extra.candidatePartSizes?.length ?? 0) > 0 || extra.checksum !== undefined) {
+    // The MD5 is known: this pass adds only what it lacked.
     local = await hashFile(path.join(root, ...file.path.split('/')), {
       ...extra,
+      knownMd5: digest.md5,
       ...(signal && { signal }),
     });
     hashed.files++;

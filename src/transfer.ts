@@ -200,7 +200,11 @@ async function verifyWithServerLayout(
       reason: `the server does not report the part layout of ${normalizeEtag(etag) ?? ''}`,
     };
   }
-  const digest = await hashFile(file, { partSize: part.size, ...(signal && { signal }) });
+  const digest = await hashFile(file, {
+    partSize: part.size,
+    knownMd5: result.digest.md5,
+    ...(signal && { signal }),
+  });
   const composites =
     digest.multipartEtag === undefined ? {} : { [part.size]: digest.multipartEtag };
   return verifyContent({ ...digest, composites }, remoteContent(result, part.size));

@@ -282,6 +282,18 @@ describe('hashFile', () => {
     });
   });
 
+  it('with a known MD5, computes only the composites and reports the MD5 given', async () => {
+    const data = bytes(HASH_CHUNK_SIZE + 5_000, 11);
+    const file = path.join(dir, 'known.bin');
+    await writeFile(file, data);
+    const part = 300_000;
+    expect(await hashFile(file, { candidatePartSizes: [part], knownMd5: 'f'.repeat(32) })).toEqual({
+      size: data.length,
+      md5: 'f'.repeat(32),
+      composites: { [part]: expectedComposite(data, part) },
+    });
+  });
+
   it('hashes an empty file', async () => {
     const file = path.join(dir, 'empty.bin');
     await writeFile(file, '');
