@@ -30,7 +30,9 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   ListObjectsV2Command,
   S3Client,
@@ -629,6 +631,11 @@ const LARGE_SCENARIOS = [
   { id: 'L-ceil-down', name: 'ceiling: one GetObject stream → file' },
   { id: 'L-down', name: 's3lync download, 512 MiB, new file', ceiling: 'L-ceil-down' },
   {
+    id: 'L-down-fp',
+    name: 's3lync download of the same bytes with an MD5 fingerprint',
+    ceiling: 'L-ceil-down',
+  },
+  {
     id: 'L-rehash',
     name: 's3lync re-upload of the same file, no hash index (MD5, HEADs, composite ETag)',
   },
@@ -710,6 +717,36 @@ async function runLarge(sdk, worker, args) {
     }
     await rm(sDown, { force: true });
     await rm(cDown, { force: true });
+    // The same bytes with the fingerprint a same-size overwrite records (here by a
+    // server-side copy): one MD5 pass verifies the download, instead of the MD5 and the
+    // composite ETag of the recorded part size.
+    const fKey = `large/f${rep}.bin`;
+    const fDown = path.join(tempDir, `large-dl-f${rep}.bin`);
+    await sdk.send(new DeleteObjectCommand({ Bucket: LARGE_BUCKET, Key: cKey }));
+    await sdk.send(
+      new CopyObjectCommand({
+        Bucket: LARGE_BUCKET,
+        Key: fKey,
+        CopySource: `${LARGE_BUCKET}/${sKey}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { 's3lync-md5': md5, 's3lync-part-size': String(LARGE.partSize) },
+      }),
+    );
+    record(
+      'L-down-fp',
+      await worker('L-down-fp', {
+        ...base,
+        kind: 'one',
+        direction: 'download',
+        key: fKey,
+        localPath: fDown,
+        indexDir: path.join(tempDir, 'index', `large-fp-${rep}`),
+      }),
+    );
+    const gotFp = await md5OfFile(fDown);
+    if (gotFp !== md5) throw new Error(`the fingerprinted download has md5 ${gotFp}, not ${md5}`);
+    await rm(fDown, { force: true });
+    await sdk.send(new DeleteObjectCommand({ Bucket: LARGE_BUCKET, Key: fKey }));
     const rehash = record(
       'L-rehash',
       await worker('L-rehash', {
