@@ -30,7 +30,9 @@ import {
 import {
   AccessDeniedError,
   HashMismatchError,
+  isLocalFsError,
   LocalPathError,
+  localPathErrorOf,
   NotFoundError,
   PreconditionFailedError,
   S3lyncError,
@@ -272,6 +274,23 @@ export interface MultipartResult extends PutResult {
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
 export type UriFormatter = (bucket: string, key: string) => string;
 
+/** The 403 codes that say why; a HEAD's 403 has none. */
+const KNOWN_DENIALS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+
+/** What to check for a 403, by its S3 error code. */
+function accessHint(code: string | undefined): string {
+  switch (code) {
+    case 'InvalidAccessKeyId':
+      return 'the server does not know this access key ID; check the credentials';
+    case 'SignatureDoesNotMatch':
+      return 'the secret key does not match the access key ID; check the credentials';
+    case 'AccessDenied':
+      return "check the credentials' permissions and the bucket policy";
+    default:
+      return 'check the credentials and the bucket policy';
+  }
+}
+
 /** Whether an error is the abort of `signal`, or an `AbortError`. */
 function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
   return (
@@ -301,17 +320,25 @@ export class S3lyncClient {
     this.describe = options.describe ?? ((b, k) => `s3://${b}/${k}`);
   }
 
-  /** Turns an SDK error into a typed s3lync error; an abort passes through unchanged. */
+  /**
+   * Turns an SDK error into a typed s3lync error; an abort passes through unchanged. A local
+   * fs error becomes a {@link LocalPathError} (naming `localPath` if it names no path itself).
+   */
   toError(
     error: unknown,
     operation: string,
     bucket: string,
     key: string,
     signal?: AbortSignal,
+    localPath?: string,
   ): unknown {
     if (isAbort(error, signal)) return signal?.aborted ? signal.reason : error;
     if (error instanceof S3lyncError) return error;
     const uri = this.describe(bucket, key);
+    // The disk, not S3 (a full disk, a permission): named by the file, if the caller knows it.
+    if (isLocalFsError(error)) {
+      return localPathErrorOf(error, `${operation} ${uri}`, localPath) ?? error;
+    }
     const { statusCode, code } = sdkErrorMeta(error);
     const attempts = attemptsUsed(error);
     const what = [code, statusCode !== undefined ? `HTTP ${statusCode}` : undefined]
@@ -340,7 +367,7 @@ export class S3lyncClient {
       code === 'InvalidAccessKeyId' ||
       code === 'SignatureDoesNotMatch'
     ) {
-      return new AccessDeniedError(`${base}: check the credentials and the bucket policy`, details);
+      return new AccessDeniedError(`${base}: ${accessHint(code)}`, details);
     }
     if (statusCode === 412 || code === 'PreconditionFailed') {
       return new PreconditionFailedError(base, details);
@@ -396,7 +423,33 @@ export class S3lyncClient {
       if (e instanceof NotFoundError && sdkErrorMeta(error).code !== 'NoSuchBucket') {
         return undefined;
       }
+      if (e instanceof AccessDeniedError && !KNOWN_DENIALS.has(e.code ?? '')) {
+        throw (await this.explainDenial(bucket, key, signal)) ?? e;
+      }
       throw e;
+    }
+  }
+
+  /**
+   * A HEAD response has no body, so a 403 cannot say why. One GET of the first byte
+   * (whose 403 carries the S3 error code) tells a wrong access key from a wrong secret
+   * from a missing permission; `undefined` if it does not say more.
+   */
+  private async explainDenial(
+    bucket: string,
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<AccessDeniedError | undefined> {
+    try {
+      const out = await this.sdk.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }),
+        { abortSignal: signal },
+      );
+      await out.Body?.transformToByteArray();
+      return undefined;
+    } catch (error) {
+      const e = this.toError(error, 'HeadObject', bucket, key, signal);
+      return e instanceof AccessDeniedError && KNOWN_DENIALS.has(e.code ?? '') ? e : undefined;
     }
   }
 
@@ -755,7 +808,7 @@ export class S3lyncClient {
         this.retryOptions('PutObject', bucket, key, signal),
       );
     } catch (error) {
-      throw this.toError(error, 'PutObject', bucket, key, signal);
+      throw this.toError(error, 'PutObject', bucket, key, signal, filePath);
     }
   }
 

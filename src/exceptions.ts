@@ -118,6 +118,48 @@ export class LocalPathError extends S3lyncError {
   }
 }
 
+/** Error codes of the local filesystem that a {@link LocalPathError} reports. */
+const LOCAL_FS_CODES = new Set([
+  'EACCES',
+  'EPERM',
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EISDIR',
+  'ENOTDIR',
+  'EEXIST',
+  'EMFILE',
+  'ENFILE',
+  'EFBIG',
+  'ENAMETOOLONG',
+  'ENOENT',
+  'EIO',
+]);
+
+/** Whether `error` is a Node fs error (a syscall and one of the codes above), not an S3 one. */
+export function isLocalFsError(error: unknown): error is NodeJS.ErrnoException {
+  if (typeof error !== 'object' || error === null || '$metadata' in error) return false;
+  const e = error as NodeJS.ErrnoException;
+  return typeof e.syscall === 'string' && e.code !== undefined && LOCAL_FS_CODES.has(e.code);
+}
+
+/**
+ * A Node fs error as a {@link LocalPathError} whose message starts with `context`; the
+ * path is the error's own, else `fallbackPath` (a failed `write` names none). `undefined`
+ * for any other error.
+ */
+export function localPathErrorOf(
+  error: unknown,
+  context: string,
+  fallbackPath?: string,
+): LocalPathError | undefined {
+  if (error instanceof LocalPathError) return error;
+  if (!isLocalFsError(error)) return undefined;
+  const where = error.path ?? fallbackPath;
+  if (where === undefined) return undefined;
+  return new LocalPathError(`${context}: ${error.message}`, where, { cause: error });
+}
+
 /** A key whose local path would leave the target directory (`..`, absolute, NUL). */
 export class UnsafePathError extends LocalPathError {}
 

@@ -9,6 +9,7 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
+import { writeAllAt } from './disk.js';
 
 /** Read size for hashing: 1 MiB chunks hash ~60% faster than the 64 KiB default. */
 export const HASH_CHUNK_SIZE = 1024 * 1024;
@@ -444,11 +445,7 @@ export class InOrderFileHasher {
       this.hasher.update(data);
       this.hashed += data.length;
     }
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
-    }
+    await writeAllAt(this.fh, [data], position);
     this.markWritten(position, position + data.length);
     if (!this.following) this.catchingUp = this.follow();
   }

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import type { ChecksumAlgorithm } from './checksum.js';
 import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
-import { HashMismatchError, LocalPathError } from './exceptions.js';
+import { HashMismatchError, LocalPathError, localPathErrorOf } from './exceptions.js';
 import {
   choosePartSize,
   hashFile,
@@ -175,7 +175,10 @@ export async function downloadFile(
     return { ...result, unverified: verdict.result === 'unknown' ? verdict.reason : undefined };
   } catch (error) {
     await rm(temp, { force: true });
-    throw error;
+    // A write error (a full disk) names no path: the file being written is the target.
+    throw (
+      localPathErrorOf(error, `Cannot download ${ctx.describe(key)} to ${target}`, target) ?? error
+    );
   }
 }
 

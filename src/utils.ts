@@ -38,6 +38,9 @@ export const ACCEPTED_URI_FORMS: readonly string[] = [
 ];
 
 const SCHEME = /^https?:\/\//i;
+/** S3's limit on a key, in bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const HOST_WITH_PORT = /^[^:@/\s]+:\d{1,5}$/;
 const BUCKET = /^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$/i;
 // Today's bucket naming rules; a secret key's first "/" segment almost never fits them.
@@ -113,6 +116,13 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
     throw uriError(uri, `the bucket name ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
   }
   if (key === '') throw uriError(uri, 'the key is missing');
+  // S3 keys are UTF-8: a lone surrogate would be sent as U+FFFD, another key than meant.
+  if (LONE_SURROGATE.test(key))
+    throw uriError(uri, 'the key has a lone UTF-16 surrogate (not valid UTF-8)');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) {
+    throw uriError(uri, `the key is ${bytes} bytes of UTF-8; S3 keys are at most ${MAX_KEY_BYTES}`);
+  }
   return {
     bucket,
     key,

@@ -380,7 +380,9 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
     await expect(clientFor(forbidden).head('bucket', 'key')).rejects.toBeInstanceOf(
       AccessDeniedError,
     );
-    expect(forbidden.requests).toHaveLength(1);
+    // The HEAD once (403 is not retried), then one GET of a byte to learn why.
+    expect(forbidden.requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
+    expect(forbidden.requests[1]?.headers.range).toBe('bytes=0-0');
     const precondition = fakeHttp(() => ({ status: 412 }));
     await expect(clientFor(precondition).head('bucket', 'key')).rejects.toBeInstanceOf(
       PreconditionFailedError,
@@ -596,8 +598,9 @@ describe('putFile() through the real SDK middleware', () => {
     const err: unknown = await new S3lyncClient(sdk, { retry: NO_DELAY })
       .putFile('bucket', 'key', missing, { size: 5, md5: md5('hello') })
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(S3ObjectError);
-    expect((err as S3ObjectError).cause).toMatchObject({ code: 'ENOENT' });
+    expect(err).toBeInstanceOf(LocalPathError);
+    expect((err as LocalPathError).path).toBe(missing);
+    expect((err as LocalPathError).cause).toMatchObject({ code: 'ENOENT' });
   });
 });
 
@@ -672,6 +675,41 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
     expect(err).toBeInstanceOf(AccessDeniedError);
     // radosgw's empty messages become "UnknownError": not worth repeating.
     expect((err as Error).message).not.toContain('UnknownError');
+  });
+
+  it('explains a bodiless HEAD 403 with the code of a one-byte GET (wrong key, wrong secret)', async () => {
+    for (const code of ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied']) {
+      s3.reset();
+      s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+      s3.on(GetObjectCommand).rejects(s3Error(code, 403, 'denied'));
+      const err: unknown = await client.head('bucket', 'key').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect((err as AccessDeniedError).code).toBe(code);
+      expect((err as AccessDeniedError).operation).toBe('HeadObject');
+      expect((err as Error).message).toContain(code);
+      expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input.Range).toBe('bytes=0-0');
+    }
+    expect((await clientError('InvalidAccessKeyId')).message).toMatch(
+      /does not know this access key/,
+    );
+    expect((await clientError('SignatureDoesNotMatch')).message).toMatch(
+      /secret key does not match/,
+    );
+  });
+
+  async function clientError(code: string): Promise<Error> {
+    s3.reset();
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error(code, 403, 'denied'));
+    return (await client.head('bucket', 'key').catch((e: unknown) => e)) as Error;
+  }
+
+  it('keeps the HEAD error when the one-byte GET says nothing more', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('InternalError', 500, 'oops'));
+    const err: unknown = await client.head('bucket', 'key').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect((err as Error).message).toContain('check the credentials and the bucket policy');
   });
 
   it('maps 412 to PreconditionFailedError', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { sdkErrorMeta } from '../../src/exceptions.js';
+import { isLocalFsError, localPathErrorOf, sdkErrorMeta } from '../../src/exceptions.js';
 import {
   AccessDeniedError,
   ConfigError,
@@ -190,5 +190,39 @@ describe('sdkErrorMeta: codes only from server responses', () => {
   it('does not take a plain error name for an S3 code', () => {
     expect(sdkErrorMeta(new TypeError('x')).code).toBeUndefined();
     expect(new S3ObjectError('m', { cause: new TypeError('x') }).code).toBeUndefined();
+  });
+});
+
+describe('localPathErrorOf: fs errors as LocalPathError', () => {
+  const fsError = (code: string, syscall: string, path?: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(`${code}: boom, ${syscall}`), { code, syscall, ...(path && { path }) });
+
+  it('wraps a permission error with its own path, the context first, the cause kept', () => {
+    const cause = fsError('EACCES', 'open', '/data/x.tmp');
+    const e = localPathErrorOf(cause, 'download s3://b/k');
+    expect(e).toBeInstanceOf(LocalPathError);
+    expect(e?.path).toBe('/data/x.tmp');
+    expect(e?.message).toBe('download s3://b/k: EACCES: boom, open');
+    expect(e?.cause).toBe(cause);
+  });
+
+  it('names the fallback path for a write error that has none (a full disk)', () => {
+    const e = localPathErrorOf(fsError('ENOSPC', 'write'), 'download', '/data/big.bin');
+    expect(e?.path).toBe('/data/big.bin');
+    expect(e?.message).toMatch(/ENOSPC/);
+    expect(localPathErrorOf(fsError('ENOSPC', 'write'), 'download')).toBeUndefined();
+  });
+
+  it('leaves S3 errors, network errors and plain errors alone', () => {
+    const s3 = Object.assign(fsError('EACCES', 'open', '/x'), { $metadata: {} });
+    expect(isLocalFsError(s3)).toBe(false);
+    expect(isLocalFsError(fsError('ECONNRESET', 'read'))).toBe(false);
+    expect(isLocalFsError(new Error('plain'))).toBe(false);
+    expect(localPathErrorOf(new Error('plain'), 'x', '/p')).toBeUndefined();
+  });
+
+  it('returns a LocalPathError unchanged', () => {
+    const e = new LocalPathError('already', '/p');
+    expect(localPathErrorOf(e, 'x')).toBe(e);
   });
 });

@@ -508,6 +508,21 @@ describe('expandHome', () => {
   });
 });
 
+describe('parseS3Uri: keys S3 would not store as given', () => {
+  it('refuses a key over 1,024 bytes of UTF-8, counting bytes, not characters', () => {
+    expect(parseS3Uri(`s3://bucket/${'a'.repeat(1024)}`).key).toHaveLength(1024);
+    expect(() => parseS3Uri(`s3://bucket/${'a'.repeat(1025)}`)).toThrow(/1025 bytes/);
+    // 513 × "é" is 513 characters but 1,026 bytes.
+    expect(() => parseS3Uri(`s3://bucket/${'é'.repeat(513)}`)).toThrow(InvalidUriError);
+  });
+
+  it('refuses a lone surrogate, accepts a surrogate pair', () => {
+    expect(() => parseS3Uri('s3://bucket/a\uD800b')).toThrow(/surrogate/);
+    expect(() => parseS3Uri('s3://bucket/a\uDC00')).toThrow(/surrogate/);
+    expect(parseS3Uri('s3://bucket/emoji-\u{1F600}').key).toBe('emoji-\u{1F600}');
+  });
+});
+
 describe('tempPathFor', () => {
   const target = path.join(path.sep, 'data', 'dir', 'file.txt');
 
