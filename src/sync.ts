@@ -18,6 +18,7 @@ import {
   ConfigError,
   ConflictError,
   LocalPathError,
+  localPathErrorOf,
   NotFoundError,
   PreconditionFailedError,
   S3lyncError,
@@ -592,6 +593,11 @@ export async function runSync(
   result.durationMs = Date.now() - started;
   if (!layout.tree) result.etag = normalizeEtag(fileEtag);
   if (failures.length > 0) {
+    // A disk error names the file it concerns, as a LocalPathError.
+    for (const f of failures) {
+      const abs = absolutePath(layout, f.path);
+      f.error = localPathErrorOf(f.error, `${direction} ${f.path}`, abs) ?? f.error;
+    }
     // One file is one transfer: its own error says more than a wrapper would.
     if (!layout.tree && failures.length === 1) throw failures[0]?.error;
     const list = failures

@@ -177,6 +177,25 @@ describeS3('bad input: a typed error, and nothing touched', () => {
     expect(await readFile(local, 'utf8')).toBe('a file');
   });
 
+  it('a tree download where a local file stands where a directory must be: that file fails as LocalPathError, the rest lands', async () => {
+    const prefix = `${uniqueKey('blocked')}/`;
+    await putObject(bucket.client, bucket.name, `${prefix}ok.txt`, 'ok');
+    await putObject(bucket.client, bucket.name, `${prefix}sub/inner.txt`, 'inner');
+    const local = path.join(dir, 'tree');
+    await mkdir(local);
+    // "sub" is a file locally, so sub/inner.txt has nowhere to go.
+    await writeFile(path.join(local, 'sub'), 'a file named sub');
+    const error = await object(prefix, { localPath: local })
+      .download()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SyncError);
+    const failures = (error as SyncError).failures;
+    expect(failures.map((f) => f.path)).toEqual(['sub/inner.txt']);
+    expect(failures[0]?.error).toBeInstanceOf(LocalPathError);
+    expect((failures[0]?.error as Error).message).toMatch(/sub/);
+    expect(await snapshot(local)).toEqual({ 'ok.txt': md5('ok'), sub: md5('a file named sub') });
+  });
+
   it('download of one object onto a local directory: LocalPathError, the directory untouched', async () => {
     const key = uniqueKey('one.txt');
     await putObject(bucket.client, bucket.name, key, 'remote');
