@@ -392,9 +392,14 @@ export async function runSync(
   };
   /** Runs a decided transfer now, or keeps it for later (a dry run, a finite maxDelete). */
   const decided = (t: Transfer, slot?: number): void => {
-    if (!deferred) start(t);
-    else if (slot === undefined) planned.push(t);
-    else planned[slot] = t;
+    if (!deferred) {
+      start(t);
+      return;
+    }
+    // A dry run keeps only the action: at a million keys the rest would double the plan.
+    const kept = dryRun ? { action: t.action } : t;
+    if (slot === undefined) planned.push(kept);
+    else planned[slot] = kept;
   };
   const transfer = (
     reason: TransferReason,
