@@ -57,6 +57,7 @@ import {
   type FileDigest,
   type HashingOptions,
 } from './hash.js';
+import { WorkerFileHasher } from './hash-worker.js';
 import { getLogger, type Logger } from './logging.js';
 import {
   attemptsUsed,
@@ -592,6 +593,7 @@ export class S3lyncClient {
           const stop = new AbortController();
           const rangeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
           const stopped = (): boolean => stop.signal.aborted;
+          let hashWorker: WorkerFileHasher | undefined;
           try {
             const openRange = (index: number, ifMatch: string | undefined) => {
               const start = index * rangeSize;
@@ -622,8 +624,27 @@ export class S3lyncClient {
             size = total;
             const ranges = Math.max(1, Math.ceil(total / rangeSize));
             const etag = first.ETag;
-            const hasher = new HashingStream(undefined, undefined, options.hashing?.(info));
-            const ordered = new InOrderFileHasher(fh, hasher);
+            const hashing = options.hashing?.(info);
+            // The MD5 passes run on another core; a checksum (the worker has none) runs here.
+            let ordered: Pick<InOrderFileHasher, 'write'>;
+            let digests: () => Promise<Pick<DownloadResult, 'digest' | 'receivedChecksum'>>;
+            if (WorkerFileHasher.supports(hashing)) {
+              const w = new WorkerFileHasher(fh, hashing);
+              hashWorker = w;
+              ordered = w;
+              digests = async () => ({
+                digest: await w.finish(total),
+                receivedChecksum: undefined,
+              });
+            } else {
+              const hasher = new HashingStream(undefined, undefined, hashing);
+              const h = new InOrderFileHasher(fh, hasher);
+              ordered = h;
+              digests = async () => {
+                await h.finish(total);
+                return { digest: hasher.digest(), receivedChecksum: await hasher.checksum() };
+              };
+            }
             const receive = async (index: number, out: GetObjectCommandOutput): Promise<void> => {
               const start = index * rangeSize;
               const end = Math.min(size, start + rangeSize) - 1;
@@ -703,18 +724,15 @@ export class S3lyncClient {
               ),
             ]);
             if (firstError !== undefined) throw firstError.error;
-            await ordered.finish(total);
-            const result: DownloadResult = {
-              ...info,
-              digest: hasher.digest(),
-              receivedChecksum: await hasher.checksum(),
-            };
+            const result: DownloadResult = { ...info, ...(await digests()) };
             options.verify?.(result);
             return result;
           } catch (error) {
             options.onBytes?.(-reported);
             throw error;
           } finally {
+            // The worker reads through this descriptor: stopped before it is closed.
+            await hashWorker?.close();
             await fh.close();
           }
         },

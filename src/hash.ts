@@ -409,6 +409,38 @@ export async function* readChunks(
 }
 
 /**
+ * The ranges of a file written so far, merged, for a reader that follows the writers in
+ * order: how far the file is written contiguously from a position.
+ */
+export class WrittenRanges {
+  /** `[start, end)` pairs, sorted and merged, none ending at or before the last `from`. */
+  private readonly ranges: [number, number][] = [];
+
+  /** Records `[start, end)` as written; bytes before `from` (already consumed) are dropped. */
+  add(start: number, end: number, from = 0): void {
+    if (end <= from) return;
+    const r = this.ranges;
+    r.push([Math.max(start, from), end]);
+    r.sort((a, b) => a[0] - b[0]);
+    for (let i = r.length - 1; i > 0; i--) {
+      const prev = r[i - 1];
+      const cur = r[i];
+      if (prev !== undefined && cur !== undefined && cur[0] <= prev[1]) {
+        prev[1] = Math.max(prev[1], cur[1]);
+        r.splice(i, 1);
+      }
+    }
+  }
+
+  /** How far the file is written contiguously from `from` (`from` itself when nothing is). */
+  endFrom(from: number): number {
+    while (this.ranges[0] !== undefined && this.ranges[0][1] <= from) this.ranges.shift();
+    const first = this.ranges[0];
+    return first !== undefined && first[0] <= from ? first[1] : from;
+  }
+}
+
+/**
  * Hashes a file in order while it is written out of order (parallel ranged downloads).
  * Bytes written at the hashing position are hashed from memory on their way to the file;
  * bytes written ahead of it go to the file only, and are read back (from the page cache)
@@ -420,8 +452,7 @@ export class InOrderFileHasher {
   hashed = 0;
   /** Bytes read back from the file to hash them. */
   reread = 0;
-  /** Written ranges beyond `hashed`, `[start, end)`, sorted and merged. */
-  private readonly written: [number, number][] = [];
+  private readonly written = new WrittenRanges();
   private following = false;
   private catchingUp: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
@@ -446,7 +477,7 @@ export class InOrderFileHasher {
       this.hashed += data.length;
     }
     await writeAllAt(this.fh, [data], position);
-    this.markWritten(position, position + data.length);
+    this.written.add(position, position + data.length, this.hashed);
     if (!this.following) this.catchingUp = this.follow();
   }
 
@@ -463,33 +494,15 @@ export class InOrderFileHasher {
     if (this.failure !== undefined) throw this.failure.error;
   }
 
-  private markWritten(start: number, end: number): void {
-    if (end <= this.hashed) return;
-    const w = this.written;
-    w.push([Math.max(start, this.hashed), end]);
-    w.sort((a, b) => a[0] - b[0]);
-    for (let i = w.length - 1; i > 0; i--) {
-      const prev = w[i - 1];
-      const cur = w[i];
-      if (prev !== undefined && cur !== undefined && cur[0] <= prev[1]) {
-        prev[1] = Math.max(prev[1], cur[1]);
-        w.splice(i, 1);
-      }
-    }
-  }
-
-  /** How far the file is written contiguously from `hashed`. */
-  private writtenEnd(): number {
-    while (this.written[0] !== undefined && this.written[0][1] <= this.hashed) this.written.shift();
-    const first = this.written[0];
-    return first !== undefined && first[0] <= this.hashed ? first[1] : this.hashed;
-  }
-
   /** Reads back and hashes what has been written beyond `hashed`, until nothing is. */
   private async follow(): Promise<void> {
     this.following = true;
     try {
-      for (let end = this.writtenEnd(); end > this.hashed; end = this.writtenEnd()) {
+      for (
+        let end = this.written.endFrom(this.hashed);
+        end > this.hashed;
+        end = this.written.endFrom(this.hashed)
+      ) {
         this.buffer ??= Buffer.allocUnsafeSlow(this.chunkSize);
         const length = Math.min(end - this.hashed, this.buffer.length);
         const { bytesRead } = await this.fh.read(this.buffer, 0, length, this.hashed);

@@ -1176,6 +1176,21 @@ describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
     expect(new Set(gets.map((g) => g.IfMatch))).toEqual(new Set([etag]));
   });
 
+  it('computes an asked-for checksum of the ranges in order (in this thread)', async () => {
+    const rangeSize = MiB;
+    const data = Buffer.alloc(3 * MiB + 7);
+    for (let i = 0; i < data.length; i += 1021) data[i] = i % 253;
+    serve(data, rangeSize, (i) => (i === 0 ? 30 : 0));
+    const result = await client.downloadRangesToFile('bucket', 'key', path.join(dir, 'c.tmp'), {
+      size: data.length,
+      rangeSize,
+      concurrency: 3,
+      hashing: () => ({ checksum: 'SHA256' }),
+    });
+    expect(result.digest.md5).toBe(md5(data));
+    expect(result.receivedChecksum).toBe(createHash('sha256').update(data).digest('base64'));
+  });
+
   it('retries a range cut short, within the attempt budget', async () => {
     const rangeSize = MiB;
     const data = Buffer.alloc(3 * MiB + 5, 3);
