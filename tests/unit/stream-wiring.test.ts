@@ -140,8 +140,6 @@ describe('a tree sync acts on pages as they arrive', () => {
     const firstGetAt = events.findIndex((e) => e.startsWith('get '));
     expect(firstGetAt).toBeGreaterThanOrEqual(0);
     expect(firstGetAt).toBeLessThan(events.indexOf('list 3'));
-    // The files of page 1 were asked for before page 2 was even answered.
-    expect(events.indexOf('get p/a1')).toBeLessThan(events.indexOf('list 3'));
     expect((await readdir(root)).sort()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2']);
   });
 
