@@ -927,7 +927,7 @@ export class S3lyncClient {
     } catch (error) {
       options.onBytes?.(-reported);
       if (uploadId !== undefined) await this.abortMultipart(bucket, key, uploadId);
-      throw this.toError(error, operation, bucket, key, signal);
+      throw this.toError(error, operation, bucket, key, signal, filePath);
     } finally {
       await fh?.close();
     }

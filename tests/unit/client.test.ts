@@ -1055,7 +1055,7 @@ describe('uploadMultipart() (aws-sdk-client-mock)', () => {
         partSize,
         queueSize: 2,
       }),
-    ).rejects.toThrow(/ENOENT/);
+    ).rejects.toThrow(LocalPathError);
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
   });
 });
