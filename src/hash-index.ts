@@ -1,7 +1,9 @@
 /**
  * The local hash index: the MD5 of each file is computed once and remembered, keyed by
  * its path relative to a sync root together with its size, mtime and ctime (ns) and
- * inode, so an unchanged file is never hashed again.
+ * inode, so an unchanged file is never hashed again. A download verified by its multipart
+ * ETag is remembered by that ETag alone, with no MD5 (none was computed): it decides later
+ * syncs against the same ETag, and anything else that needs the MD5 hashes the file then.
  *
  * The index is one file per sync root in the cache directory, written atomically (temp,
  * fsync, rename). A torn or corrupt index loses only the lines that do not parse. Entries
@@ -41,8 +43,12 @@ export interface FileIdentity {
 
 /** One remembered file. */
 export interface IndexEntry extends FileIdentity {
-  /** Hex MD5 of the content. */
-  md5: string;
+  /**
+   * Hex MD5 of the content, or `undefined` when it was never computed: then `etag` is the
+   * content's identity (a download verified against it) and the entry is a miss for
+   * anything that needs the MD5.
+   */
+  md5: string | undefined;
   /** Wall-clock time (ns) of the stat the digest belongs to. */
   hashedAtNs: bigint;
   /** Whether s3lync set the mtime itself (downloads), so its value says nothing of the fs tick. */
@@ -85,7 +91,7 @@ export function serializeIndex(
         String(e.mtimeNs),
         String(e.ctimeNs),
         String(e.ino),
-        e.md5,
+        e.md5 ?? '',
         String(e.hashedAtNs),
         e.ownMtime ? 1 : 0,
         e.etag ?? '',
@@ -105,8 +111,9 @@ function parseLine(line: string): [string, IndexEntry] | undefined {
       typeof size !== 'number' ||
       !Number.isSafeInteger(size) ||
       typeof md5 !== 'string' ||
-      !/^[0-9a-f]{32}$/.test(md5) ||
-      typeof etag !== 'string'
+      !validMd5(md5) ||
+      typeof etag !== 'string' ||
+      (md5 === '' && etag === '')
     ) {
       return undefined;
     }
@@ -117,7 +124,7 @@ function parseLine(line: string): [string, IndexEntry] | undefined {
         mtimeNs: BigInt(mtime as string),
         ctimeNs: BigInt(ctime as string),
         ino: BigInt(ino as string),
-        md5,
+        md5: md5 === '' ? undefined : md5,
         hashedAtNs: BigInt(hashedAt as string),
         ownMtime: own === 1,
         ...(etag !== '' && { etag }),
@@ -126,6 +133,14 @@ function parseLine(line: string): [string, IndexEntry] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether an index line's MD5 field is valid: 32 hex digits, or empty for an entry known by
+ * its verified ETag alone (older readers drop such lines, which costs a re-hash).
+ */
+function validMd5(md5: string): boolean {
+  return md5 === '' || /^[0-9a-f]{32}$/.test(md5);
 }
 
 /** The text of a JSON string token without escapes, or `undefined`. */
@@ -161,18 +176,18 @@ function parseLineFast(line: string): [string, IndexEntry] | undefined {
   );
   const size = Number(sizeText);
   if (String(size) !== sizeText || !Number.isSafeInteger(size)) return undefined;
-  if (md5 === undefined || !/^[0-9a-f]{32}$/.test(md5)) return undefined;
+  if (md5 === undefined || !validMd5(md5)) return undefined;
   if (mtime === undefined || ctime === undefined || ino === undefined || hashedAt === undefined)
     return undefined;
   const etagToken = line.slice(i, -1);
   const quotedMd5 = `"\\"${md5}\\""`;
   const etag =
-    etagToken === quotedMd5
+    md5 !== '' && etagToken === quotedMd5
       ? `"${md5}"`
       : plainString(etagToken) === undefined
         ? undefined
         : (JSON.parse(etagToken) as string);
-  if (etag === undefined) return undefined;
+  if (etag === undefined || (md5 === '' && etag === '')) return undefined;
   try {
     return [
       p,
@@ -181,7 +196,7 @@ function parseLineFast(line: string): [string, IndexEntry] | undefined {
         mtimeNs: BigInt(mtime),
         ctimeNs: BigInt(ctime),
         ino: BigInt(ino),
-        md5,
+        md5: md5 === '' ? undefined : md5,
         hashedAtNs: BigInt(hashedAt),
         ownMtime: own === '1',
         ...(etag !== '' && { etag }),
@@ -258,6 +273,8 @@ const UNSAVED = 8;
 /** The ETag is the MD5 itself, quoted or bare, so no string is kept for it. */
 const ETAG_QUOTED_MD5 = 16;
 const ETAG_BARE_MD5 = 32;
+/** No MD5 is known (the 16 bytes are zero): the ETag, kept as a string, is the identity. */
+const NO_MD5 = 64;
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -268,7 +285,7 @@ function hexValue(c: number): number {
 
 /**
  * Index entries in columns: a path string, 57 bytes of typed arrays and one flag byte per
- * row, and a string only for an ETag that is not the MD5 itself. A million entries take
+ * row, and a string only for an ETag that is not the MD5 itself (or for a row without one). A million entries take
  * about 110 MB rather than the ~400 MB of a Map of objects with five bigints each.
  */
 class EntryTable {
@@ -303,20 +320,25 @@ class EntryTable {
     this.inos[i] = e.ino;
     this.hashedAts[i] = e.hashedAtNs;
     const md5 = e.md5;
-    for (let b = 0; b < 16; b++) {
-      this.md5s[i * 16 + b] =
-        (hexValue(md5.charCodeAt(2 * b)) << 4) | hexValue(md5.charCodeAt(2 * b + 1));
+    if (md5 === undefined) this.md5s.fill(0, i * 16, i * 16 + 16);
+    else {
+      for (let b = 0; b < 16; b++) {
+        this.md5s[i * 16 + b] =
+          (hexValue(md5.charCodeAt(2 * b)) << 4) | hexValue(md5.charCodeAt(2 * b + 1));
+      }
     }
     let f = flags & (SEEN | UNSAVED);
     if (e.ownMtime) f |= OWN_MTIME;
+    if (md5 === undefined) f |= NO_MD5;
     this.etags.delete(i);
-    if (e.etag === `"${md5}"`) f |= ETAG_QUOTED_MD5;
-    else if (e.etag === md5) f |= ETAG_BARE_MD5;
+    if (md5 !== undefined && e.etag === `"${md5}"`) f |= ETAG_QUOTED_MD5;
+    else if (md5 !== undefined && e.etag === md5) f |= ETAG_BARE_MD5;
     else if (e.etag !== undefined) this.etags.set(i, e.etag);
     this.flags[i] = f;
   }
 
-  md5(i: number): string {
+  md5(i: number): string | undefined {
+    if (this.has(i, NO_MD5)) return undefined;
     let out = '';
     for (let b = 0; b < 16; b++) out += HEX[this.md5s[i * 16 + b] ?? 0] ?? '';
     return out;
@@ -326,9 +348,9 @@ class EntryTable {
     const md5 = this.md5(i);
     const f = this.flags[i] ?? 0;
     const etag =
-      (f & ETAG_QUOTED_MD5) !== 0
+      md5 !== undefined && (f & ETAG_QUOTED_MD5) !== 0
         ? `"${md5}"`
-        : (f & ETAG_BARE_MD5) !== 0
+        : md5 !== undefined && (f & ETAG_BARE_MD5) !== 0
           ? md5
           : this.etags.get(i);
     return {
@@ -405,9 +427,9 @@ class EntryTable {
     const f = this.flags[i] ?? 0;
     const md5 = this.md5(i);
     const etag =
-      (f & ETAG_QUOTED_MD5) !== 0
+      md5 !== undefined && (f & ETAG_QUOTED_MD5) !== 0
         ? `"${md5}"`
-        : (f & ETAG_BARE_MD5) !== 0
+        : md5 !== undefined && (f & ETAG_BARE_MD5) !== 0
           ? md5
           : (this.etags.get(i) ?? '');
     return JSON.stringify([
@@ -416,7 +438,7 @@ class EntryTable {
       String(this.mtimes[i]),
       String(this.ctimes[i]),
       String(this.inos[i]),
-      md5,
+      md5 ?? '',
       String(this.hashedAts[i]),
       (f & OWN_MTIME) !== 0 ? 1 : 0,
       etag,
@@ -595,7 +617,10 @@ export class HashIndex {
     this.seenExtra.delete(rel);
   }
 
-  /** Records the remote ETag that the content `md5` of `rel` was verified equal to. */
+  /**
+   * Records the remote ETag that the content `md5` of `rel` was verified equal to. An entry
+   * of other content, or without an MD5 (its ETag is its identity), is left as it is.
+   */
   setEtag(rel: string, md5: string, etag: string | undefined): void {
     if (etag === undefined) return;
     const o = this.overlayRow.get(rel);

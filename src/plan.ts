@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { normalizeEtag, type LocalDigest } from './hash.js';
+import { normalizeEtag } from './hash.js';
 import { compareDigests } from './verify.js';
 
 /** Which way a sync goes. */
@@ -49,8 +49,16 @@ export interface LocalEntry {
   size: number;
 }
 
-/** Digests known for local files, and the ETag each was last seen equal to. */
-export interface KnownDigest extends LocalDigest {
+/**
+ * Digests known for local files, and the ETag each was last seen equal to. At least one of
+ * `md5` and `syncedEtag` is known: an index entry of a download verified by its multipart
+ * ETag has no MD5, and decides only against that ETag.
+ */
+export interface KnownDigest {
+  /** Size in bytes. */
+  size: number;
+  /** Hex MD5 of the content, or `undefined` when only `syncedEtag` is known. */
+  md5: string | undefined;
   /** The remote ETag this exact file was last verified equal to (from the hash index). */
   syncedEtag?: string | undefined;
 }
@@ -107,22 +115,26 @@ export function sameContent(digest: KnownDigest | undefined, remote: RemoteEntry
 /**
  * What a known digest says of a same-size pair: `unchanged`, `checksum` (other content),
  * or `unknown` when neither the MD5 nor the ETag the index synced this file with decides
- * (a multipart or encrypted ETag), which only the server can settle.
+ * (a multipart or encrypted ETag, or no MD5 known), which hashing or the server settles.
  */
 export function contentVerdict(
   digest: KnownDigest,
   remote: RemoteEntry,
 ): 'unchanged' | 'checksum' | 'unknown' {
+  const { md5 } = digest;
   // The usual case, as verifyContent decides it but without normalising the ETag.
   if (
-    remote.etag === `"${digest.md5}"` &&
+    md5 !== undefined &&
+    remote.etag === `"${md5}"` &&
     digest.size === remote.size &&
     remote.fingerprintMd5 === undefined &&
     remote.opaqueEtag !== true
   ) {
     return 'unchanged';
   }
-  const verdict = compareDigests(digest, remote);
+  // Without the MD5 only the ETag the file was synced with can decide.
+  const verdict =
+    md5 === undefined ? 'unknown' : compareDigests({ size: digest.size, md5 }, remote);
   if (verdict !== 'unknown') return verdict === 'equal' ? 'unchanged' : 'checksum';
   const listed = normalizeEtag(remote.etag);
   return listed !== undefined && normalizeEtag(digest.syncedEtag) === listed

@@ -27,7 +27,14 @@ import {
   type SyncFailure,
 } from './exceptions.js';
 import { compileExcludes, patternSource } from './excludes.js';
-import { hashBuffer, hashFile, normalizeEtag, SMALL_FILE_SIZE, type FileDigest } from './hash.js';
+import {
+  hashBuffer,
+  hashFile,
+  normalizeEtag,
+  SMALL_FILE_SIZE,
+  type FileDigest,
+  type LocalDigest,
+} from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
 import { identityOf, LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
@@ -474,7 +481,11 @@ export async function runSync(
     }
     const slot = deferred ? planned.push(undefined) - 1 : undefined;
     const work = async (): Promise<void> => {
-      const digest = known ?? (await hashLocal(index, root, file, hashed, signal));
+      // An entry without an MD5 (known by an ETag the listing no longer has) is a miss.
+      const digest: LocalDigest =
+        known?.md5 !== undefined
+          ? { size: known.size, md5: known.md5 }
+          : await hashLocal(index, root, file, hashed, signal);
       let equal = contentVerdict(digest, remote);
       // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
       if (equal === 'unknown') {
@@ -664,7 +675,7 @@ async function resolveUnknown(
   root: string,
   file: LocalFile,
   remote: RemoteEntry,
-  digest: KnownDigest,
+  digest: LocalDigest,
   hashed: HashCounter,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
@@ -720,7 +731,7 @@ async function hashLocal(
   file: LocalFile,
   hashed: HashCounter,
   signal: AbortSignal | undefined,
-): Promise<KnownDigest> {
+): Promise<LocalDigest> {
   const hashedAtNs = nowNs();
   const digest = await hashFile(path.join(root, ...file.path.split('/')), {
     size: file.size,
@@ -750,6 +761,7 @@ async function downloadOne(
   }
   const s = await stat(abs, { bigint: true });
   const id: FileIdentity = identityOf(s);
+  // Without an MD5 (a download verified by its multipart ETag) the ETag is the identity.
   index.record(rel, {
     ...id,
     md5: result.digest.md5,
@@ -854,9 +866,9 @@ async function uploadOne(
     // One read: the bytes hashed are the bytes sent.
     const body = await readFile(abs, signal ? { signal } : {});
     const cached =
-      ctx.checksumAlgorithm === undefined && body.length === file.size ? known : undefined;
+      ctx.checksumAlgorithm === undefined && body.length === file.size ? known?.md5 : undefined;
     if (cached !== undefined) {
-      digest = { size: cached.size, md5: cached.md5 };
+      digest = { size: file.size, md5: cached };
     } else {
       digest = await hashBuffer(body, { checksum: ctx.checksumAlgorithm });
       remember(digest);
@@ -864,13 +876,13 @@ async function uploadOne(
     ({ etag } = await uploadFile(ctx, abs, key, digest, { ...options, body }));
   } else {
     // A known MD5 spares a PUT its hashing pass and is a multipart upload's fingerprint.
-    // Unknown, a PUT hashes the file first, a multipart upload hashes the parts it reads.
+    // Unknown (or an index entry without one), a PUT hashes the file first, a multipart
+    // upload hashes the parts it reads.
     const cached =
       multipart || ctx.checksumAlgorithm === undefined
-        ? (known ?? index.lookup(file.path, file))
+        ? (known?.md5 ?? index.lookup(file.path, file)?.md5)
         : undefined;
-    const source =
-      cached === undefined ? { size: file.size } : { size: file.size, md5: cached.md5 };
+    const source = cached === undefined ? { size: file.size } : { size: file.size, md5: cached };
     ({ digest, etag } = await uploadFile(ctx, abs, key, source, options));
     if (cached === undefined) remember(digest);
   }

@@ -913,3 +913,174 @@ describe('parseIndex and the index loader agree on every line', () => {
     expect(back).toEqual(expected);
   });
 });
+
+describe('entries without an MD5 (a download verified by its multipart ETag)', () => {
+  const MULTIPART = `"${MD5_B}-3"`;
+  const noMd5 = (overrides: Partial<IndexEntry> = {}): IndexEntry =>
+    entry({ md5: undefined, etag: MULTIPART, ...overrides });
+
+  async function saved(file: string): Promise<Map<string, IndexEntry>> {
+    return parseIndex(await readFile(file, 'utf8'));
+  }
+
+  async function indexWith(file: string, entries: Record<string, IndexEntry>): Promise<HashIndex> {
+    const index = await HashIndex.load(file);
+    for (const [p, e] of Object.entries(entries)) index.record(p, e);
+    await index.save({ prune: false });
+    return HashIndex.load(file);
+  }
+
+  it('serialise with an empty MD5 field and parse back to md5 undefined', () => {
+    const entries = new Map([
+      ['a', noMd5()],
+      ['b', entry()],
+    ]);
+    const text = serializeIndex(entries, 1n);
+    expect(JSON.parse(text.split('\n')[1] ?? '')).toEqual([
+      'a',
+      42,
+      String(MTIME),
+      String(MTIME + 5n),
+      '123456',
+      '',
+      String(MTIME + 10_000_000_000n),
+      0,
+      MULTIPART,
+    ]);
+    expect(parseIndex(text)).toEqual(entries);
+  });
+
+  it('a line with neither an MD5 nor an ETag is dropped: it could decide nothing', () => {
+    const text = serializeIndex(
+      new Map([
+        ['useless', entry({ md5: undefined })],
+        ['kept', noMd5()],
+      ]),
+      1n,
+    );
+    expect([...parseIndex(text).keys()]).toEqual(['kept']);
+  });
+
+  it('round-trip through record, save and load, whatever the ETag looks like', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    const forms: Record<string, IndexEntry> = {
+      multipart: noMd5(),
+      // ETags that look like an MD5 are kept as strings, never taken for the MD5.
+      quotedZeros: noMd5({ etag: `"${'0'.repeat(32)}"` }),
+      bare: noMd5({ etag: MD5_A }),
+      emptyQuotes: noMd5({ etag: '""' }),
+      own: noMd5({ ownMtime: true, ino: 2n ** 63n }),
+      withMd5: entry({ etag: `"${MD5_A}"` }),
+    };
+    for (const [p, e] of Object.entries(forms)) index.record(p, e);
+    expect(index.lookup('multipart', identity())).toEqual(forms.multipart);
+    await index.save({ prune: false });
+    const loaded = await HashIndex.load(file);
+    expect(loaded.size).toBe(6);
+    for (const [p, e] of Object.entries(forms)) {
+      expect(loaded.lookup(p, identity({ ino: e.ino }))).toEqual(e);
+    }
+    expect(await saved(file)).toEqual(new Map(Object.entries(forms)));
+  });
+
+  it('lookup trusts them by identity like any entry, and reports no MD5', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await HashIndex.load(file);
+    index.record('f', noMd5());
+    expect(index.lookup('f', identity())?.md5).toBeUndefined();
+    expect(index.lookup('f', identity())?.etag).toBe(MULTIPART);
+    expect(index.lookup('f', identity({ mtimeNs: MTIME + 1n }))).toBeUndefined();
+  });
+
+  it('setEtag leaves them alone: the ETag is their identity, and no MD5 can match', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { f: noMd5() });
+    index.setEtag('f', MD5_A, '"other"');
+    expect(index.lookup('f', identity())).toEqual(noMd5());
+    await index.save({ prune: false });
+    expect((await saved(file)).get('f')).toEqual(noMd5());
+  });
+
+  it('a record with an MD5 (the file hashed later) replaces one, and setEtag then applies', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const index = await indexWith(file, { f: noMd5() });
+    index.record('f', entry({ md5: MD5_A }));
+    index.setEtag('f', MD5_A, '"new"');
+    expect(index.lookup('f', identity())).toEqual(entry({ md5: MD5_A, etag: '"new"' }));
+    await index.save({ prune: true });
+    expect(await saved(file)).toEqual(new Map([['f', entry({ md5: MD5_A, etag: '"new"' })]]));
+  });
+
+  it('merge with saves made since loading, both ways', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const first = await HashIndex.load(file);
+    const second = await HashIndex.load(file);
+    first.record('a', noMd5());
+    first.record('same', entry({ md5: MD5_A }));
+    second.record('b', entry({ md5: MD5_B }));
+    second.record('same', noMd5({ etag: '"later-1"' }));
+    await first.save({ prune: false });
+    await second.save({ prune: false });
+    const onDisk = await saved(file);
+    expect(onDisk).toEqual(
+      new Map([
+        ['a', noMd5()],
+        ['b', entry({ md5: MD5_B })],
+        ['same', noMd5({ etag: '"later-1"' })],
+      ]),
+    );
+    // And the other way: an MD5 recorded here wins over an entry without one on disk.
+    first.record('a', entry({ md5: MD5_A }));
+    await first.save({ prune: false });
+    expect((await saved(file)).get('a')).toEqual(entry({ md5: MD5_A }));
+    expect((await saved(file)).get('same')).toEqual(noMd5({ etag: '"later-1"' }));
+  });
+
+  it('an index file with them loads in an older reader minus those lines (the MD5 was required)', () => {
+    const text = serializeIndex(
+      new Map([
+        ['old', entry()],
+        ['new', noMd5()],
+      ]),
+      1n,
+    );
+    // The previous reader's rule: 32 hex digits in the MD5 field, else the line is dropped.
+    const olderReader = text
+      .split('\n')
+      .slice(1)
+      .filter((l) => l !== '')
+      .filter((l) => /^[0-9a-f]{32}$/.test(String((JSON.parse(l) as unknown[])[5])));
+    expect(olderReader.map((l) => (JSON.parse(l) as unknown[])[0])).toEqual(['old']);
+  });
+
+  it('the fast reader of a loaded index agrees with parseIndex on them', async () => {
+    const file = path.join(await freshDir(), 'index.jsonl');
+    const good = serializeIndex(
+      new Map([
+        ['plain', entry()],
+        ['no-md5', noMd5()],
+        ['no-md5 "escaped"', noMd5({ etag: 'W/"x"' })],
+        ['no-md5-empty-quotes', noMd5({ etag: '""' })],
+      ]),
+      1n,
+    ).split('\n');
+    const bad = [
+      '["neither",1,"1","1","1","","2",0,""]',
+      '["md5-short",1,"1","1","1","abc","2",0,"\\"e\\""]',
+    ];
+    const text = [...good.slice(0, -1), ...bad, ''].join('\n');
+    await writeFile(file, text);
+    const expected = parseIndex(text);
+    expect([...expected.keys()].sort()).toEqual(
+      ['no-md5', 'no-md5 "escaped"', 'no-md5-empty-quotes', 'plain'].sort(),
+    );
+    const index = await HashIndex.load(file);
+    expect(index.size).toBe(expected.size);
+    index.record('zz', entry());
+    await index.save({ prune: false });
+    const back = parseIndex(await readFile(file, 'utf8'));
+    back.delete('zz');
+    expect(back).toEqual(expected);
+  });
+});

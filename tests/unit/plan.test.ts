@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 
 import {
+  contentVerdict,
+  decideContent,
   fileDirectoryConflicts,
   pathsNeedingDigest,
   planSync,
@@ -608,5 +610,55 @@ describe('planSync at scale', () => {
     expect(sizeOnly.actions).toHaveLength(2 * perKind);
     expect(sizeOnly.unchanged).toBe(2 * perKind);
     expect(unused).not.toHaveBeenCalled();
+  });
+});
+
+describe('a known digest without an MD5 (an index entry of a multipart-verified download)', () => {
+  const r = (etag: string | undefined, extra: Partial<RemoteEntry> = {}): RemoteEntry => ({
+    path: 'f',
+    key: 'data/f',
+    size: 4,
+    etag,
+    ...extra,
+  });
+  const noMd5: KnownDigest = { size: 4, md5: undefined, syncedEtag: `"${MULTIPART}"` };
+
+  it('is unchanged against the very ETag it was verified with, without an MD5', () => {
+    expect(contentVerdict(noMd5, r(`"${MULTIPART}"`))).toBe('unchanged');
+    expect(contentVerdict(noMd5, r(MULTIPART.toUpperCase()))).toBe('unchanged');
+    expect(decideContent(noMd5, r(`"${MULTIPART}"`))).toBe('unchanged');
+    expect(sameContent(noMd5, r(`"${MULTIPART}"`))).toBe(true);
+  });
+
+  it('is unknown (the file gets hashed) against any other ETag, never equal or different', () => {
+    expect(contentVerdict(noMd5, r(`"${B}-3"`))).toBe('unknown');
+    // A plain MD5 ETag would decide with an MD5; without one it cannot.
+    expect(contentVerdict(noMd5, r(`"${A}"`))).toBe('unknown');
+    expect(contentVerdict(noMd5, r(`"${A}"`, { fingerprintMd5: A }))).toBe('unknown');
+    expect(contentVerdict(noMd5, r(undefined))).toBe('unknown');
+    // "undefined" is no MD5: a remote ETag of that text matches nothing.
+    expect(contentVerdict({ size: 4, md5: undefined }, r('"undefined"'))).toBe('unknown');
+    expect(decideContent(noMd5, r(`"${B}-3"`))).toBe('checksum');
+  });
+
+  it('a plan with it transfers only what another ETag lists', () => {
+    const digestOf = vi.fn((): KnownDigest | undefined => noMd5);
+    const plan = planSync({
+      direction: 'download',
+      remote: [
+        { ...r(`"${MULTIPART}"`), path: 'same', key: 'data/same' },
+        { ...r(`"${B}-3"`), path: 'other', key: 'data/other' },
+      ],
+      local: [
+        { path: 'same', size: 4 },
+        { path: 'other', size: 4 },
+      ],
+      useChecksum: true,
+      mirror: false,
+      digestOf,
+      keyOf: (p) => PREFIX + p,
+    });
+    expect(plan.unchanged).toBe(1);
+    expect(plan.actions.map((a) => [a.path, a.reason])).toEqual([['other', 'checksum']]);
   });
 });
