@@ -56,6 +56,7 @@ import {
   partLayout,
   type FileDigest,
   type HashingOptions,
+  type ReceivedDigest,
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
 import { getLogger, type Logger } from './logging.js';
@@ -193,8 +194,8 @@ export interface RemoteObject {
 
 /** What a finished download wrote and received. */
 export interface DownloadResult extends RemoteObject {
-  /** The digest of the bytes actually received. */
-  digest: FileDigest;
+  /** The digests of the bytes actually received (the MD5 only if `hashing` did not skip it). */
+  digest: ReceivedDigest;
   /** The additional checksum (base64) of the bytes received, if one was computed. */
   receivedChecksum: string | undefined;
 }
@@ -531,7 +532,7 @@ export class S3lyncClient {
             }
             const result: DownloadResult = {
               ...info,
-              digest: hasher.digest(),
+              digest: hasher.received(),
               receivedChecksum: await hasher.checksum(),
             };
             if (result.digest.size !== info.size) {
@@ -642,7 +643,7 @@ export class S3lyncClient {
               ordered = h;
               digests = async () => {
                 await h.finish(total);
-                return { digest: hasher.digest(), receivedChecksum: await hasher.checksum() };
+                return { digest: hasher.received(), receivedChecksum: await hasher.checksum() };
               };
             }
             const receive = async (index: number, out: GetObjectCommandOutput): Promise<void> => {

@@ -8,22 +8,27 @@ import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
 import { writeAllAt } from './disk.js';
-import { HASH_CHUNK_SIZE, WrittenRanges, type FileDigest, type HashingOptions } from './hash.js';
+import {
+  HASH_CHUNK_SIZE,
+  WrittenRanges,
+  type HashingOptions,
+  type ReceivedDigest,
+} from './hash.js';
 
 /**
  * The worker, as CommonJS source run with `eval: true`: a separate file would have to be
  * found next to the compiled module, which neither bundlers nor the TypeScript test runner
  * guarantee. It reads the file through the descriptor it is given (the caller's, shared by
  * the process) in `chunkSize` reads up to each `end` it is sent, hashing the whole content
- * and the parts of each part size; `last` asks for the digests.
+ * (unless `md5` is false) and the parts of each part size; `last` asks for the digests.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { readSync } = require('node:fs');
-const { fd, partSizes, chunkSize } = workerData;
+const { fd, partSizes, chunkSize, md5 } = workerData;
 const buffer = Buffer.allocUnsafeSlow(chunkSize);
-const whole = createHash('md5');
+const whole = md5 ? createHash('md5') : undefined;
 const trackers = partSizes.map((size) => ({ size, hash: createHash('md5'), fill: 0, parts: [] }));
 let hashed = 0;
 let failed = false;
@@ -34,7 +39,7 @@ parentPort.on('message', ({ end, last }) => {
       const n = readSync(fd, buffer, 0, Math.min(chunkSize, end - hashed), hashed);
       if (n === 0) throw new Error('the file ends at ' + hashed + ', before ' + end);
       const chunk = buffer.subarray(0, n);
-      whole.update(chunk);
+      if (whole) whole.update(chunk);
       for (const t of trackers) {
         for (let o = 0; o < n; ) {
           const take = Math.min(t.size - t.fill, n - o);
@@ -57,7 +62,7 @@ parentPort.on('message', ({ end, last }) => {
         const etag = createHash('md5').update(Buffer.concat(t.parts)).digest('hex');
         composites[t.size] = etag + '-' + t.parts.length;
       }
-      parentPort.postMessage({ size: hashed, md5: whole.digest('hex'), composites });
+      parentPort.postMessage({ size: hashed, md5: whole && whole.digest('hex'), composites });
     }
   } catch (error) {
     failed = true;
@@ -97,7 +102,8 @@ export class WorkerFileHasher {
 
   /**
    * @param fh - the file, open for reading and writing; the worker reads its descriptor.
-   * @param options - candidate part sizes to compute composite ETags for.
+   * @param options - candidate part sizes to compute composite ETags for, and whether the
+   *   whole content's MD5 is skipped.
    * @param chunkSize - the size of the worker's reads.
    */
   constructor(
@@ -108,7 +114,12 @@ export class WorkerFileHasher {
     this.partSizes = [...new Set(options.candidatePartSizes ?? [])];
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { fd: fh.fd, partSizes: this.partSizes, chunkSize },
+      workerData: {
+        fd: fh.fd,
+        partSizes: this.partSizes,
+        chunkSize,
+        md5: options.skipMd5 !== true,
+      },
     });
     this.reply = new Promise<WorkerReply>((resolve, reject) => {
       this.worker.once('message', (m: WorkerReply) => {
@@ -134,15 +145,15 @@ export class WorkerFileHasher {
     }
   }
 
-  /** The digests of `[0, size)`, once the worker has hashed it all. */
-  async finish(size: number): Promise<FileDigest> {
+  /** The digests of `[0, size)`, once the worker has hashed it all (the MD5 unless skipped). */
+  async finish(size: number): Promise<ReceivedDigest> {
     if (this.posted < size) {
       throw new Error(`internal: ${this.posted} of ${size} bytes written in order`);
     }
     this.worker.postMessage({ end: size, last: true });
     const reply = await this.reply;
     if (reply.error !== undefined) throw new Error(`hashing ${size} bytes failed: ${reply.error}`);
-    const digest: FileDigest = { size: reply.size ?? 0, md5: reply.md5 ?? '' };
+    const digest: ReceivedDigest = { size: reply.size ?? 0, md5: reply.md5 };
     if (digest.size > 0 && this.partSizes.length > 0) digest.composites = reply.composites ?? {};
     return digest;
   }

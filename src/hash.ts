@@ -87,6 +87,15 @@ export interface FileDigest extends LocalDigest {
   checksum?: string;
 }
 
+/**
+ * The digests a download computed: {@link FileDigest}, but without the MD5 when the
+ * verification did not need it ({@link HashingOptions.skipMd5}).
+ */
+export type ReceivedDigest = Omit<FileDigest, 'md5'> & {
+  /** Hex MD5 of the whole content, or `undefined` when it was not computed. */
+  md5: string | undefined;
+};
+
 /** Options of a {@link HashingStream} beyond its primary part size. */
 export interface HashingOptions {
   /** More part sizes to compute composite ETags for, in the same pass. @default none */
@@ -99,6 +108,12 @@ export interface HashingOptions {
    * @default none (the MD5 is computed)
    */
   knownMd5?: string | undefined;
+  /**
+   * The whole content's MD5 is not needed (a multipart ETag verifies the bytes): it is not
+   * computed, and only {@link HashingStream.received} reports the digests.
+   * @default false (the MD5 is computed)
+   */
+  skipMd5?: boolean | undefined;
 }
 
 /** The MD5s of the parts of one part size, as bytes flow past. */
@@ -143,8 +158,8 @@ class PartTracker {
 export class HashingStream extends Transform {
   /** Bytes seen so far. */
   bytes = 0;
-  /** The running MD5, or the MD5 given as known. */
-  private readonly whole: Hash | string;
+  /** The running MD5, the MD5 given as known, or `undefined` when it is not computed. */
+  private readonly whole: Hash | string | undefined;
   private readonly primary: PartTracker | undefined;
   private readonly candidates: PartTracker[];
   private readonly checksummer: Checksummer | undefined;
@@ -160,7 +175,7 @@ export class HashingStream extends Transform {
     options: HashingOptions = {},
   ) {
     super({ highWaterMark: HASH_CHUNK_SIZE });
-    this.whole = options.knownMd5 ?? createHash('md5');
+    this.whole = options.knownMd5 ?? (options.skipMd5 === true ? undefined : createHash('md5'));
     this.primary = partSize === undefined ? undefined : new PartTracker(partSize);
     const sizes = [...new Set(options.candidatePartSizes ?? [])].filter((n) => n !== partSize);
     this.candidates = sizes.map((n) => new PartTracker(n));
@@ -176,17 +191,24 @@ export class HashingStream extends Transform {
 
   /** Hashes a chunk without passing it on (for callers that feed it directly). */
   update(chunk: Buffer): void {
-    if (typeof this.whole !== 'string') this.whole.update(chunk);
+    if (typeof this.whole === 'object') this.whole.update(chunk);
     this.bytes += chunk.length;
     this.primary?.update(chunk);
     for (const c of this.candidates) c.update(chunk);
     this.checksummer?.update(chunk);
   }
 
-  /** The digests; call once, after the last chunk. */
+  /** The digests, the MD5 included; call once, after the last chunk. */
   digest(): FileDigest {
-    const md5 = typeof this.whole === 'string' ? this.whole : this.whole.digest('hex');
-    const out: FileDigest = { size: this.bytes, md5 };
+    const { md5, ...rest } = this.received();
+    if (md5 === undefined) throw new Error('internal: the MD5 was not computed (skipMd5)');
+    return { ...rest, md5 };
+  }
+
+  /** The digests, the MD5 only if it was computed; call once, after the last chunk. */
+  received(): ReceivedDigest {
+    const md5 = typeof this.whole === 'object' ? this.whole.digest('hex') : this.whole;
+    const out: ReceivedDigest = { size: this.bytes, md5 };
     if (this.bytes === 0) return out;
     if (this.primary !== undefined) out.multipartEtag = this.primary.etag();
     if (this.candidates.length > 0) {
@@ -330,7 +352,8 @@ export class PartHasher {
 
 /** The digests of bytes already in memory (a small file read whole). */
 export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Promise<FileDigest> {
-  const hasher = new HashingStream(undefined, undefined, options);
+  // Callers of this and hashFile need the MD5: skipMd5 (downloads only) does not apply.
+  const hasher = new HashingStream(undefined, undefined, { ...options, skipMd5: false });
   hasher.update(data);
   return hasher.finish();
 }
@@ -357,7 +380,7 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
       options,
     );
   }
-  const hasher = new HashingStream(options.partSize, undefined, options);
+  const hasher = new HashingStream(options.partSize, undefined, { ...options, skipMd5: false });
   for await (const chunk of readChunks(path, { signal: options.signal })) hasher.update(chunk);
   return hasher.finish();
 }

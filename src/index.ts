@@ -139,6 +139,7 @@ export {
   type HashFileOptions,
   type HashingOptions,
   type LocalDigest,
+  type ReceivedDigest,
   type RemoteDigest,
 } from './hash.js';
 export {

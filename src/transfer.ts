@@ -18,6 +18,7 @@ import {
   isMultipartEtag,
   normalizeEtag,
   type FileDigest,
+  type ReceivedDigest,
 } from './hash.js';
 import { RACY_MARGIN_NS } from './hash-index.js';
 import { tempPathFor } from './utils.js';
@@ -75,7 +76,10 @@ export function partSizeFor(ctx: Pick<TransferContext, 'partSize'>, size: number
 /** A download that could not be verified (the reason), or `undefined` when it was. */
 export type Unverified = string | undefined;
 
-/** What {@link downloadFile} reports. */
+/**
+ * What {@link downloadFile} reports. `digest.md5` is `undefined` only when the bytes were
+ * verified by other means (a multipart ETag, a checksum): the MD5 was not needed.
+ */
 export interface DownloadedFile extends DownloadResult {
   /** Why the bytes could not be verified, when they could not (they were kept). */
   unverified: Unverified;
@@ -149,9 +153,19 @@ export async function downloadFile(
         })
       : await ctx.client.downloadToFile(ctx.bucket, key, temp, common);
     let verdict = state.verdict;
+    let digest = result.digest;
     if (verdict.result === 'unknown' && isMultipartEtag(result.etag)) {
-      verdict = await verifyWithServerLayout(ctx, key, temp, result, options.signal);
+      ({ verdict, digest } = await verifyWithServerLayout(ctx, key, temp, result, options.signal));
       if (verdict.result === 'mismatch') throw mismatch(ctx, key, target, verdict);
+    }
+    if (digest.md5 === undefined && verdict.result !== 'match') {
+      // The MD5 was skipped for a verification that did not happen: an unverified file
+      // keeps its MD5, so the index never records one by an ETag nothing checked.
+      const { md5 } = await hashFile(temp, {
+        size: digest.size,
+        ...(options.signal && { signal: options.signal }),
+      });
+      digest = { ...digest, md5 };
     }
     if (result.lastModified !== undefined) {
       // The object's date, unless that is so recent the hash index would distrust the file
@@ -172,7 +186,11 @@ export async function downloadFile(
       }
       throw error;
     });
-    return { ...result, unverified: verdict.result === 'unknown' ? verdict.reason : undefined };
+    return {
+      ...result,
+      digest,
+      unverified: verdict.result === 'unknown' ? verdict.reason : undefined,
+    };
   } catch (error) {
     await rm(temp, { force: true });
     // A write error (a full disk) names no path: the file being written is the target.
@@ -184,7 +202,8 @@ export async function downloadFile(
 
 /**
  * Asks the server for the part layout (HEAD with `PartNumber=1`, pinned to the ETag) and,
- * if it gives one, hashes the downloaded file again with it.
+ * if it gives one, hashes the downloaded file again with it (also for the MD5, if the
+ * download skipped it). Returns the verdict and the digest, the MD5 filled in if computed.
  */
 async function verifyWithServerLayout(
   ctx: TransferContext,
@@ -192,15 +211,18 @@ async function verifyWithServerLayout(
   file: string,
   result: DownloadResult,
   signal: AbortSignal | undefined,
-): Promise<Verdict> {
+): Promise<{ verdict: Verdict; digest: ReceivedDigest }> {
   const etag = result.etag;
   const part = await ctx.client
     .head(ctx.bucket, key, signal, { partNumber: 1, ...(etag !== undefined && { ifMatch: etag }) })
     .catch(() => undefined);
   if (part?.partsCount === undefined || part.partsCount < 2) {
     return {
-      result: 'unknown',
-      reason: `the server does not report the part layout of ${normalizeEtag(etag) ?? ''}`,
+      verdict: {
+        result: 'unknown',
+        reason: `the server does not report the part layout of ${normalizeEtag(etag) ?? ''}`,
+      },
+      digest: result.digest,
     };
   }
   const digest = await hashFile(file, {
@@ -210,7 +232,10 @@ async function verifyWithServerLayout(
   });
   const composites =
     digest.multipartEtag === undefined ? {} : { [part.size]: digest.multipartEtag };
-  return verifyContent({ ...digest, composites }, remoteContent(result, part.size));
+  return {
+    verdict: verifyContent({ ...digest, composites }, remoteContent(result, part.size)),
+    digest: { ...result.digest, md5: digest.md5 },
+  };
 }
 
 /** Options of {@link uploadFile}. */

@@ -38,7 +38,8 @@ export interface RemoteContent {
 /** What was computed from the local or received bytes. */
 export interface ContentDigest {
   size: number;
-  md5: string;
+  /** Hex MD5, or `undefined` when it was not computed (a multipart ETag verifies instead). */
+  md5: string | undefined;
   /** Composite ETags by part size. */
   composites?: Record<number, string> | undefined;
   /** The additional checksum (base64) of the algorithm in {@link RemoteContent.checksum}. */
@@ -62,7 +63,8 @@ function authoritativePartSizes(remote: RemoteContent): number[] {
 /**
  * What to compute while reading the bytes, so {@link verifyContent} can decide in one
  * pass: candidate part sizes for a multipart ETag, and the additional checksum when the
- * ETag cannot tell (encrypted, or multipart without a fingerprint).
+ * ETag cannot tell (encrypted, or multipart without a fingerprint). When a multipart ETag
+ * is what verifies, the whole content's MD5 decides nothing and is skipped (`skipMd5`).
  */
 export function hashingFor(remote: RemoteContent): HashingOptions {
   const etag = normalizeEtag(remote.etag);
@@ -75,7 +77,9 @@ export function hashingFor(remote: RemoteContent): HashingOptions {
     : [];
   const checksum =
     !md5Decides && remote.checksum?.type === 'FULL_OBJECT' ? remote.checksum.algorithm : undefined;
-  return { candidatePartSizes: candidates, checksum };
+  // An encrypted ETag is no composite of MD5s: then it cannot verify, and the MD5 stays.
+  const skipMd5 = candidates.length > 0 && remote.opaqueEtag !== true;
+  return { candidatePartSizes: candidates, checksum, skipMd5 };
 }
 
 /** Decides whether `local` is the content `remote` describes. */
@@ -89,13 +93,14 @@ export function verifyContent(local: ContentDigest, remote: RemoteContent): Verd
     };
   }
   const fingerprint = normalizeEtag(remote.fingerprintMd5);
-  if (fingerprint !== undefined && isMd5Etag(fingerprint)) {
+  // Without the MD5 (not computed) the MD5 rules cannot decide: never a false verdict.
+  if (fingerprint !== undefined && isMd5Etag(fingerprint) && local.md5 !== undefined) {
     return fingerprint === local.md5
       ? { result: 'match', by: 'fingerprint' }
       : { result: 'mismatch', by: 'fingerprint', expected: fingerprint, actual: local.md5 };
   }
   const etag = normalizeEtag(remote.etag);
-  if (!remote.opaqueEtag && etag !== undefined && isMd5Etag(etag)) {
+  if (!remote.opaqueEtag && etag !== undefined && isMd5Etag(etag) && local.md5 !== undefined) {
     return etag === local.md5
       ? { result: 'match', by: 'md5' }
       : { result: 'mismatch', by: 'md5', expected: etag, actual: local.md5 };

@@ -343,7 +343,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
           if (r.etag !== `"${r.digest.md5}"`) {
             throw new HashMismatchError('mismatch', {
               expected: r.etag ?? '',
-              actual: r.digest.md5,
+              actual: r.digest.md5 ?? '',
             });
           }
         },
