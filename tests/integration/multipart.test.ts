@@ -4,10 +4,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { open, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 
 import {
@@ -17,6 +21,7 @@ import {
   S3Object,
   type S3ObjectOptions,
 } from '../../src/index.js';
+import { parseIndex, type IndexEntry } from '../../src/hash-index.js';
 import {
   describeS3,
   getObject,
@@ -105,6 +110,87 @@ describeS3('multipart uploads against radosgw', () => {
     // The index of the uploading side knows the object: a re-upload sends nothing.
     expect(await obj.sync('upload')).toMatchObject({ transferred: 0, hashedFiles: 0 });
   });
+
+  /** The entries of every index file in the index directory of `obj`'s case. */
+  async function indexEntries(obj: S3Object): Promise<Map<string, IndexEntry>> {
+    const dir = path.join(path.dirname(obj.localPath), 'index');
+    const out = new Map<string, IndexEntry>();
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.jsonl')) continue;
+      for (const [p, e] of parseIndex(await readFile(path.join(dir, name), 'utf8'))) out.set(p, e);
+    }
+    return out;
+  }
+
+  it.each([
+    ['one GET', {}],
+    ['ranged GETs', { rangeThreshold: 5 * MiB }],
+  ])(
+    'a download verified by the composite ETag (%s) computes no MD5; the index knows it by the ETag',
+    async (_, downloadOptions: S3ObjectOptions) => {
+      const key = uniqueKey('no-md5.bin');
+      const data = randomBytes(12 * MiB + 123);
+      const uploader = object(key);
+      await writeFile(uploader.localPath, data);
+      await uploader.upload();
+      const etag = `"${etagFor(data, 5 * MiB)}"`;
+      const head = await headObject(bucket.client, bucket.name, key);
+      expect(head.Metadata?.['s3lync-md5']).toBeUndefined();
+      expect(head.ETag).toBe(etag);
+
+      // A fresh path with a fresh index: verified by the ETag of the recorded part size.
+      const back = object(key, downloadOptions);
+      let gets = 0;
+      interceptSend(back.client.sdk, (command, send) => {
+        if (command instanceof GetObjectCommand) gets++;
+        return send();
+      });
+      expect(await back.sync('download')).toMatchObject({
+        transferred: 1,
+        unverified: 0,
+        hashedFiles: 0,
+        hashedBytes: 0,
+      });
+      expect(md5(await readFile(back.localPath))).toBe(md5(data));
+      // Only the composite was computed: the entry has no MD5, the ETag is its identity.
+      const entries = [...(await indexEntries(back)).values()];
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ size: data.length, md5: undefined, etag });
+
+      // Later syncs of the unchanged pair decide from the ETag alone: nothing is read or sent.
+      gets = 0;
+      expect(await back.sync('download')).toMatchObject({
+        transferred: 0,
+        unchanged: 1,
+        hashedFiles: 0,
+        hashedBytes: 0,
+      });
+      expect(await back.sync('upload')).toMatchObject({
+        transferred: 0,
+        unchanged: 1,
+        hashedFiles: 0,
+        hashedBytes: 0,
+      });
+      expect(gets).toBe(0);
+      expect(await headObject(bucket.client, bucket.name, key)).toMatchObject({ ETag: etag });
+
+      // Other bytes of the same size replace the object: the next download hashes the local
+      // file (the entry has no MD5 to compare), finds it different and transfers it.
+      const v2 = randomBytes(data.length);
+      const replacer = object(key);
+      await writeFile(replacer.localPath, v2);
+      await replacer.upload();
+      expect((await headObject(bucket.client, bucket.name, key)).ETag).not.toBe(etag);
+      expect(await back.sync('download')).toMatchObject({
+        transferred: 1,
+        unverified: 0,
+        hashedFiles: 1,
+        hashedBytes: data.length,
+      });
+      expect(gets).toBeGreaterThan(0);
+      expect(md5(await readFile(back.localPath))).toBe(md5(v2));
+    },
+  );
 
   it('a same-size change: the MD5 the comparison computed becomes the fingerprint', async () => {
     const key = uniqueKey('fingerprint.bin');

@@ -58,6 +58,26 @@ describe('WorkerFileHasher', () => {
     }
   });
 
+  it('with skipMd5, computes only the composite ETags and reports no MD5', async () => {
+    const data = bytes(10_000, 9);
+    const fh = await open(path.join(dir, 'skip.bin'), 'w+');
+    const hasher = new WorkerFileHasher(fh, { candidatePartSizes: [3000], skipMd5: true }, 1500);
+    try {
+      await hasher.write(data.subarray(5000), 5000);
+      await hasher.write(data.subarray(0, 5000), 0);
+      const out: string[] = [];
+      for (let o = 0; o < data.length; o += 3000) out.push(md5(data.subarray(o, o + 3000)));
+      expect(await hasher.finish(data.length)).toEqual({
+        size: data.length,
+        md5: undefined,
+        composites: { 3000: compositeEtag(out) },
+      });
+    } finally {
+      await hasher.close();
+      await fh.close();
+    }
+  });
+
   it('refuses to finish while a gap was never written', async () => {
     const fh = await open(path.join(dir, 'gap.bin'), 'w+');
     const hasher = new WorkerFileHasher(fh);
@@ -76,5 +96,6 @@ describe('WorkerFileHasher', () => {
     expect(WorkerFileHasher.supports({ candidatePartSizes: [5] })).toBe(true);
     expect(WorkerFileHasher.supports({ checksum: 'CRC32' })).toBe(false);
     expect(WorkerFileHasher.supports({ knownMd5: 'a'.repeat(32) })).toBe(false);
+    expect(WorkerFileHasher.supports({ candidatePartSizes: [5], skipMd5: true })).toBe(true);
   });
 });

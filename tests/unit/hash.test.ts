@@ -18,7 +18,13 @@ import {
   normalizeEtag,
   type RemoteDigest,
 } from '../../src/index.js';
-import { InOrderFileHasher, PartHasher, partLayout, readChunks } from '../../src/hash.js';
+import {
+  hashBuffer,
+  InOrderFileHasher,
+  PartHasher,
+  partLayout,
+  readChunks,
+} from '../../src/hash.js';
 
 function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');
@@ -556,6 +562,53 @@ describe('InOrderFileHasher', () => {
       await expect(ordered.finish(13)).rejects.toThrow(/hashed 3 of 13/);
     } finally {
       await fh.close();
+    }
+  });
+});
+
+describe('skipMd5: the composites without the whole content MD5', () => {
+  it('HashingStream computes the composites and reports no MD5', () => {
+    const data = bytes(12_345, 3);
+    const hasher = new HashingStream(undefined, undefined, {
+      candidatePartSizes: [1000, 4000],
+      skipMd5: true,
+    });
+    for (const chunk of chunked(data, [777])) hasher.update(chunk);
+    expect(hasher.received()).toEqual({
+      size: data.length,
+      md5: undefined,
+      composites: { 1000: expectedComposite(data, 1000), 4000: expectedComposite(data, 4000) },
+    });
+  });
+
+  it('digest() refuses to report an MD5 that was not computed', () => {
+    const hasher = new HashingStream(undefined, undefined, { skipMd5: true });
+    hasher.update(Buffer.from('abc'));
+    expect(() => hasher.digest()).toThrow(/MD5 was not computed/);
+  });
+
+  it('received() reports the MD5 when it was computed, as digest() does', () => {
+    const data = bytes(5_000, 4);
+    const hasher = new HashingStream(undefined, undefined, { candidatePartSizes: [1000] });
+    hasher.update(data);
+    expect(hasher.received()).toEqual({
+      size: data.length,
+      md5: md5(data),
+      composites: { 1000: expectedComposite(data, 1000) },
+    });
+  });
+
+  it('hashFile and hashBuffer always compute the MD5 (their callers need it)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-hash-skip-'));
+    try {
+      const data = bytes(HASH_CHUNK_SIZE + 10, 6);
+      const file = path.join(dir, 'f.bin');
+      await writeFile(file, data);
+      expect((await hashFile(file, { skipMd5: true })).md5).toBe(md5(data));
+      expect((await hashFile(file, { skipMd5: true, size: 10 })).md5).toBe(md5(data));
+      expect((await hashBuffer(data, { skipMd5: true })).md5).toBe(md5(data));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -27,6 +27,7 @@ import {
   S3Object,
   type S3ObjectOptions,
 } from '../../src/index.js';
+import { parseIndex, type IndexEntry } from '../../src/hash-index.js';
 
 const MiB = 1024 * 1024;
 const sdk = new S3Client({
@@ -189,6 +190,68 @@ describe('a multipart object with an unusual part size, on AWS', () => {
     }));
     await expect(object().sync('download')).rejects.toBeInstanceOf(HashMismatchError);
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('a multipart object whose ETag does not verify the download: the MD5 is kept', () => {
+  const partSize = 7 * MiB;
+  const data = Buffer.alloc(2 * partSize + 12345, 4);
+  data.writeUInt32LE(0xfeedface, 5);
+  const etag = `"${etagFor(data, partSize)}"`;
+
+  async function indexEntries(): Promise<IndexEntry[]> {
+    const indexDir = path.join(dir, '.index');
+    const out: IndexEntry[] = [];
+    for (const name of await readdir(indexDir)) {
+      if (name.endsWith('.jsonl'))
+        out.push(...parseIndex(await readFile(path.join(indexDir, name), 'utf8')).values());
+    }
+    return out;
+  }
+
+  it('the layout pass after a wrong guess computes it, and the index records it', async () => {
+    s3.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) =>
+      input.PartNumber === 1
+        ? { ContentLength: partSize, ETag: etag, PartsCount: 3 }
+        : { ContentLength: data.length, ETag: etag },
+    );
+    s3.on(GetObjectCommand).callsFake(() => ({
+      ContentLength: data.length,
+      ETag: etag,
+      Body: body(data),
+    }));
+    expect(await object().sync('download')).toMatchObject({ transferred: 1, unverified: 0 });
+    expect(await indexEntries()).toMatchObject([{ md5: md5(data), etag }]);
+  });
+
+  it('an unverified download (no layout anywhere) is hashed for it before the index records it', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: data.length, ETag: etag });
+    s3.on(GetObjectCommand).callsFake(() => ({
+      ContentLength: data.length,
+      ETag: etag,
+      Body: body(data),
+    }));
+    expect(await object().sync('download')).toMatchObject({ transferred: 1, unverified: 1 });
+    expect(await indexEntries()).toMatchObject([{ md5: md5(data), etag }]);
+  });
+
+  it('a download verified by the recorded part size records no MD5, only the ETag', async () => {
+    s3.on(HeadObjectCommand).resolves({
+      ContentLength: data.length,
+      ETag: etag,
+      Metadata: { 's3lync-part-size': String(partSize) },
+    });
+    s3.on(GetObjectCommand).callsFake(() => ({
+      ContentLength: data.length,
+      ETag: etag,
+      Metadata: { 's3lync-part-size': String(partSize) },
+      Body: body(data),
+    }));
+    expect(await object().sync('download')).toMatchObject({ transferred: 1, unverified: 0 });
+    const entries = await indexEntries();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ size: data.length, md5: undefined, etag });
+    expect(s3.commandCalls(HeadObjectCommand).some((c) => c.args[0].input.PartNumber)).toBe(false);
   });
 });
 

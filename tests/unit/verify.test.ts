@@ -247,6 +247,74 @@ describe('hashingFor with a fingerprint', () => {
       fingerprintMd5: 'b'.repeat(32),
     });
     expect(h.candidatePartSizes).toEqual([]);
+    expect(h.skipMd5).toBe(false);
+  });
+});
+
+describe('hashingFor: the MD5 only where it verifies', () => {
+  const multipart = `"${'a'.repeat(32)}-3"`;
+  it('skips the MD5 when a multipart ETag verifies (recorded or guessed part sizes)', () => {
+    expect(hashingFor({ size: 20 * MiB, etag: multipart, partSizeHint: 7 * MiB }).skipMd5).toBe(
+      true,
+    );
+    expect(hashingFor({ size: 13 * MiB, etag: multipart }).skipMd5).toBe(true);
+  });
+
+  it('computes the MD5 where it is the verification, or nothing else could be', () => {
+    // A fingerprint, a plain MD5 ETag: the MD5 decides.
+    expect(hashingFor({ size: 4, etag: `"${'a'.repeat(32)}"` }).skipMd5).toBe(false);
+    expect(
+      hashingFor({ size: 20 * MiB, etag: multipart, fingerprintMd5: 'b'.repeat(32) }).skipMd5,
+    ).toBe(false);
+    // No part size fits the part count, or an encrypted ETag: no composite to compute.
+    expect(hashingFor({ size: 1, etag: multipart }).skipMd5).toBe(false);
+    expect(hashingFor({ size: 20 * MiB, etag: multipart, opaqueEtag: true }).skipMd5).toBe(false);
+    expect(hashingFor({ size: 4, etag: undefined }).skipMd5).toBe(false);
+  });
+});
+
+describe('verifyContent without an MD5 (not computed)', () => {
+  const data = Buffer.alloc(11 * MiB, 5);
+  const etag = `"${etagFor(data, 5 * MiB)}"`;
+  const composites = { [5 * MiB]: etagFor(data, 5 * MiB) };
+
+  it('a multipart ETag still decides, both ways', () => {
+    const remote: RemoteContent = { size: data.length, etag, partSizeHint: 5 * MiB };
+    expect(verifyContent({ size: data.length, md5: undefined, composites }, remote)).toEqual({
+      result: 'match',
+      by: 'multipart',
+    });
+    const other = { [5 * MiB]: `${'c'.repeat(32)}-3` };
+    expect(
+      verifyContent({ size: data.length, md5: undefined, composites: other }, remote),
+    ).toMatchObject({ result: 'mismatch', by: 'multipart' });
+  });
+
+  it('an MD5 rule cannot decide: unknown, never a false match or mismatch', () => {
+    const local: ContentDigest = { size: 4, md5: undefined };
+    expect(verifyContent(local, { size: 4, etag: `"${md5('abcd')}"` }).result).toBe('unknown');
+    expect(
+      verifyContent(local, { size: 4, etag: `"${md5('abcd')}"`, fingerprintMd5: md5('abcd') })
+        .result,
+    ).toBe('unknown');
+    // The size still decides.
+    expect(verifyContent(local, { size: 5, etag: undefined })).toMatchObject({
+      result: 'mismatch',
+      by: 'size',
+    });
+  });
+
+  it('with a fingerprint and no MD5, the composites decide instead', () => {
+    const remote: RemoteContent = {
+      size: data.length,
+      etag,
+      fingerprintMd5: md5(data),
+      partSizeHint: 5 * MiB,
+    };
+    expect(verifyContent({ size: data.length, md5: undefined, composites }, remote)).toEqual({
+      result: 'match',
+      by: 'multipart',
+    });
   });
 });
 
