@@ -818,14 +818,12 @@ function buildLargeReport(runs, reps, md5, loadAtStart) {
   const floor = med['L-md5sum'];
   const versusFloor = (id) =>
     `${f3(med[id].wallS)} s vs ${f3(floor.wallS)} s = ${f2(med[id].wallS / floor.wallS)}× (${int(mbps(med[id]))} vs ${int(mbps(floor))} MB/s; CPU s ${f2(med[id].cpuS)} vs ${f2(floor.cpuS)})`;
-  for (const id of ['L-hashfile', 'L-md5node']) {
-    const s = LARGE_SCENARIOS.find((x) => x.id === id);
-    target(
-      `${s.name}: within 10% of md5sum's wall time`,
-      med[id].wallS / floor.wallS <= 1.1,
-      versusFloor(id),
-    );
-  }
+  const hashing = LARGE_SCENARIOS.find((x) => x.id === 'L-hashfile');
+  target(
+    `${hashing.name}: within 10% of md5sum's wall time`,
+    med['L-hashfile'].wallS / floor.wallS <= 1.1,
+    versusFloor('L-hashfile'),
+  );
 
   const lines = [
     `## 512 MiB transfers and the hashing floor (${os.cpus().length} CPUs, median of ${reps})`,
@@ -852,6 +850,8 @@ function buildLargeReport(runs, reps, md5, loadAtStart) {
     'once the metadata is sent), so deciding that it is unchanged takes the MD5 of the file, a HEAD',
     'for the part size and the composite ETag: it is reported, not held to the hashing target.',
     `Re-upload vs md5sum: ${versusFloor('L-rehash')}.`,
+    "Node's own MD5 over createReadStream is a reference (what plain Node reaches), not s3lync:",
+    `it is shown, not held to a target. Node's MD5 vs md5sum: ${versusFloor('L-md5node')}.`,
     '',
     ...targetLines('Targets (512 MiB)', targets),
   ];
