@@ -20,6 +20,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { acquireLock, type Lock } from './lock.js';
 import { getLogger } from './logging.js';
 import { compareKeys, sortKeys } from './plan.js';
+import { resized } from './utils.js';
 
 const log = getLogger('hash-index');
 
@@ -463,27 +464,13 @@ class EntryTable {
 
   private grow(): void {
     const n = this.sizes.length * 2;
-    const sizes = new Float64Array(n);
-    sizes.set(this.sizes);
-    this.sizes = sizes;
-    const mtimes = new BigInt64Array(n);
-    mtimes.set(this.mtimes);
-    this.mtimes = mtimes;
-    const ctimes = new BigInt64Array(n);
-    ctimes.set(this.ctimes);
-    this.ctimes = ctimes;
-    const inos = new BigUint64Array(n);
-    inos.set(this.inos);
-    this.inos = inos;
-    const hashedAts = new BigInt64Array(n);
-    hashedAts.set(this.hashedAts);
-    this.hashedAts = hashedAts;
-    const md5s = new Uint8Array(n * 16);
-    md5s.set(this.md5s);
-    this.md5s = md5s;
-    const flags = new Uint8Array(n);
-    flags.set(this.flags);
-    this.flags = flags;
+    this.sizes = resized(this.sizes, n);
+    this.mtimes = resized(this.mtimes, n);
+    this.ctimes = resized(this.ctimes, n);
+    this.inos = resized(this.inos, n);
+    this.hashedAts = resized(this.hashedAts, n);
+    this.md5s = resized(this.md5s, n * 16);
+    this.flags = resized(this.flags, n);
   }
 }
 

@@ -14,6 +14,7 @@ import type { ExcludeMatcher } from './excludes.js';
 import type { FileIdentity } from './hash-index.js';
 import { getLogger } from './logging.js';
 import { compareKeys, sortKeys } from './plan.js';
+import { resized } from './utils.js';
 
 const log = getLogger('local-tree');
 
@@ -101,18 +102,10 @@ export class LocalTree {
 
   private grow(): void {
     const n = this.sizes.length * 2;
-    const sizes = new Float64Array(n);
-    sizes.set(this.sizes);
-    this.sizes = sizes;
-    const mtimes = new BigInt64Array(n);
-    mtimes.set(this.mtimes);
-    this.mtimes = mtimes;
-    const ctimes = new BigInt64Array(n);
-    ctimes.set(this.ctimes);
-    this.ctimes = ctimes;
-    const inos = new BigUint64Array(n);
-    inos.set(this.inos);
-    this.inos = inos;
+    this.sizes = resized(this.sizes, n);
+    this.mtimes = resized(this.mtimes, n);
+    this.ctimes = resized(this.ctimes, n);
+    this.inos = resized(this.inos, n);
   }
 }
 

@@ -243,6 +243,16 @@ export function tempFileOwner(name: string): number | undefined {
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
+/** The typed arrays the compact tables (the local walk, the hash index) keep their columns in. */
+export type Column = Float64Array | BigInt64Array | BigUint64Array | Uint8Array;
+
+/** A copy of `column` with room for `length` elements (the extra ones zero). */
+export function resized<T extends Column>(column: T, length: number): T {
+  const out = new (column.constructor as new (length: number) => T)(length);
+  (out as { set(a: T): void }).set(column);
+  return out;
+}
+
 /** Formats a byte count for humans: `1.5 MiB`. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -13,6 +13,7 @@ import {
   parseS3Uri,
   redactRawUri,
   resolveKeyPath,
+  resized,
   tempFileOwner,
   tempPathFor,
   type ParsedS3Uri,
@@ -581,5 +582,16 @@ describe('parseS3Uri: credentials with an extra colon', () => {
     } catch (e) {
       expect(String(e)).not.toContain('MYSECRETVALUE');
     }
+  });
+});
+
+describe('resized', () => {
+  it('copies a column into a longer one of the same type, the rest zero', () => {
+    const big = resized(BigInt64Array.of(1n, -2n), 4);
+    expect(big).toBeInstanceOf(BigInt64Array);
+    expect([...big]).toEqual([1n, -2n, 0n, 0n]);
+    const bytes = resized(Uint8Array.of(7), 3);
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect([...bytes]).toEqual([7, 0, 0]);
   });
 });
