@@ -18,6 +18,7 @@ import path from 'node:path';
 
 import { LockTimeoutError } from './exceptions.js';
 import { getLogger } from './logging.js';
+import { sleep } from './retry.js';
 
 const log = getLogger('lock');
 
@@ -117,18 +118,8 @@ const ownTokens = new Set<string>();
 /** In-process queue per lock file: a process waits on itself without polling. */
 const queues = new Map<string, Promise<void>>();
 
-const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Lock directories made by this process: made once, not once per lock. */
+const madeDirs = new Set<string>();
 
 /** Tries once to create the lock file; false if it exists. */
 async function tryCreate(file: string, owner: LockOwner): Promise<boolean> {
@@ -201,7 +192,11 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
   const token = randomBytes(8).toString('hex');
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: started, token };
   ownTokens.add(token);
-  await mkdir(path.dirname(file), { recursive: true });
+  const dir = path.dirname(file);
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
   let delay = 10;
   let announced = false;
   let recovered = false;
@@ -209,7 +204,13 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
     for (;;) {
       signal?.throwIfAborted();
       owner.since = Date.now();
-      if (await tryCreate(file, owner)) break;
+      const created = await tryCreate(file, owner).catch(async (error: unknown) => {
+        // The cache was cleared since the directory was made: make it again.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        await mkdir(dir, { recursive: true });
+        return false;
+      });
+      if (created) break;
       const held = await inspect(file);
       if (held === undefined) continue;
       const self = { pid: process.pid, host: owner.host, tokens: ownTokens };
@@ -249,8 +250,8 @@ async function acquireFile(file: string, options: LockOptions): Promise<Lock> {
       released ??= (async () => {
         clearInterval(refresh);
         // Remove it only if it is still ours (a frozen owner's lock may have been broken).
-        const now = await inspect(file).catch(() => undefined);
-        if (now?.owner?.token === token) await rm(file, { force: true });
+        const text = await readFile(file, 'utf8').catch(() => '');
+        if (parseOwner(text)?.token === token) await rm(file, { force: true });
         ownTokens.delete(token);
       })();
       return released;

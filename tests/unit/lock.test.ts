@@ -185,4 +185,13 @@ describe('acquireLock', () => {
     await lock.release();
     expect(await readFile(file, 'utf8')).toBe(theirs);
   });
+
+  it('makes the lock directory again if it was removed after a first lock', async () => {
+    const file = lockPath();
+    await (await acquireLock(file)).release();
+    await rm(path.dirname(file), { recursive: true });
+    const lock = await acquireLock(file, { timeoutMs: 1_000 });
+    expect((JSON.parse(await readFile(file, 'utf8')) as LockOwner).pid).toBe(process.pid);
+    await lock.release();
+  });
 });
