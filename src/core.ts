@@ -12,13 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, S3lyncClient } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
-import {
-  ConfigError,
-  localPathErrorOf,
-  LockTimeoutError,
-  NotFoundError,
-  S3ObjectError,
-} from './exceptions.js';
+import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type S3File } from './file.js';
 import { acquireLock, lockFileFor, type Lock } from './lock.js';
@@ -292,7 +286,7 @@ export class S3Object {
       if (error instanceof NotFoundError && direction === 'download' && !this.key.endsWith('/')) {
         this.#lastSeenEtag = null;
       }
-      throw localPathErrorOf(error, `${direction} ${this.uri}`, this.localPath) ?? error;
+      throw error;
     }
   }
 
