@@ -279,41 +279,24 @@ describeS3('bad input: a typed error, and nothing touched', () => {
     await chmod(shut, 0o555);
     const before = await keys();
 
-    const results = isRoot
-      ? await asNobody([
-          {
-            uri: uriFor(bucket.name, key),
-            direction: 'download',
-            localPath: path.join(shut, 'new.txt'),
-          },
-          {
-            uri: uriFor(bucket.name, key),
-            direction: 'download',
-            localPath: path.join(shut, 'old.txt'),
-          },
-          {
-            uri: uriFor(bucket.name, uniqueKey('up.txt')),
-            direction: 'upload',
-            localPath: path.join(dir, 'secret.txt'),
-          },
-        ])
-      : await inProcess([
-          {
-            uri: uriFor(bucket.name, key),
-            direction: 'download',
-            localPath: path.join(shut, 'new.txt'),
-          },
-          {
-            uri: uriFor(bucket.name, key),
-            direction: 'download',
-            localPath: path.join(shut, 'old.txt'),
-          },
-          {
-            uri: uriFor(bucket.name, uniqueKey('up.txt')),
-            direction: 'upload',
-            localPath: path.join(dir, 'secret.txt'),
-          },
-        ]);
+    const jobs: Job[] = [
+      {
+        uri: uriFor(bucket.name, key),
+        direction: 'download',
+        localPath: path.join(shut, 'new.txt'),
+      },
+      {
+        uri: uriFor(bucket.name, key),
+        direction: 'download',
+        localPath: path.join(shut, 'old.txt'),
+      },
+      {
+        uri: uriFor(bucket.name, uniqueKey('up.txt')),
+        direction: 'upload',
+        localPath: path.join(dir, 'secret.txt'),
+      },
+    ];
+    const results = isRoot ? await asNobody(jobs) : await inProcess(jobs);
     for (const r of results) {
       expect(r).toMatchObject({ ok: false, name: 'LocalPathError' });
       expect(r.message).toMatch(/EACCES|permission denied/i);

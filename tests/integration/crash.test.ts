@@ -17,7 +17,7 @@ import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { HashIndex, LockTimeoutError, S3Object, type S3ObjectOptions } from '../../src/index.js';
 import { indexFileFor } from '../../src/hash-index.js';
 import { lockFileFor } from '../../src/lock.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
 import {
   describeS3,
   getObject,
@@ -131,6 +131,28 @@ describeS3('crashes and concurrent processes', () => {
   const object = (key: string, localPath: string, options: S3ObjectOptions = {}): S3Object =>
     new S3Object(uri(key), { localPath, progressMode: 'disabled', ...options });
 
+  /**
+   * Runs a sync of `key` in a child process through the proxy with `rules`, waits until
+   * `held` exchanges are held mid-body (and `ready`, if given), then SIGKILLs it.
+   */
+  async function killMidway(
+    key: string,
+    direction: 'download' | 'upload',
+    options: Record<string, unknown>,
+    rules: FaultRule[],
+    ready?: () => Promise<boolean>,
+  ): Promise<void> {
+    proxy.setRules(rules);
+    const child = runChild(
+      { op: 'sync', uri: uri(key, proxy.endpoint), direction, options },
+      cacheHome,
+    );
+    await until(() => proxy.holding() === rules.length);
+    if (ready !== undefined) await until(ready);
+    child.process.kill('SIGKILL');
+    expect((await child.exited).signal).toBe('SIGKILL');
+  }
+
   it('SIGKILL mid-download of one file: the old file stays whole; the next sync converges', async () => {
     const key = uniqueKey('one.bin');
     const local = path.join(tmp.path, `dl-${n}`, 'one.bin');
@@ -140,26 +162,19 @@ describeS3('crashes and concurrent processes', () => {
     await object(key, local).download();
     await putObject(bucket.client, bucket.name, key, v2);
 
-    proxy.setRules([
-      {
-        match: { method: 'GET', path: keyPath(key) },
-        fault: { kind: 'hold-response', afterBytes: MiB },
-      },
-    ]);
-    const child = runChild(
-      {
-        op: 'sync',
-        uri: uri(key, proxy.endpoint),
-        direction: 'download',
-        options: { localPath: local },
-      },
-      cacheHome,
+    // The child has a partial temp file when it is killed.
+    await killMidway(
+      key,
+      'download',
+      { localPath: local },
+      [
+        {
+          match: { method: 'GET', path: keyPath(key) },
+          fault: { kind: 'hold-response', afterBytes: MiB },
+        },
+      ],
+      async () => (await readdir(path.dirname(local))).some(isTemp),
     );
-    await until(() => proxy.holding() > 0);
-    // The child has a partial temp file now; kill it there.
-    await until(async () => (await readdir(path.dirname(local))).some(isTemp));
-    child.process.kill('SIGKILL');
-    expect((await child.exited).signal).toBe('SIGKILL');
 
     expect(md5(await readFile(local))).toBe(md5(v1));
     const result = await object(key, local).sync('download');
@@ -187,35 +202,20 @@ describeS3('crashes and concurrent processes', () => {
       await putObject(bucket.client, bucket.name, `${prefix}${name}`, body);
     }
 
-    // Files 3 and 7 hang mid-body; the others complete before the kill.
-    proxy.setRules([
-      {
-        match: { method: 'GET', path: keyPath(`${prefix}f3.bin`) },
-        fault: { kind: 'hold-response', afterBytes: 10_000 },
-      },
-      {
-        match: { method: 'GET', path: keyPath(`${prefix}f7.bin`) },
-        fault: { kind: 'hold-response', afterBytes: 10_000 },
-      },
-    ]);
-    const child = runChild(
-      {
-        op: 'sync',
-        uri: uri(prefix, proxy.endpoint),
-        direction: 'download',
-        options: { localPath: local, maxConcurrency: 4 },
-      },
-      cacheHome,
-    );
-    await until(() => proxy.holding() === 2);
-    // Let the other ten finish (they are not held).
-    await until(
+    // Files 3 and 7 hang mid-body; the other ten complete before the kill.
+    const hold = (name: string): FaultRule => ({
+      match: { method: 'GET', path: keyPath(`${prefix}${name}`) },
+      fault: { kind: 'hold-response', afterBytes: 10_000 },
+    });
+    await killMidway(
+      prefix,
+      'download',
+      { localPath: local, maxConcurrency: 4 },
+      [hold('f3.bin'), hold('f7.bin')],
       async () =>
         Object.entries(await contents(local)).filter(([rel, sum]) => sum === md5(v2[rel] ?? ''))
           .length === 10,
     );
-    child.process.kill('SIGKILL');
-    await child.exited;
 
     const after = await contents(local);
     for (const [rel, sum] of Object.entries(after)) {
@@ -242,24 +242,12 @@ describeS3('crashes and concurrent processes', () => {
     await mkdir(path.dirname(local), { recursive: true });
     await writeFile(local, v2);
 
-    proxy.setRules([
+    await killMidway(key, 'upload', { localPath: local }, [
       {
         match: { method: 'PUT', path: keyPath(key) },
         fault: { kind: 'hold-request', afterBytes: MiB },
       },
     ]);
-    const child = runChild(
-      {
-        op: 'sync',
-        uri: uri(key, proxy.endpoint),
-        direction: 'upload',
-        options: { localPath: local },
-      },
-      cacheHome,
-    );
-    await until(() => proxy.holding() > 0);
-    child.process.kill('SIGKILL');
-    await child.exited;
 
     expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
     expect(md5(await readFile(local))).toBe(md5(v2));
@@ -280,19 +268,12 @@ describeS3('crashes and concurrent processes', () => {
     const options = { localPath: local, multipartThreshold: 5 * MiB, partSize: 5 * MiB };
 
     // The third part hangs mid-body; the kill lands while it is in flight.
-    proxy.setRules([
+    await killMidway(key, 'upload', options, [
       {
         match: { method: 'PUT', path: keyPath(key), query: /partNumber=3/ },
         fault: { kind: 'hold-request', afterBytes: MiB },
       },
     ]);
-    const child = runChild(
-      { op: 'sync', uri: uri(key, proxy.endpoint), direction: 'upload', options },
-      cacheHome,
-    );
-    await until(() => proxy.holding() > 0);
-    child.process.kill('SIGKILL');
-    await child.exited;
 
     expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
     const orphans = await bucket.client.send(
