@@ -3,7 +3,7 @@
  * which every test checks on disk (the local tree, the cache) and in the bucket.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,9 +23,17 @@ import {
   UnsafePathError,
   type S3ObjectOptions,
 } from '../../src/index.js';
-import { describeS3, putObject, s3, uniqueKey, uriFor, useBucket, useTempDir } from './helpers.js';
+import {
+  describeS3,
+  md5,
+  putObject,
+  s3,
+  uniqueKey,
+  uriFor,
+  useBucket,
+  useTempDir,
+} from './helpers.js';
 
-const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 const CHILD = path.resolve(import.meta.dirname, '../support/sync-child.mjs');
 const isRoot = process.getuid?.() === 0;
 

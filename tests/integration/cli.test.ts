@@ -3,7 +3,7 @@
  * radosgw: output, exit codes, JSON, redaction and Ctrl-C. `npm test` builds it first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   describeS3,
   getObject,
+  md5,
   objectExists,
   putObject,
   s3,
@@ -92,8 +93,6 @@ function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
 
 /** `--endpoint <radosgw>` followed by `args`: the credential-free form. */
 const at = (...args: string[]): string[] => ['--endpoint', s3.endpoint, ...args];
-
-const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
 
 async function writeFiles(dir: string, files: Record<string, string | Buffer>): Promise<void> {
   for (const [rel, content] of Object.entries(files)) {

@@ -6,7 +6,7 @@
  * next sync completes and converges.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,9 @@ import { lockFileFor } from '../../src/lock.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
 import {
   describeS3,
+  escapeRegExp,
   getObject,
+  md5,
   putObject,
   s3,
   uniqueKey,
@@ -30,8 +32,6 @@ import {
 
 const CHILD = path.resolve(import.meta.dirname, '../support/sync-child.mjs');
 const MiB = 1024 * 1024;
-const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
-const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 interface Outcome {
   ok?: boolean;

@@ -3,7 +3,7 @@
  * retried within the budget, persistent ones fail with a clear error, and neither leaves a
  * corrupted file, a temp file or an orphaned multipart upload behind.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -24,8 +24,10 @@ import {
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
 import {
   describeS3,
+  escapeRegExp,
   getObject,
   headObject,
+  md5,
   putObject,
   s3,
   uniqueKey,
@@ -33,8 +35,6 @@ import {
   useTempDir,
 } from './helpers.js';
 
-const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
-const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const MiB = 1024 * 1024;
 
 /** Every s3lync temp file under `dir`, relative. */

@@ -1,5 +1,5 @@
 /** Shared helpers of the integration tests: the server, a bucket per suite, temp dirs. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,4 +125,14 @@ export function interceptSend(
 /** A unique key prefix for one test. */
 export function uniqueKey(name: string): string {
   return `${randomBytes(4).toString('hex')}/${name}`;
+}
+
+/** The hex MD5 of `data`. */
+export function md5(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** `text` with the characters special in a RegExp escaped. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

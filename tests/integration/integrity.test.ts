@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -12,6 +11,7 @@ import {
   getObject,
   headObject,
   interceptSend,
+  md5,
   putObject,
   uniqueKey,
   uriFor,
@@ -20,7 +20,6 @@ import {
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 /** Deterministic bytes that differ per seed (xorshift32, so parts differ from each other). */
 function bytes(size: number, seed: number): Buffer {

@@ -2,7 +2,7 @@
  * Multipart uploads against radosgw: one read of the file sends the parts and computes the
  * MD5 and the composite ETag; a file that changes during the upload never completes it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { open, readdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +27,7 @@ import {
   getObject,
   headObject,
   interceptSend,
+  md5,
   putObject,
   uniqueKey,
   uriFor,
@@ -35,7 +36,6 @@ import {
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 /** The composite ETag of `data` in parts of `partSize`. */
 function etagFor(data: Buffer, partSize: number): string {

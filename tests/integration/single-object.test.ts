@@ -1,4 +1,4 @@
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -21,6 +21,7 @@ import {
   getObject,
   headObject,
   interceptSend,
+  md5,
   objectExists,
   putObject,
   uniqueKey,
@@ -28,8 +29,6 @@ import {
   useBucket,
   useTempDir,
 } from './helpers.js';
-
-const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
 describeS3('S3Object with one file against radosgw', () => {
   const bucket = useBucket();
