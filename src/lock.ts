@@ -279,8 +279,11 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
     if (queues.get(key) === chained) queues.delete(key);
   };
   try {
+    const started = Date.now();
     await waitTurn(previous, options);
-    const lock = await acquireFile(key, options);
+    // One timeout for both waits: the callers of this process, then other processes.
+    const timeoutMs = (options.timeoutMs ?? Number.POSITIVE_INFINITY) - (Date.now() - started);
+    const lock = await acquireFile(key, { ...options, timeoutMs: Math.max(0, timeoutMs) });
     return {
       file: lock.file,
       recovered: lock.recovered,

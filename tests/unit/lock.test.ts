@@ -194,4 +194,13 @@ describe('acquireLock', () => {
     expect((JSON.parse(await readFile(file, 'utf8')) as LockOwner).pid).toBe(process.pid);
     await lock.release();
   });
+
+  it('a caller of this process waiting behind another times out with LockTimeoutError', async () => {
+    const file = lockPath();
+    const first = await acquireLock(file);
+    await expect(acquireLock(file, { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
+    await first.release();
+    const next = await acquireLock(file, { timeoutMs: 1_000 });
+    await next.release();
+  });
 });
