@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+import { createHash } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 
 import { InvalidUriError, UnsafePathError } from './exceptions.js';
@@ -227,20 +229,42 @@ export function expandHome(p: string, home: string | undefined): string {
 }
 
 /**
- * The temp file a download or a write goes to before it is renamed into place: hidden,
- * next to the target (so the rename stays on one filesystem), unique, and naming the
- * process that writes it, so one left by a crash can be told from one being written.
+ * The name of a temp file a download or a write goes to before it is renamed into place:
+ * hidden, of a short fixed length (so a legal name next to it never pushes it past
+ * NAME_MAX), and naming the host and process that write it, so one left by a crash can be
+ * told from one being written.
  *
  * @param pid - the writing process. @default process.pid
+ * @param host - a 4-hex tag of the writing host. @default {@link HOST_TAG}
  */
-export function tempPathFor(target: string, random: string, pid = process.pid): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${pid}-${random}.s3lync-tmp`);
+export function tempName(random: string, pid = process.pid, host = HOST_TAG): string {
+  return `.s3lync-${host}-${pid}-${random}.tmp`;
 }
 
-/** The pid a {@link tempPathFor} name was written by, or `undefined` if it names none. */
-export function tempFileOwner(name: string): number | undefined {
-  const m = /\.(\d+)-[0-9a-f]+\.s3lync-tmp$/.exec(name);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
+/** A 4-hex tag of this host's name, carried in temp names (a shared disk has several hosts). */
+export const HOST_TAG = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 4);
+
+const TEMP_NAME = /^\.s3lync-([0-9a-f]{4})-(\d+)-[0-9a-f]+\.tmp$/;
+/** The names of s3lync 0.1 (`.<name>.<pid>-<random>.s3lync-tmp`), still recognised. */
+const LEGACY_TEMP_NAME = /^\..*\.s3lync-tmp$/;
+
+/**
+ * Whether a file name (one path segment, or the last segment of a key) is one of s3lync's
+ * temp files. Such names are never synced, deleted by a mirror, or downloaded, on either side.
+ */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name) || LEGACY_TEMP_NAME.test(name);
+}
+
+/**
+ * Who wrote a temp file, from its name: the pid, and the host tag (`undefined` for a
+ * legacy name, which has none); `undefined` when the name names no process.
+ */
+export function tempFileOwner(name: string): { pid: number; host: string | undefined } | undefined {
+  const m = TEMP_NAME.exec(name);
+  if (m?.[1] !== undefined && m[2] !== undefined) return { pid: Number(m[2]), host: m[1] };
+  const legacy = /\.(\d+)-[0-9a-f]+\.s3lync-tmp$/.exec(name);
+  return legacy?.[1] === undefined ? undefined : { pid: Number(legacy[1]), host: undefined };
 }
 
 /** The typed arrays the compact tables (the local walk, the hash index) keep their columns in. */

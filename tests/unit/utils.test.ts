@@ -14,8 +14,10 @@ import {
   redactRawUri,
   resolveKeyPath,
   resized,
+  HOST_TAG,
+  isTempName,
   tempFileOwner,
-  tempPathFor,
+  tempName,
   type ParsedS3Uri,
 } from '../../src/utils.js';
 
@@ -524,34 +526,40 @@ describe('parseS3Uri: keys S3 would not store as given', () => {
   });
 });
 
-describe('tempPathFor', () => {
-  const target = path.join(path.sep, 'data', 'dir', 'file.txt');
-
-  it('is in the same directory as the target', () => {
-    expect(path.dirname(tempPathFor(target, 'abc123'))).toBe(path.dirname(target));
+describe('tempName', () => {
+  it('is hidden, short and of a fixed length whatever the target', () => {
+    const name = tempName('0a1b2c3d', 4242, 'beef');
+    expect(name).toBe('.s3lync-beef-4242-0a1b2c3d.tmp');
+    // A 255-byte name beside it stays legal: the temp name never grows with the target's.
+    expect(Buffer.byteLength(tempName('0a1b2c3d'))).toBeLessThan(40);
   });
 
-  it('is hidden and names the target', () => {
-    const base = path.basename(tempPathFor(target, 'abc123'));
-    expect(base.startsWith('.')).toBe(true);
-    expect(base).toContain('file.txt');
-    expect(base).toBe(`.file.txt.${process.pid}-abc123.s3lync-tmp`);
-  });
-
-  it('names the writing process, which tempFileOwner reads back', () => {
-    expect(path.basename(tempPathFor(target, 'abc123', 4242))).toBe(
-      '.file.txt.4242-abc123.s3lync-tmp',
-    );
-    expect(tempFileOwner(path.basename(tempPathFor(target, 'abc123', 4242)))).toBe(4242);
+  it('names the writing host and process, which tempFileOwner reads back', () => {
+    expect(tempFileOwner(tempName('0a1b2c3d', 4242, 'beef'))).toEqual({ pid: 4242, host: 'beef' });
+    expect(tempFileOwner(tempName('0a1b2c3d'))).toEqual({ pid: process.pid, host: HOST_TAG });
+    // s3lync 0.1 names: a pid, no host.
+    expect(tempFileOwner('.file.txt.4242-abc123.s3lync-tmp')).toEqual({
+      pid: 4242,
+      host: undefined,
+    });
     expect(tempFileOwner('.file.txt.abc123.s3lync-tmp')).toBeUndefined();
     expect(tempFileOwner('file.txt')).toBeUndefined();
   });
 
-  it('differs from the target and between random values', () => {
-    const a = tempPathFor(target, 'aaa');
-    const b = tempPathFor(target, 'bbb');
-    expect(a).not.toBe(target);
-    expect(a).not.toBe(b);
+  it('differs between random values', () => {
+    expect(tempName('aaaa')).not.toBe(tempName('bbbb'));
+  });
+});
+
+describe('isTempName', () => {
+  it('matches the names tempName makes and those of s3lync 0.1, and nothing else', () => {
+    expect(isTempName(tempName('abc123'))).toBe(true);
+    expect(isTempName('.name.abc123.s3lync-tmp')).toBe(true);
+    expect(isTempName('.x.123-abc.s3lync-tmp')).toBe(true);
+    expect(isTempName('name.abc123.s3lync-tmp')).toBe(false);
+    expect(isTempName('.name.s3lync-tmp.txt')).toBe(false);
+    expect(isTempName('.s3lync-beef-12-ab.tmp.txt')).toBe(false);
+    expect(isTempName('.hidden')).toBe(false);
   });
 });
 
