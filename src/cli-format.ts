@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 
 import type { TransferArgs } from './cli-args.js';
 import type { SyncFailure } from './exceptions.js';
-import type { Direction, SyncAction } from './plan.js';
+import type { Direction, SkippedEntry, SyncAction } from './plan.js';
 import type { SyncResult } from './sync.js';
 import { formatBytes } from './utils.js';
 
@@ -43,6 +43,8 @@ export interface TransferSummary {
   deleted: number;
   /** Files that failed, with why. */
   failed: FailedFile[];
+  /** Entries left alone on purpose (a link out of the root, a FIFO...), each with why. */
+  warnings: SkippedEntry[];
   /** Bytes transferred (would be, in a dry run). */
   bytes: number;
   /** Wall time in ms. */
@@ -76,6 +78,7 @@ export function transferSummary(
     skipped: result.unchanged,
     deleted: result.deleted,
     failed: failures.map((f) => ({ path: f.path, error: errorMessage(f.error) })),
+    warnings: result.skipped,
     bytes: result.bytes,
     durationMs: result.durationMs,
   };
@@ -113,6 +116,7 @@ export function formatSummary(s: TransferSummary): string {
     `${s.skipped} skipped (unchanged)`,
     `${s.deleted} deleted`,
   ];
+  if (s.warnings.length > 0) parts.push(`${s.warnings.length} left alone (see the warnings)`);
   if (s.failed.length > 0) parts.push(`${s.failed.length} failed`);
   return `${s.failed.length > 0 ? 'Failed' : 'Done'}: ${parts.join(', ')} in ${formatDuration(s.durationMs)}`;
 }

@@ -255,6 +255,7 @@ async function transfer(
   }
   const summary = transferSummary(command, args, result, failures);
   for (const f of summary.failed) out.error(`s3lync: failed: ${f.path}: ${f.error}`);
+  for (const w of summary.warnings) out.error(`s3lync: warning: skipped ${w.path}: ${w.reason}`);
   const places = { bucket: obj.bucket, tree: result.tree, local };
   // Transfers are shown as they happen (progress); plans and deletions are listed here.
   for (const action of result.actions) {

@@ -5,8 +5,7 @@
  *
  * @packageDocumentation
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { addAbortSignal, pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -45,6 +44,7 @@ import {
   type ChecksumFields,
   type ObjectChecksum,
 } from './checksum.js';
+import { openRegularFile } from './local-root.js';
 import {
   HASH_CHUNK_SIZE,
   SMALL_FILE_SIZE,
@@ -219,6 +219,12 @@ export interface TransferOptions {
 }
 
 /** Options of {@link S3lyncClient.downloadToFile}. */
+/** Where a download writes: a file opened afresh (emptied) for each attempt. */
+export interface DownloadSink {
+  /** Opens the file from its start, emptied; `readBack` also for reading. */
+  open(readBack?: boolean): Promise<FileHandle>;
+}
+
 export interface DownloadOptions extends TransferOptions {
   /** `If-Match`: refuse (412) unless the object still has this ETag. @default none */
   ifMatch?: string | undefined;
@@ -469,14 +475,14 @@ export class S3lyncClient {
   }
 
   /**
-   * GETs an object into `tempPath` (overwritten on each attempt), hashing the bytes as
-   * they stream to disk. A dropped connection mid-body or a failed `verify` is retried
-   * within the attempt budget; the caller owns (and removes) `tempPath`.
+   * GETs an object into `file` (emptied on each attempt), hashing the bytes as they stream
+   * to disk. A dropped connection mid-body or a failed `verify` is retried within the
+   * attempt budget; the caller owns (and removes) the file.
    */
   async downloadToFile(
     bucket: string,
     key: string,
-    tempPath: string,
+    file: DownloadSink,
     options: DownloadOptions = {},
   ): Promise<DownloadResult> {
     const { signal } = options;
@@ -515,18 +521,21 @@ export class S3lyncClient {
                 reported += (chunk as Buffer).length;
                 options.onBytes?.((chunk as Buffer).length);
               }
-              await writeFile(
-                tempPath,
-                chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks),
-                {
-                  ...(signal && { signal }),
-                },
-              );
+              const fh = await file.open();
+              try {
+                await fh.writeFile(
+                  chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks),
+                  { ...(signal && { signal }) },
+                );
+              } finally {
+                await fh.close();
+              }
             } else {
+              const fh = await file.open();
               await pipeline(
                 out.Body as Readable,
                 hasher,
-                createWriteStream(tempPath, { highWaterMark: HASH_CHUNK_SIZE }),
+                fh.createWriteStream({ highWaterMark: HASH_CHUNK_SIZE }),
                 { signal },
               );
             }
@@ -563,13 +572,13 @@ export class S3lyncClient {
    * bytes are copied into two reused 1 MiB buffers and written at their offsets; an
    * {@link InOrderFileHasher} hashes them in order, from memory where they arrive in order
    * and from the page cache where they arrive early. Memory stays at about
-   * `concurrency × 2 MiB` whatever the object's size. The caller owns (and removes)
-   * `tempPath`.
+   * `concurrency × 2 MiB` whatever the object's size. The caller owns (and removes) the
+   * file.
    */
   async downloadRangesToFile(
     bucket: string,
     key: string,
-    tempPath: string,
+    file: DownloadSink,
     options: DownloadOptions & { size: number; rangeSize: number; concurrency: number },
   ): Promise<DownloadResult> {
     const { signal, rangeSize } = options;
@@ -589,7 +598,7 @@ export class S3lyncClient {
             reported += n;
             options.onBytes?.(n);
           };
-          const fh = await open(tempPath, 'w+');
+          const fh = await file.open(true);
           // One failed range stops its siblings; all settle before the file is closed.
           const stop = new AbortController();
           const rangeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
@@ -774,7 +783,7 @@ export class S3lyncClient {
           } else {
             // Reads no larger than the file: a 1 MiB buffer per 4 KiB file is pure GC work.
             const chunk = Math.max(1, Math.min(HASH_CHUNK_SIZE, digest.size));
-            file = createReadStream(filePath, { highWaterMark: chunk });
+            file = (await openRegularFile(filePath)).createReadStream({ highWaterMark: chunk });
             // The body must be a stream nothing has started reading: the SDK's checksum
             // hasher (AWS, WHEN_SUPPORTED) throws on one already flowing, and with `Expect:
             // 100-continue` (bodies >= 2 MiB) the SDK pipes the body only after a round trip,
@@ -856,7 +865,7 @@ export class S3lyncClient {
     let fh: FileHandle | undefined;
     try {
       signal?.throwIfAborted();
-      fh = await open(filePath, 'r');
+      fh = await openRegularFile(filePath);
       const created = await this.sdk.send(
         new CreateMultipartUploadCommand({
           Bucket: bucket,

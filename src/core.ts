@@ -3,7 +3,6 @@
  *
  * @packageDocumentation
  */
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 
@@ -15,9 +14,10 @@ import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type S3File } from './file.js';
+import { removeLocalCopy } from './local-root.js';
 import { acquireLock, lockFileFor, type Lock } from './lock.js';
 import { getLogger, registerSecret } from './logging.js';
-import { removeOrphanTemps } from './recovery.js';
+import { removeOrphanTempsOf } from './recovery.js';
 import type { Direction } from './plan.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type RetryConfig } from './retry.js';
@@ -100,6 +100,15 @@ export interface S3ObjectOptions {
    * @default Infinity (wait)
    */
   lockTimeout?: number;
+  /**
+   * Symbolic links in a local tree: `false` reads links to files inside the root and skips,
+   * with a warning in the result and the log, links that lead out of it and links to
+   * directories (so a link planted in a synced directory cannot exfiltrate a file); `true`
+   * follows every link, as `aws s3 sync` does (loops excepted). Either way s3lync never
+   * writes or deletes through a link.
+   * @default false
+   */
+  followSymlinks?: boolean;
 }
 
 /** Options of {@link S3Object.open}: those of the syncs it runs. */
@@ -138,6 +147,8 @@ export class S3Object {
   readonly maxConcurrency: number;
   /** Objects larger than this download in parallel ranges. */
   readonly rangeThreshold: number;
+  /** Whether a tree sync follows links out of the root and into directories. */
+  readonly followSymlinks: boolean;
   /** How long a sync waits for the lock of {@link S3Object.localPath} (ms). */
   readonly lockTimeout: number;
   readonly #resolved: Resolved;
@@ -176,6 +187,12 @@ export class S3Object {
     if (!Number.isInteger(this.multipartThreshold) || this.multipartThreshold < 0) {
       throw new ConfigError(
         `Expected \`multipartThreshold\` to be an integer >= 0, got ${JSON.stringify(options.multipartThreshold)} (${typeof options.multipartThreshold})`,
+      );
+    }
+    this.followSymlinks = options.followSymlinks ?? false;
+    if (typeof this.followSymlinks !== 'boolean') {
+      throw new ConfigError(
+        `Expected \`followSymlinks\` to be a boolean, got ${JSON.stringify(options.followSymlinks)} (${typeof options.followSymlinks})`,
       );
     }
     this.rangeThreshold = options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD;
@@ -252,6 +269,7 @@ export class S3Object {
       limiter: this.#limiter,
       checksumAlgorithm: this.#checksumAlgorithm,
       rangeThreshold: this.rangeThreshold,
+      followSymlinks: this.followSymlinks,
     };
   }
 
@@ -356,7 +374,7 @@ export class S3Object {
     }
     try {
       // A broken lock means a sync of this path died midway: its temp files are debris.
-      if (lock?.recovered === true) await removeOrphanTemps(this.localPath);
+      if (lock?.recovered === true) await removeOrphanTempsOf(this.localPath);
       return await fn();
     } finally {
       await lock?.release();
@@ -436,7 +454,7 @@ export class S3Object {
         );
       }
     }
-    if (options.local === true) await rm(this.localPath, { force: true, recursive: true });
+    if (options.local === true) await removeLocalCopy(this.localPath);
     return count;
   }
 

@@ -60,6 +60,17 @@ export class S3ObjectError extends S3lyncError {
 /** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
 export class NotFoundError extends S3ObjectError {}
 
+/**
+ * A listing the server sent cannot be trusted: a key outside the requested prefix, an
+ * impossible size, a continuation token repeated or a page that goes backwards (a listing
+ * that does not advance). Nothing is deleted after one.
+ */
+export class ListingError extends S3ObjectError {
+  constructor(message: string, details: S3ObjectErrorDetails = { operation: 'ListObjectsV2' }) {
+    super(message, details);
+  }
+}
+
 /** The server refused the credentials or the request (403, bad signature, unknown key). */
 export class AccessDeniedError extends S3ObjectError {}
 

@@ -7,14 +7,13 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ConfigError, NotFoundError, PreconditionFailedError } from './exceptions.js';
+import { LocalRoot, openRegularFile, type TempFile } from './local-root.js';
 import { getLogger } from './logging.js';
-import { tempPathFor } from './utils.js';
+import { removeOrphanTemps } from './recovery.js';
 
 import type { S3Object, TransferOptions } from './core.js';
 
@@ -99,10 +98,11 @@ export async function openS3File(
   const sem = parseOpenMode(mode);
   if (!sem.writes) {
     await obj.download(options);
-    return wrap(await open(obj.localPath, 'r'), obj, mode, sem, obj.localPath, options);
+    return wrap(await openRegularFile(obj.localPath), obj, mode, sem, undefined, options);
   }
-  await mkdir(path.dirname(obj.localPath), { recursive: true });
-  const temp = tempPathFor(obj.localPath, randomBytes(6).toString('hex'));
+  const root = new LocalRoot(path.dirname(obj.localPath));
+  // A write killed midway leaves its temp file beside the local copy: the next one clears it.
+  await removeOrphanTemps(root, false);
   if (sem.base === 'x' && (await obj.client.head(obj.bucket, obj.key, options.signal))) {
     throw new PreconditionFailedError(
       `${obj.uri} already exists; mode 'x' only creates new objects`,
@@ -112,19 +112,20 @@ export async function openS3File(
       },
     );
   }
-  if (sem.base === 'a' || sem.base === 'r') {
-    // Appending to a stale cache would upload it over the remote content: sync first.
-    try {
-      await obj.download(options);
-      await copyFile(obj.localPath, temp, constants.COPYFILE_FICLONE);
-    } catch (error) {
-      if (!(error instanceof NotFoundError) || sem.base === 'r') throw error;
-    }
-  }
+  const temp = await root.createTemp(path.basename(obj.localPath));
   try {
-    return wrap(await open(temp, sem.flags), obj, mode, sem, temp, options);
+    if (sem.base === 'a' || sem.base === 'r') {
+      // Appending to a stale cache would upload it over the remote content: sync first.
+      try {
+        await obj.download(options);
+        await temp.copyFrom(obj.localPath);
+      } catch (error) {
+        if (!(error instanceof NotFoundError) || sem.base === 'r') throw error;
+      }
+    }
+    return wrap(await temp.openAs(sem.flags), obj, mode, sem, temp, options);
   } catch (error) {
-    await rm(temp, { force: true });
+    await temp.discard();
     throw error;
   }
 }
@@ -134,36 +135,37 @@ function wrap(
   obj: S3Object,
   mode: OpenMode,
   sem: ModeSemantics,
-  filePath: string,
+  temp: TempFile | undefined,
   options: TransferOptions,
 ): S3File {
+  const filePath = temp?.path ?? obj.localPath;
   let settled = false;
 
   const discard = async (): Promise<void> => {
     if (settled) return;
     settled = true;
     await handle.close();
-    if (sem.writes) await rm(filePath, { force: true });
+    await temp?.discard();
   };
 
   const close = async (): Promise<void> => {
     if (settled) return;
     settled = true;
     await handle.close();
-    if (!sem.writes) return;
+    if (temp === undefined) return;
     if (sem.base === 'x') {
       try {
         await obj.uploadNew(filePath, options);
       } catch (error) {
-        await rm(filePath, { force: true });
+        await temp.discard();
         throw error;
       }
-      await rename(filePath, obj.localPath);
+      await temp.commit();
       return;
     }
     // The content becomes the local copy first, so a failed upload loses nothing and
     // upload() can send it again; the upload then skips nothing it should send.
-    await rename(filePath, obj.localPath);
+    await temp.commit();
     try {
       await obj.upload(options);
     } catch (error) {

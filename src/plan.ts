@@ -28,6 +28,19 @@ export type SyncAction =
       reason: DeleteReason;
     };
 
+/**
+ * An entry a sync left alone on purpose, and said so: a link leading out of the root, a
+ * FIFO, socket or device, a key that cannot be a local file. Each is also logged as a warning.
+ */
+export interface SkippedEntry {
+  /** The local tree or the listing. */
+  side: 'local' | 'remote';
+  /** The path relative to the root (for a remote entry, the key relative to the prefix). */
+  path: string;
+  /** Why, in words. */
+  reason: string;
+}
+
 /** A remote entry, relative to the prefix. */
 export interface RemoteEntry {
   /** The path relative to the prefix. */

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import type { BigIntStats } from 'node:fs';
-import { readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import pLimit from 'p-limit';
@@ -17,6 +17,7 @@ import type { ListedObject, RemoteObject, S3lyncClient } from './client.js';
 import {
   ConfigError,
   ConflictError,
+  ListingError,
   LocalPathError,
   localPathErrorOf,
   NotFoundError,
@@ -36,6 +37,7 @@ import {
   type LocalDigest,
 } from './hash.js';
 import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
+import { fileKind, LocalRoot, readRegularFile } from './local-root.js';
 import { identityOf, LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
 import {
@@ -49,12 +51,13 @@ import {
   type MatchStep,
   type RefusedEntry,
   type RemoteEntry,
+  type SkippedEntry,
   type SyncAction,
   type TransferReason,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
-import { formatBytes, resolveKeyPath, unsafeKeyReason } from './utils.js';
+import { formatBytes, isTempName, unsafeKeyReason } from './utils.js';
 import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
 
 const log = getLogger('sync');
@@ -67,6 +70,8 @@ export interface SyncOptions {
   excludes?: readonly (string | RegExp)[];
   /** Overrides the object's progress mode for this call. @default the object's */
   progressMode?: ProgressMode;
+  /** Overrides the object's `followSymlinks` for this call. @default the object's */
+  followSymlinks?: boolean;
   /** Delete what the source lacks at the destination (excluded paths never). @default false */
   mirror?: boolean;
   /**
@@ -123,6 +128,12 @@ export interface SyncResult {
   deleted: number;
   /** Files that failed (a real run with failures throws {@link SyncError} carrying this result). */
   failed: number;
+  /**
+   * Entries left alone on purpose, each also logged as a warning: links leading out of the
+   * root (unless `followSymlinks`), FIFOs, sockets and devices, keys that cannot be a local
+   * file (a `dir/` object holding bytes), keys named like s3lync's temp files.
+   */
+  skipped: SkippedEntry[];
   /** Bytes transferred. */
   bytes: number;
   /** Local files read to compute an MD5 (the hash index spares unchanged ones). */
@@ -165,6 +176,8 @@ export interface SyncTarget {
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
   /** Objects larger than this download as parallel ranged GETs. */
   rangeThreshold?: number | undefined;
+  /** Follow symbolic links that lead out of the root or to directories. */
+  followSymlinks?: boolean | undefined;
 }
 
 /**
@@ -276,13 +289,28 @@ export async function runSync(
     ...target.excludes,
     ...(options.excludes ?? []).map(patternSource),
   ]);
+  const failures: SyncFailure[] = [];
+  const skipped: SkippedEntry[] = [];
+  const scope: Scope = {
+    isExcluded,
+    signal,
+    followSymlinks: options.followSymlinks ?? target.followSymlinks ?? false,
+    failures,
+    skipped,
+  };
   const layout =
     direction === 'download'
-      ? await downloadLayout(target, isExcluded, signal)
-      : await uploadLayout(target, isExcluded, signal);
+      ? await downloadLayout(target, scope)
+      : await uploadLayout(target, scope);
   const { local, root } = layout;
-
-  const failures: SyncFailure[] = [];
+  const door = new LocalRoot(root);
+  // What the walk could not read fails on its own in an upload; a download never needs it.
+  for (const problem of local.problems) {
+    if (direction === 'upload') failures.push(problem);
+    else
+      skipped.push({ side: 'local', path: problem.path, reason: (problem.error as Error).message });
+  }
+  skipped.push(...local.skipped);
   const conditions =
     direction === 'upload' ? uploadConditions(target, layout, options.expectedEtag) : {};
 
@@ -311,6 +339,7 @@ export async function runSync(
     transferred: 0,
     deleted: 0,
     failed: 0,
+    skipped,
     bytes: 0,
     hashedFiles: 0,
     hashedBytes: 0,
@@ -319,7 +348,7 @@ export async function runSync(
   };
   const hashed: HashCounter = { files: 0, bytes: 0, unverified: 0 };
   const tasks = new TaskGroup();
-  const ctx = transferContext(target);
+  const ctx = transferContext(target, door);
   const largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
   const progress = dryRun ? undefined : progressFor(target, options, direction);
   /** Deferred transfers in plan order; a slot stays empty until its digest decides it. */
@@ -333,7 +362,7 @@ export async function runSync(
     progress?.expect(1, action.size);
     const run = async (): Promise<void> => {
       signal?.throwIfAborted();
-      const abs = absolutePath(layout, action.path);
+      const abs = door.resolve(action.path);
       const file = progress?.start({
         direction: action.op,
         key: action.key,
@@ -344,26 +373,16 @@ export async function runSync(
       try {
         let etag: string | undefined;
         if (action.op === 'download') {
-          etag = await downloadOne(
-            ctx,
-            index,
-            action.key,
-            abs,
-            action.path,
-            hashed,
-            advance,
-            signal,
-            {
-              size: action.size,
-              etag: t.etag,
-            },
-          );
+          etag = await downloadOne(ctx, index, action.key, action.path, hashed, advance, signal, {
+            size: action.size,
+            etag: t.etag,
+          });
         } else {
           const send = (preconditions: UploadConditions): Promise<string | undefined> =>
             uploadOne(
               ctx,
               index,
-              root,
+              door,
               t.file,
               t.digest,
               action.key,
@@ -442,7 +461,7 @@ export async function runSync(
     const rel = remote.path;
     if (direction === 'download' && layout.tree && MAYBE_UNSAFE.test(rel)) {
       try {
-        resolveKeyPath(root, rel);
+        door.resolve(rel);
       } catch (error) {
         failures.push({ path: rel, error });
         return;
@@ -485,11 +504,11 @@ export async function runSync(
       const digest: LocalDigest =
         known?.md5 !== undefined
           ? { size: known.size, md5: known.md5 }
-          : await hashLocal(index, root, file, hashed, signal);
+          : await hashLocal(index, door, file, hashed, signal);
       let equal = contentVerdict(digest, remote);
       // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
       if (equal === 'unknown') {
-        const same = await resolveUnknown(target, root, file, remote, digest, hashed, signal);
+        const same = await resolveUnknown(target, door, file, remote, digest, hashed, signal);
         if (same) index.setEtag(rel, digest.md5, remote.etag);
         equal = same ? 'unchanged' : 'checksum';
       }
@@ -506,7 +525,7 @@ export async function runSync(
   const onRefused = ({ remote, conflict, other }: RefusedEntry): void => {
     const rel = remote.path;
     try {
-      resolveKeyPath(root, rel);
+      door.resolve(rel);
     } catch (error) {
       failures.push({ path: rel, error });
       return;
@@ -519,7 +538,7 @@ export async function runSync(
       path: rel,
       error: new UnsafePathError(
         `Refusing key ${JSON.stringify(remote.key)}: ${why}`,
-        absolutePath(layout, rel),
+        door.resolve(rel),
       ),
     });
   };
@@ -596,7 +615,7 @@ export async function runSync(
     if (failures.length > 0) {
       log.warn(`not deleting anything under ${target.uri}: ${failures.length} files failed`);
     } else if (direction === 'download') {
-      await deleteLocal(layout, deletes, index, result, failures, signal);
+      await deleteLocal(door, deletes, index, result, failures, signal);
     } else {
       await deleteRemote(target, deletes, result, failures, signal);
     }
@@ -611,7 +630,7 @@ export async function runSync(
   if (failures.length > 0) {
     // A disk error names the file it concerns, as a LocalPathError.
     for (const f of failures) {
-      const abs = absolutePath(layout, f.path);
+      const abs = path.join(root, ...f.path.split('/'));
       f.error = localPathErrorOf(f.error, `${direction} ${f.path}`, abs) ?? f.error;
     }
     // One file is one transfer: its own error says more than a wrapper would.
@@ -646,7 +665,7 @@ function progressFor(
   });
 }
 
-function transferContext(target: SyncTarget): TransferContext {
+function transferContext(target: SyncTarget, root: LocalRoot): TransferContext {
   return {
     client: target.client,
     bucket: target.bucket,
@@ -655,13 +674,9 @@ function transferContext(target: SyncTarget): TransferContext {
     partSize: target.partSize,
     queueSize: Math.min(PARTS_PER_UPLOAD, target.maxConcurrency),
     checksumAlgorithm: target.checksumAlgorithm,
-    madeDirs: new Set(),
+    root,
     rangeThreshold: target.rangeThreshold,
   };
-}
-
-function absolutePath(layout: Layout, rel: string): string {
-  return path.join(layout.root, ...rel.split('/'));
 }
 
 /**
@@ -672,7 +687,7 @@ function absolutePath(layout: Layout, rel: string): string {
  */
 async function resolveUnknown(
   target: SyncTarget,
-  root: string,
+  root: LocalRoot,
   file: LocalFile,
   remote: RemoteEntry,
   digest: LocalDigest,
@@ -703,7 +718,7 @@ async function resolveUnknown(
   const extra = hashingFor(content);
   if ((extra.candidatePartSizes?.length ?? 0) > 0 || extra.checksum !== undefined) {
     // The MD5 is known: this pass adds only what it lacked.
-    local = await hashFile(path.join(root, ...file.path.split('/')), {
+    local = await hashFile(root.resolve(file.path), {
       ...extra,
       knownMd5: digest.md5,
       ...(signal && { signal }),
@@ -727,13 +742,13 @@ interface HashCounter {
 /** Hashes a local file and records its digest in the index. */
 async function hashLocal(
   index: HashIndex,
-  root: string,
+  root: LocalRoot,
   file: LocalFile,
   hashed: HashCounter,
   signal: AbortSignal | undefined,
 ): Promise<LocalDigest> {
   const hashedAtNs = nowNs();
-  const digest = await hashFile(path.join(root, ...file.path.split('/')), {
+  const digest = await hashFile(root.resolve(file.path), {
     size: file.size,
     ...(signal && { signal }),
   });
@@ -747,19 +762,18 @@ async function downloadOne(
   ctx: TransferContext,
   index: HashIndex,
   key: string,
-  abs: string,
   rel: string,
   counts: HashCounter,
   onBytes: (n: number) => void,
   signal: AbortSignal | undefined,
   known: { size: number; etag: string | undefined },
 ): Promise<string | undefined> {
-  const result = await downloadFile(ctx, key, abs, { signal, onBytes, ...known });
+  const result = await downloadFile(ctx, key, rel, { signal, onBytes, ...known });
   if (result.unverified !== undefined) {
     counts.unverified++;
     log.warn(`downloaded ${ctx.describe(key)} without verifying it: ${result.unverified}`);
   }
-  const s = await stat(abs, { bigint: true });
+  const s = await stat(ctx.root.resolve(rel), { bigint: true });
   const id: FileIdentity = identityOf(s);
   // Without an MD5 (a download verified by its multipart ETag) the ETag is the identity.
   index.record(rel, {
@@ -841,7 +855,7 @@ interface UploadConditions {
 async function uploadOne(
   ctx: TransferContext,
   index: HashIndex,
-  root: string,
+  root: LocalRoot,
   file: LocalFile | undefined,
   known: KnownDigest | undefined,
   key: string,
@@ -851,7 +865,7 @@ async function uploadOne(
   conditions: UploadConditions = {},
 ): Promise<string | undefined> {
   if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
-  const abs = path.join(root, ...file.path.split('/'));
+  const abs = root.resolve(file.path);
   const multipart = usesMultipart(ctx, file.size);
   const options = { signal, onBytes, ...conditions, checksumAlgorithm: ctx.checksumAlgorithm };
   const hashedAtNs = nowNs();
@@ -864,7 +878,7 @@ async function uploadOne(
   let etag: string | undefined;
   if (!multipart && file.size <= SMALL_FILE_SIZE) {
     // One read: the bytes hashed are the bytes sent.
-    const body = await readFile(abs, signal ? { signal } : {});
+    const body = await readRegularFile(abs, signal);
     const cached =
       ctx.checksumAlgorithm === undefined && body.length === file.size ? known?.md5 : undefined;
     if (cached !== undefined) {
@@ -890,18 +904,26 @@ async function uploadOne(
   return etag;
 }
 
-async function downloadLayout(
-  target: SyncTarget,
-  isExcluded: (rel: string) => boolean,
-  signal: AbortSignal | undefined,
-): Promise<Layout> {
+/** What the layout and the listing need from the run, and where they report. */
+interface Scope {
+  isExcluded: (rel: string) => boolean;
+  signal: AbortSignal | undefined;
+  followSymlinks: boolean;
+  /** Entries refused (a key outside the prefix, an absurd size). */
+  failures: SyncFailure[];
+  /** Entries left alone on purpose, with why. */
+  skipped: SkippedEntry[];
+}
+
+async function downloadLayout(target: SyncTarget, scope: Scope): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
+  const { signal } = scope;
   const localStat = await statLocal(localPath);
   // A local directory means a tree: list it straight away, with no HEAD.
   if (key.endsWith('/') || localStat?.isDirectory() === true) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
-    const listing = await openListing(client, bucket, prefix, isExcluded, true, signal);
-    if (listing.any) return treeLayout(target, prefix, listing.pages, isExcluded, signal);
+    const listing = await openListing(client, bucket, prefix, scope, true);
+    if (listing.any) return treeLayout(target, prefix, listing.pages, scope);
     if (key.endsWith('/') || (await client.head(bucket, key, signal)) === undefined) {
       throw notFound(target);
     }
@@ -913,7 +935,7 @@ async function downloadLayout(
   const head = await client.head(bucket, key, signal);
   if (head === undefined) {
     const prefix = `${key}/`;
-    const listing = await openListing(client, bucket, prefix, isExcluded, true, signal);
+    const listing = await openListing(client, bucket, prefix, scope, true);
     if (!listing.any) throw notFound(target);
     if (localStat !== undefined) {
       throw new LocalPathError(
@@ -921,17 +943,14 @@ async function downloadLayout(
         localPath,
       );
     }
-    return treeLayout(target, prefix, listing.pages, isExcluded, signal);
+    return treeLayout(target, prefix, listing.pages, scope);
   }
   return fileLayout(target, head, localStat);
 }
 
-async function uploadLayout(
-  target: SyncTarget,
-  isExcluded: (rel: string) => boolean,
-  signal: AbortSignal | undefined,
-): Promise<Layout> {
+async function uploadLayout(target: SyncTarget, scope: Scope): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
+  const { signal } = scope;
   const localStat = await statLocal(localPath);
   if (localStat === undefined) {
     throw new LocalPathError(
@@ -942,8 +961,15 @@ async function uploadLayout(
   if (localStat.isDirectory()) {
     const prefix = key.endsWith('/') ? key : `${key}/`;
     // Excluded keys stay out whatever they look like: a mirror must never delete them.
-    const listing = await openListing(client, bucket, prefix, isExcluded, false, signal);
-    return treeLayout(target, prefix, listing.pages, isExcluded, signal);
+    const listing = await openListing(client, bucket, prefix, scope, false);
+    return treeLayout(target, prefix, listing.pages, scope);
+  }
+  if (!localStat.isFile()) {
+    // Opening a FIFO would wait for a writer for ever; a device is no file to upload.
+    throw new LocalPathError(
+      `Cannot upload ${localPath} to ${target.uri}: it is ${fileKind(localStat)}, not a regular file`,
+      localPath,
+    );
   }
   if (key.endsWith('/')) {
     throw new LocalPathError(
@@ -997,29 +1023,25 @@ async function treeLayout(
   target: SyncTarget,
   prefix: string,
   pages: AsyncIterable<RemoteEntry[]>,
-  isExcluded: (rel: string) => boolean,
-  signal: AbortSignal | undefined,
+  scope: Scope,
 ): Promise<Layout> {
-  const local = await walkLocalTree(target.localPath, isExcluded, signal);
+  const local = await walkLocalTree(target.localPath, scope.isExcluded, scope);
   return { tree: true, root: target.localPath, prefix, pages, local };
 }
 
 /**
  * Starts listing a prefix: reads up to the first page with an object, so `any` tells an
  * empty prefix (only a marker) from a missing one, and yields the entries page by page.
- * Directory markers ("a/b/") hold no data and are dropped. For downloads, keys that
- * cannot map inside the root are kept whatever the excludes, to be refused loudly rather
- * than skipped.
+ * The listing is untrusted input: see {@link remoteEntries}.
  */
 async function openListing(
   client: S3lyncClient,
   bucket: string,
   prefix: string,
-  isExcluded: (rel: string) => boolean,
+  scope: Scope,
   keepUnsafe: boolean,
-  signal: AbortSignal | undefined,
 ): Promise<{ any: boolean; pages: AsyncIterable<RemoteEntry[]> }> {
-  const listed = client.listObjects(bucket, prefix, signal);
+  const listed = client.listObjects(bucket, prefix, scope.signal);
   const first: ListedObject[][] = [];
   let next = await listed.next();
   while (!next.done) {
@@ -1028,16 +1050,8 @@ async function openListing(
     next = await listed.next();
   }
   const done = next.done === true;
-  const entries = (page: ListedObject[]): RemoteEntry[] => {
-    const out: RemoteEntry[] = [];
-    for (const o of page) {
-      const rel = o.key.slice(prefix.length);
-      if (rel === '' || rel.endsWith('/')) continue;
-      if (isExcluded(rel) && !(keepUnsafe && unsafeKeyReason(rel) !== undefined)) continue;
-      out.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
-    }
-    return out;
-  };
+  const entries = (page: ListedObject[]): RemoteEntry[] =>
+    remoteEntries(page, prefix, scope, keepUnsafe);
   const pages = async function* (): AsyncGenerator<RemoteEntry[]> {
     try {
       for (const page of first.splice(0)) yield entries(page);
@@ -1052,8 +1066,68 @@ async function openListing(
   return { any: first.some((p) => p.length > 0), pages: pages() };
 }
 
+/**
+ * The entries of one listing page, relative to the prefix. A key outside the prefix or
+ * with an impossible size is refused (a failure, so a mirror deletes nothing); directory
+ * markers ("a/b/") are dropped, and reported when they hold bytes; keys named like
+ * s3lync's temp files are left alone, as the walk leaves them. For downloads, keys that
+ * cannot map inside the root are kept whatever the excludes, to be refused loudly rather
+ * than skipped.
+ */
+function remoteEntries(
+  page: readonly ListedObject[],
+  prefix: string,
+  scope: Scope,
+  keepUnsafe: boolean,
+): RemoteEntry[] {
+  const out: RemoteEntry[] = [];
+  for (const o of page) {
+    if (!o.key.startsWith(prefix)) {
+      scope.failures.push({
+        path: o.key,
+        error: new ListingError(
+          `The listing of ${JSON.stringify(prefix)} holds ${JSON.stringify(o.key)}, which is outside that prefix: refused`,
+        ),
+      });
+      continue;
+    }
+    const rel = o.key.slice(prefix.length);
+    if (!Number.isSafeInteger(o.size) || o.size < 0) {
+      scope.failures.push({
+        path: rel,
+        error: new ListingError(
+          `The listing gives ${JSON.stringify(o.key)} an impossible size (${o.size}): refused`,
+        ),
+      });
+      continue;
+    }
+    if (rel === '' || rel.endsWith('/')) {
+      if (o.size > 0 && !scope.isExcluded(rel.slice(0, -1))) {
+        skipRemote(
+          scope,
+          rel === '' ? o.key : rel,
+          `it ends with "/" and holds ${o.size} bytes; a key ending with "/" cannot be a local file`,
+        );
+      }
+      continue;
+    }
+    if (scope.isExcluded(rel) && !(keepUnsafe && unsafeKeyReason(rel) !== undefined)) continue;
+    if (isTempName(rel.slice(rel.lastIndexOf('/') + 1))) {
+      skipRemote(scope, rel, "it is named like one of s3lync's temp files");
+      continue;
+    }
+    out.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
+  }
+  return out;
+}
+
+function skipRemote(scope: Scope, rel: string, reason: string): void {
+  scope.skipped.push({ side: 'remote', path: rel, reason });
+  log.warn(`skipping the key ${JSON.stringify(rel)}: ${reason}`);
+}
+
 async function deleteLocal(
-  layout: Layout,
+  root: LocalRoot,
   deletes: SyncAction[],
   index: HashIndex,
   result: SyncResult,
@@ -1064,7 +1138,7 @@ async function deleteLocal(
   for (const action of deletes) {
     signal?.throwIfAborted();
     try {
-      await rm(absolutePath(layout, action.path));
+      await root.remove(action.path);
       index.forget(action.path);
       result.deleted++;
       result.actions.push(action);
@@ -1076,7 +1150,7 @@ async function deleteLocal(
   }
   // Deepest first; a directory that still holds anything (an excluded file) stays.
   for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
-    await rmdir(absolutePath(layout, dir)).catch(() => undefined);
+    await root.removeEmptyDir(dir);
   }
 }
 
@@ -1122,7 +1196,7 @@ export async function uploadNew(
 ): Promise<void> {
   const { signal } = options;
   const size = (await stat(sourcePath)).size;
-  const ctx = transferContext(target);
+  const ctx = transferContext(target, new LocalRoot(path.dirname(target.localPath)));
   const progress = progressFor(target, options, 'upload');
   progress.expect(1, size);
   const file = progress.start({

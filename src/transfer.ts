@@ -5,10 +5,6 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, utimes } from 'node:fs/promises';
-import path from 'node:path';
-
 import type { ChecksumAlgorithm } from './checksum.js';
 import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
 import { HashMismatchError, LocalPathError, localPathErrorOf } from './exceptions.js';
@@ -21,7 +17,7 @@ import {
   type ReceivedDigest,
 } from './hash.js';
 import { RACY_MARGIN_NS } from './hash-index.js';
-import { tempPathFor } from './utils.js';
+import type { LocalRoot, TempFile } from './local-root.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 
 /** What transfers need to know about where they go. */
@@ -38,8 +34,8 @@ export interface TransferContext {
   queueSize: number;
   /** Also send this S3 additional checksum with uploads. */
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
-  /** Directories known to exist, so a tree's downloads create each one once. */
-  madeDirs?: Set<string> | undefined;
+  /** The local root downloads land in: the only way they touch the disk. */
+  root: LocalRoot;
   /** Objects larger than this download as parallel ranged GETs of `partSize`. */
   rangeThreshold?: number | undefined;
 }
@@ -110,72 +106,31 @@ function remoteContent(r: RemoteObject, serverPartSize?: number): RemoteContent 
 }
 
 /**
- * Downloads `key` to `target`: into a temp file beside it, verified against the response
- * that delivered the bytes (fingerprint, MD5, multipart ETag or checksum, computed while
- * streaming), given the object's Last-Modified as mtime, then renamed over the target. On
- * any failure the target is untouched and the temp file is gone.
+ * Downloads `key` to `rel` under the context's root: into a temp file beside it, verified
+ * against the response that delivered the bytes (fingerprint, MD5, multipart ETag or
+ * checksum, computed while streaming), given the object's Last-Modified as mtime, then
+ * renamed over the target. On any failure the target is untouched and the temp file is gone.
  */
 export async function downloadFile(
   ctx: TransferContext,
   key: string,
-  target: string,
+  rel: string,
   options: FileTransferOptions = {},
 ): Promise<DownloadedFile> {
-  const dir = path.dirname(target);
-  if (ctx.madeDirs?.has(dir) !== true) {
-    await mkdir(dir, { recursive: true });
-    ctx.madeDirs?.add(dir);
-  }
-  const temp = tempPathFor(target, randomBytes(6).toString('hex'));
+  const target = ctx.root.resolve(rel);
+  let temp: TempFile | undefined;
   try {
-    const state: { verdict: Verdict } = { verdict: { result: 'unknown', reason: 'not checked' } };
-    const common = {
-      signal: options.signal,
-      onBytes: options.onBytes,
-      hashing: (info: RemoteObject) => hashingFor(remoteContent(info)),
-      verify: (r: DownloadResult) => {
-        const v = verifyContent({ ...r.digest, checksum: r.receivedChecksum }, remoteContent(r));
-        if (v.result === 'mismatch') throw mismatch(ctx, key, target, v);
-        state.verdict = v;
-      },
-    };
-    const ranged =
-      options.size !== undefined &&
-      ctx.rangeThreshold !== undefined &&
-      options.size > ctx.rangeThreshold;
-    const result = ranged
-      ? await ctx.client.downloadRangesToFile(ctx.bucket, key, temp, {
-          ...common,
-          ifMatch: options.etag,
-          size: options.size ?? 0,
-          rangeSize: ctx.partSize,
-          concurrency: ctx.queueSize,
-        })
-      : await ctx.client.downloadToFile(ctx.bucket, key, temp, common);
-    let verdict = state.verdict;
-    let digest = result.digest;
-    if (verdict.result === 'unknown' && isMultipartEtag(result.etag)) {
-      ({ verdict, digest } = await verifyWithServerLayout(ctx, key, temp, result, options.signal));
-      if (verdict.result === 'mismatch') throw mismatch(ctx, key, target, verdict);
-    }
-    if (digest.md5 === undefined && verdict.result !== 'match') {
-      // The MD5 was skipped for a verification that did not happen: an unverified file
-      // keeps its MD5, so the index never records one by an ETag nothing checked.
-      const { md5 } = await hashFile(temp, {
-        size: digest.size,
-        ...(options.signal && { signal: options.signal }),
-      });
-      digest = { ...digest, md5 };
-    }
+    temp = await ctx.root.createTemp(rel);
+    const result = await receive(ctx, key, temp, options);
     if (result.lastModified !== undefined) {
       // The object's date, unless that is so recent the hash index would distrust the file
       // (S3 truncates it to the second): then just far enough back. A later change by anyone
       // stamps the current time, which still differs.
       const trusted = Date.now() - Number(RACY_MARGIN_NS / 1_000_000n) - 1;
       const mtime = Math.min(result.lastModified.getTime(), trusted);
-      await utimes(temp, new Date(), new Date(mtime));
+      await temp.setTimes(new Date(), new Date(mtime));
     }
-    await rename(temp, target).catch((error: unknown) => {
+    await temp.commit().catch((error: unknown) => {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') {
         throw new LocalPathError(
@@ -186,18 +141,73 @@ export async function downloadFile(
       }
       throw error;
     });
-    return {
-      ...result,
-      digest,
-      unverified: verdict.result === 'unknown' ? verdict.reason : undefined,
-    };
+    return result;
   } catch (error) {
-    await rm(temp, { force: true });
+    await temp?.discard();
     // A write error (a full disk) names no path: the file being written is the target.
     throw (
       localPathErrorOf(error, `Cannot download ${ctx.describe(key)} to ${target}`, target) ?? error
     );
   }
+}
+
+/** GETs `key` into `temp` (one GET or ranges) and verifies it; the temp file stays. */
+async function receive(
+  ctx: TransferContext,
+  key: string,
+  temp: TempFile,
+  options: FileTransferOptions,
+): Promise<DownloadedFile> {
+  const state: { verdict: Verdict } = { verdict: { result: 'unknown', reason: 'not checked' } };
+  const common = {
+    signal: options.signal,
+    onBytes: options.onBytes,
+    hashing: (info: RemoteObject) => hashingFor(remoteContent(info)),
+    verify: (r: DownloadResult) => {
+      const v = verifyContent({ ...r.digest, checksum: r.receivedChecksum }, remoteContent(r));
+      if (v.result === 'mismatch') throw mismatch(ctx, key, temp.target, v);
+      state.verdict = v;
+    },
+  };
+  const ranged =
+    options.size !== undefined &&
+    ctx.rangeThreshold !== undefined &&
+    options.size > ctx.rangeThreshold;
+  const result = ranged
+    ? await ctx.client.downloadRangesToFile(ctx.bucket, key, temp, {
+        ...common,
+        ifMatch: options.etag,
+        size: options.size ?? 0,
+        rangeSize: ctx.partSize,
+        concurrency: ctx.queueSize,
+      })
+    : await ctx.client.downloadToFile(ctx.bucket, key, temp, common);
+  let verdict = state.verdict;
+  let digest = result.digest;
+  if (verdict.result === 'unknown' && isMultipartEtag(result.etag)) {
+    ({ verdict, digest } = await verifyWithServerLayout(
+      ctx,
+      key,
+      temp.path,
+      result,
+      options.signal,
+    ));
+    if (verdict.result === 'mismatch') throw mismatch(ctx, key, temp.target, verdict);
+  }
+  if (digest.md5 === undefined && verdict.result !== 'match') {
+    // The MD5 was skipped for a verification that did not happen: an unverified file
+    // keeps its MD5, so the index never records one by an ETag nothing checked.
+    const { md5 } = await hashFile(temp.path, {
+      size: digest.size,
+      ...(options.signal && { signal: options.signal }),
+    });
+    digest = { ...digest, md5 };
+  }
+  return {
+    ...result,
+    digest,
+    unverified: verdict.result === 'unknown' ? verdict.reason : undefined,
+  };
 }
 
 /**

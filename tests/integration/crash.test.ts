@@ -29,6 +29,7 @@ import {
   useBucket,
   useTempDir,
 } from './helpers.js';
+import { isTempName } from '../../src/utils.js';
 
 const CHILD = path.resolve(import.meta.dirname, '../support/sync-child.mjs');
 const MiB = 1024 * 1024;
@@ -84,7 +85,7 @@ async function until(ready: () => boolean | Promise<boolean>, ms = 20_000): Prom
   }
 }
 
-const isTemp = (name: string): boolean => /\.s3lync-tmp$/.test(name);
+const isTemp = (name: string): boolean => isTempName(path.basename(name));
 
 /** Every file under `dir` but s3lync's temp files, relative, with its MD5. */
 async function contents(dir: string): Promise<Record<string, string>> {

@@ -34,13 +34,14 @@ import {
   useBucket,
   useTempDir,
 } from './helpers.js';
+import { isTempName } from '../../src/utils.js';
 
 const MiB = 1024 * 1024;
 
 /** Every s3lync temp file under `dir`, relative. */
 async function tempFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true });
-  return entries.filter((e) => /\.s3lync-tmp$/.test(e));
+  return entries.filter((e) => isTempName(path.basename(e)));
 }
 
 describeS3('faults between s3lync and radosgw, through a proxy', () => {

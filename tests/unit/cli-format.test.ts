@@ -31,6 +31,7 @@ function result(overrides: Partial<SyncResult> = {}): SyncResult {
     transferred: 0,
     deleted: 0,
     failed: 0,
+    skipped: [],
     bytes: 0,
     hashedFiles: 0,
     hashedBytes: 0,
@@ -85,6 +86,7 @@ describe('transferSummary', () => {
       skipped: 5,
       deleted: 1,
       failed: [],
+      warnings: [],
       bytes: 1536,
       durationMs: 420,
     } satisfies TransferSummary);

@@ -7,7 +7,7 @@
  * One test talks to a real HTTP server on 127.0.0.1, for the SDK's own Node handler.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -33,7 +33,12 @@ import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { createS3Client, DEFAULT_ENDPOINT_REGION, S3lyncClient } from '../../src/client.js';
+import {
+  createS3Client,
+  DEFAULT_ENDPOINT_REGION,
+  S3lyncClient,
+  type DownloadSink,
+} from '../../src/client.js';
 import {
   AccessDeniedError,
   HashMismatchError,
@@ -44,6 +49,11 @@ import {
 } from '../../src/exceptions.js';
 import { compositeEtag, hashFile } from '../../src/hash.js';
 import { formatS3Uri } from '../../src/utils.js';
+
+/** A download target at `file`, opened as a download's temp file is. */
+function sinkAt(file: string): DownloadSink {
+  return { open: (readBack?: boolean) => open(file, readBack === true ? 'w+' : 'w') };
+}
 
 const ENDPOINT = 'http://127.0.0.1:1';
 const NO_DELAY = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 } as const;
@@ -277,7 +287,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
     const http = fakeHttp(() => xmlError('SlowDown', 503));
     const temp = path.join(dir, 'out.tmp');
     const err: unknown = await clientFor(http)
-      .downloadToFile('bucket', 'key', temp)
+      .downloadToFile('bucket', 'key', sinkAt(temp))
       .catch((e: unknown) => e);
     expect(http.requests).toHaveLength(3);
     expect(err).toBeInstanceOf(S3ObjectError);
@@ -303,7 +313,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
       n < 3 ? { ...okObject(body), body: dyingBody(body.subarray(0, 4)) } : okObject(body),
     );
     const temp = path.join(dir, 'out.tmp');
-    const result = await clientFor(http).downloadToFile('bucket', 'key', temp);
+    const result = await clientFor(http).downloadToFile('bucket', 'key', sinkAt(temp));
     expect(http.requests).toHaveLength(3);
     expect(result.digest).toEqual({ size: body.length, md5: md5(body) });
     expect(await readFile(temp)).toEqual(body);
@@ -313,7 +323,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
     const body = Buffer.from('0123456789abcdef');
     const http = fakeHttp(() => ({ ...okObject(body), body: dyingBody(body.subarray(0, 4)) }));
     const err: unknown = await clientFor(http)
-      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')))
       .catch((e: unknown) => e);
     expect(http.requests).toHaveLength(3);
     expect(err).toBeInstanceOf(S3ObjectError);
@@ -328,7 +338,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
         : { ...okObject(body), body: dyingBody(body.subarray(0, 4)) },
     );
     await expect(
-      clientFor(http).downloadToFile('bucket', 'key', path.join(dir, 'out.tmp')),
+      clientFor(http).downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp'))),
     ).rejects.toBeInstanceOf(S3ObjectError);
     // 1 (503) + 1 (cut, SDK attempt 2) = 2 used; the outer retry has exactly one left.
     expect(http.requests).toHaveLength(3);
@@ -338,7 +348,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
     const body = Buffer.from('the real bytes');
     const http = fakeHttp(() => okObject(body, md5('other bytes')));
     const err: unknown = await clientFor(http)
-      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'), {
+      .downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')), {
         verify: (r) => {
           if (r.etag !== `"${r.digest.md5}"`) {
             throw new HashMismatchError('mismatch', {
@@ -356,7 +366,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
   it('sends a non-retryable 403 AccessDenied once and surfaces AccessDeniedError with the SDK error as cause', async () => {
     const http = fakeHttp(() => xmlError('AccessDenied', 403, 'Access Denied'));
     const err: unknown = await clientFor(http)
-      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')))
       .catch((e: unknown) => e);
     expect(http.requests).toHaveLength(1);
     expect(err).toBeInstanceOf(AccessDeniedError);
@@ -406,7 +416,7 @@ describe('retries through the real SDK middleware (fake HTTP handler)', () => {
       describe: (bucket, key) => formatS3Uri({ bucket, key, endpoint: ENDPOINT, credentials }),
     });
     const err: unknown = await client
-      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')))
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AccessDeniedError);
     const e = err as AccessDeniedError;
@@ -756,7 +766,7 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
       .callsFakeOnce(() => out(Readable.from([body])));
     const temp = path.join(dir, 'out.tmp');
     const progress: number[] = [];
-    const result = await client.downloadToFile('bucket', 'key', temp, {
+    const result = await client.downloadToFile('bucket', 'key', sinkAt(temp), {
       onBytes: (n) => progress.push(n),
     });
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(2);
@@ -774,7 +784,7 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
       ETag: `"${md5(body)}"`,
     }));
     const err: unknown = await client
-      .downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'))
+      .downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')))
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3ObjectError);
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(3);
@@ -783,7 +793,7 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
   it('downloadToFile() with an aborted signal rejects with its reason', async () => {
     const reason = new Error('stop');
     await expect(
-      client.downloadToFile('bucket', 'key', path.join(dir, 'out.tmp'), {
+      client.downloadToFile('bucket', 'key', sinkAt(path.join(dir, 'out.tmp')), {
         signal: AbortSignal.abort(reason),
       }),
     ).rejects.toBe(reason);
@@ -1151,7 +1161,7 @@ describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
     const etag = serve(data, rangeSize, (i) => (i === 0 ? 60 : 5 * i));
     const temp = path.join(dir, 'ranged.tmp');
     const progress: number[] = [];
-    const result = await client.downloadRangesToFile('bucket', 'key', temp, {
+    const result = await client.downloadRangesToFile('bucket', 'key', sinkAt(temp), {
       size: data.length,
       rangeSize,
       concurrency: 3,
@@ -1181,12 +1191,17 @@ describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
     const data = Buffer.alloc(3 * MiB + 7);
     for (let i = 0; i < data.length; i += 1021) data[i] = i % 253;
     serve(data, rangeSize, (i) => (i === 0 ? 30 : 0));
-    const result = await client.downloadRangesToFile('bucket', 'key', path.join(dir, 'c.tmp'), {
-      size: data.length,
-      rangeSize,
-      concurrency: 3,
-      hashing: () => ({ checksum: 'SHA256' }),
-    });
+    const result = await client.downloadRangesToFile(
+      'bucket',
+      'key',
+      sinkAt(path.join(dir, 'c.tmp')),
+      {
+        size: data.length,
+        rangeSize,
+        concurrency: 3,
+        hashing: () => ({ checksum: 'SHA256' }),
+      },
+    );
     expect(result.digest.md5).toBe(md5(data));
     expect(result.receivedChecksum).toBe(createHash('sha256').update(data).digest('base64'));
   });
@@ -1209,7 +1224,7 @@ describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
       };
     });
     const temp = path.join(dir, 'ranged.tmp');
-    const result = await client.downloadRangesToFile('bucket', 'key', temp, {
+    const result = await client.downloadRangesToFile('bucket', 'key', sinkAt(temp), {
       size: data.length,
       rangeSize,
       concurrency: 2,

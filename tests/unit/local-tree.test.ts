@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,15 +8,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalPathError } from '../../src/exceptions.js';
 import { compileExcludes, DEFAULT_EXCLUDES } from '../../src/excludes.js';
 import {
+  escapeBytes,
   identityOf,
   LocalTree,
-  TEMP_FILE,
   walkLocal,
   walkLocalTree,
   type LocalFile,
 } from '../../src/local-tree.js';
 import { compareKeys } from '../../src/plan.js';
-import { tempPathFor } from '../../src/utils.js';
+import { isTempName, tempName } from '../../src/utils.js';
 
 let tmp: string;
 let root: string;
@@ -44,9 +45,10 @@ beforeAll(async () => {
   await put('.env', 'SECRET=1');
   await put('x/__pycache__/y.pyc', 'pyc');
   await put('name with spaces/ünïcode.txt', 'u');
-  // s3lync's own temp files, as tempPathFor names them.
-  await writeFile(tempPathFor(path.join(root, 'a.txt'), 'abc123'), 'partial');
-  await writeFile(tempPathFor(path.join(root, 'dir', 'file.txt'), 'def456'), 'partial');
+  // s3lync's own temp files, as tempName names them, and as s3lync 0.1 named them.
+  await writeFile(path.join(root, tempName('abc123')), 'partial');
+  await writeFile(path.join(root, 'dir', tempName('def456')), 'partial');
+  await writeFile(path.join(root, 'dir', `.file.txt.${process.pid}-def456.s3lync-tmp`), 'old');
   await mkdir(path.join(root, 'empty-dir', 'nested'), { recursive: true });
   await symlink(path.join(root, 'a.txt'), path.join(root, 'link-file'));
   await symlink('file.txt', path.join(root, 'dir', 'relative-link'));
@@ -95,7 +97,7 @@ describe('walkLocal', () => {
   it('never lists s3lync temp files, even with no excludes', async () => {
     const files = await walkLocal(root, none);
     expect(files.some((f) => f.path.endsWith('.s3lync-tmp'))).toBe(false);
-    expect(files.some((f) => TEMP_FILE.test(path.basename(f.path)))).toBe(false);
+    expect(files.some((f) => isTempName(path.basename(f.path)))).toBe(false);
   });
 
   it('does not descend into excluded directories', async () => {
@@ -231,13 +233,10 @@ describe('LocalTree', () => {
   });
 });
 
-describe('TEMP_FILE', () => {
-  it('matches the names tempPathFor makes and nothing else', () => {
-    expect(TEMP_FILE.test(path.basename(tempPathFor('/x/name.txt', 'abc123')))).toBe(true);
-    expect(TEMP_FILE.test('.name.abc123.s3lync-tmp')).toBe(true);
-    expect(TEMP_FILE.test('name.abc123.s3lync-tmp')).toBe(false);
-    expect(TEMP_FILE.test('.name.s3lync-tmp.txt')).toBe(false);
-    expect(TEMP_FILE.test('.hidden')).toBe(false);
+describe('escapeBytes', () => {
+  it('shows printable ASCII as is and every other byte as \\xNN', () => {
+    expect(escapeBytes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74]))).toBe('caf\\xe9.t');
+    expect(escapeBytes(Buffer.from('a\\b\n', 'latin1'))).toBe('a\\x5cb\\x0a');
   });
 });
 
@@ -251,5 +250,65 @@ describe('identityOf', () => {
     expect(typeof id.ino).toBe('bigint');
     expect(id).toEqual({ size: 5, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino });
     expect(Object.keys(id).sort()).toEqual(['ctimeNs', 'ino', 'mtimeNs', 'size']);
+  });
+});
+
+describe('walkLocalTree: links, special files and undecodable names', () => {
+  let base: string;
+  let tree: string;
+  const outsideFile = (): string => path.join(base, 'outside', 'secret.txt');
+
+  beforeAll(async () => {
+    base = await mkdtemp(path.join(os.tmpdir(), 's3lync-links-'));
+    tree = path.join(base, 'tree');
+    await mkdir(path.join(base, 'outside'), { recursive: true });
+    await writeFile(outsideFile(), 'the secret');
+    await mkdir(path.join(tree, 'real'), { recursive: true });
+    await writeFile(path.join(tree, 'a.txt'), 'abc');
+    await writeFile(path.join(tree, 'real', 'x.txt'), 'x');
+    await symlink(outsideFile(), path.join(tree, 'leak'));
+    await symlink(path.join(base, 'outside'), path.join(tree, 'leakdir'));
+    await symlink('a.txt', path.join(tree, 'inner'));
+    await symlink('..', path.join(tree, 'real', 'loop'));
+    execFileSync('mkfifo', [path.join(tree, 'pipe')]);
+    const bad = Buffer.concat([
+      Buffer.from(`${tree}/caf`),
+      Buffer.from([0xe9]),
+      Buffer.from('.txt'),
+    ]);
+    await writeFile(bad, 'latin-1 name');
+  });
+
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('reads links inside the root, and skips and reports links out of it, directory links, FIFOs', async () => {
+    const walked = await walkLocalTree(tree, none);
+    expect(walked.paths).toEqual(['a.txt', 'inner', 'real/x.txt']);
+    const reasons = new Map(walked.skipped.map((s) => [s.path, s.reason]));
+    expect(reasons.get('leak')).toMatch(/outside the root/);
+    expect(reasons.get('leakdir')).toMatch(/outside the root/);
+    expect(reasons.get('real/loop')).toMatch(/directory/);
+    expect(reasons.get('pipe')).toMatch(/FIFO/);
+    expect(walked.skipped.every((s) => s.side === 'local')).toBe(true);
+  });
+
+  it('reports a name that is not UTF-8 as a problem of its own, its bytes escaped', async () => {
+    const walked = await walkLocalTree(tree, none);
+    expect(walked.problems).toHaveLength(1);
+    const [problem] = walked.problems;
+    expect(problem?.path).toBe('caf\\xe9.txt');
+    expect(problem?.error).toBeInstanceOf(LocalPathError);
+    expect((problem?.error as Error).message).toMatch(/caf\\xe9\.txt.*not valid UTF-8/);
+  });
+
+  it('with followSymlinks follows links out of the root and into directories, but not a loop', async () => {
+    const walked = await walkLocalTree(tree, none, { followSymlinks: true });
+    expect(walked.paths).toEqual(['a.txt', 'inner', 'leak', 'leakdir/secret.txt', 'real/x.txt']);
+    expect([...walked.paths].sort(compareKeys)).toEqual(walked.paths);
+    const reasons = new Map(walked.skipped.map((s) => [s.path, s.reason]));
+    expect(reasons.get('real/loop')).toMatch(/loop/);
+    expect(reasons.get('pipe')).toMatch(/FIFO/);
   });
 });

@@ -77,6 +77,7 @@ const ERROR_CLASSES = [
   'AccessDeniedError',
   'PreconditionFailedError',
   'HashMismatchError',
+  'ListingError',
   'LocalPathError',
   'UnsafePathError',
   'SyncError',
