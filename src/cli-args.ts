@@ -518,6 +518,13 @@ function transferArgs(
   const remote = srcS3 ? source : destination;
   const uri = withEndpoint(remote, global.endpoint, command);
   const parsed = parseUri(uri, command);
+  const problem = lastSegmentProblem(parsed.key);
+  if (problem !== undefined) {
+    throw new UsageError(
+      `${command}: ${redactRawUri(remote)}: ${problem}, so it cannot name a local file or directory`,
+      command,
+    );
+  }
   const mirror = values.delete === true;
   let maxDelete: number | undefined;
   if (values['max-delete'] !== undefined) {
@@ -562,6 +569,23 @@ function transferArgs(
     mirror,
     maxDelete,
   };
+}
+
+/**
+ * Why a key cannot stand for a local file or directory on the command line of `cp` or
+ * `sync`, or `undefined` when it can: its last segment is `.`, `..` or empty. A trailing
+ * `/` only marks a prefix, so the segment before it is the last one (`a//` has an empty
+ * one). Only the last segment matters here: it is the one the CLI turns into a file name
+ * (the keys under a prefix are checked one by one when they are mapped to paths).
+ */
+export function lastSegmentProblem(key: string): string | undefined {
+  const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
+  const last = trimmed.slice(trimmed.lastIndexOf('/') + 1);
+  if (last === '') return 'the last segment of the key is empty';
+  if (last === '.' || last === '..') {
+    return `the last segment of the key is ${JSON.stringify(last)}`;
+  }
+  return undefined;
 }
 
 function nonNegativeInt(value: string, option: string, command: CommandName): number {
