@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { parsePositiveInt } from './config.js';
@@ -586,6 +587,36 @@ export function lastSegmentProblem(key: string): string | undefined {
     return `the last segment of the key is ${JSON.stringify(last)}`;
   }
   return undefined;
+}
+
+/**
+ * The path a single object downloaded into `directory` gets: `directory/<last segment of
+ * key>`, which must be a file directly inside `directory` whatever the key. `uri` (shown,
+ * so redacted) and `command` are for the message.
+ *
+ * @throws {UsageError} when the path would be the directory itself or outside it.
+ */
+export function fileInDirectory(
+  command: 'cp' | 'sync',
+  uri: string,
+  directory: string,
+  key: string,
+): string {
+  const problem = lastSegmentProblem(key);
+  const local = path.join(directory, path.posix.basename(key));
+  const relative = path.relative(path.resolve(directory), path.resolve(local));
+  const inside =
+    relative !== '' &&
+    relative !== '..' &&
+    !relative.startsWith(`..${path.sep}`) &&
+    !path.isAbsolute(relative);
+  if (problem !== undefined || !inside) {
+    throw new UsageError(
+      `${command}: ${uri}: ${problem ?? 'the last segment of the key is not a file name'}, so it cannot name a file inside the destination directory ${JSON.stringify(directory)}`,
+      command,
+    );
+  }
+  return local;
 }
 
 function nonNegativeInt(value: string, option: string, command: CommandName): number {
