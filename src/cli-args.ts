@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { parsePositiveInt } from './config.js';
@@ -518,6 +519,13 @@ function transferArgs(
   const remote = srcS3 ? source : destination;
   const uri = withEndpoint(remote, global.endpoint, command);
   const parsed = parseUri(uri, command);
+  const problem = lastSegmentProblem(parsed.key);
+  if (problem !== undefined) {
+    throw new UsageError(
+      `${command}: ${redactRawUri(remote)}: ${problem}, so it cannot name a local file or directory`,
+      command,
+    );
+  }
   const mirror = values.delete === true;
   let maxDelete: number | undefined;
   if (values['max-delete'] !== undefined) {
@@ -562,6 +570,53 @@ function transferArgs(
     mirror,
     maxDelete,
   };
+}
+
+/**
+ * Why a key cannot stand for a local file or directory on the command line of `cp` or
+ * `sync`, or `undefined` when it can: its last segment is `.`, `..` or empty. A trailing
+ * `/` only marks a prefix, so the segment before it is the last one (`a//` has an empty
+ * one). Only the last segment matters here: it is the one the CLI turns into a file name
+ * (the keys under a prefix are checked one by one when they are mapped to paths).
+ */
+export function lastSegmentProblem(key: string): string | undefined {
+  const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
+  const last = trimmed.slice(trimmed.lastIndexOf('/') + 1);
+  if (last === '') return 'the last segment of the key is empty';
+  if (last === '.' || last === '..') {
+    return `the last segment of the key is ${JSON.stringify(last)}`;
+  }
+  return undefined;
+}
+
+/**
+ * The path a single object downloaded into `directory` gets: `directory/<last segment of
+ * key>`, which must be a file directly inside `directory` whatever the key. `uri` (shown,
+ * so redacted) and `command` are for the message.
+ *
+ * @throws {UsageError} when the path would be the directory itself or outside it.
+ */
+export function fileInDirectory(
+  command: 'cp' | 'sync',
+  uri: string,
+  directory: string,
+  key: string,
+): string {
+  const problem = lastSegmentProblem(key);
+  const local = path.join(directory, path.posix.basename(key));
+  const relative = path.relative(path.resolve(directory), path.resolve(local));
+  const inside =
+    relative !== '' &&
+    relative !== '..' &&
+    !relative.startsWith(`..${path.sep}`) &&
+    !path.isAbsolute(relative);
+  if (problem !== undefined || !inside) {
+    throw new UsageError(
+      `${command}: ${uri}: ${problem ?? 'the last segment of the key is not a file name'}, so it cannot name a file inside the destination directory ${JSON.stringify(directory)}`,
+      command,
+    );
+  }
+  return local;
 }
 
 function nonNegativeInt(value: string, option: string, command: CommandName): number {

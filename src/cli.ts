@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 import {
+  fileInDirectory,
   HELP,
   parseCli,
   parseUri,
@@ -93,6 +94,12 @@ function version(): string {
   return pkg.version;
 }
 
+/** Prints a usage error and the command's usage line; resolves to exit code 2. */
+function usageFailure(error: UsageError): number {
+  process.stderr.write(`s3lync: ${redact(error.message)}\n${USAGE[error.command ?? 'main']}\n`);
+  return 2;
+}
+
 /** Runs the command line `argv` (without `node` and the script); resolves to the exit code. */
 async function main(argv: readonly string[]): Promise<number> {
   let command: CliCommand;
@@ -100,8 +107,7 @@ async function main(argv: readonly string[]): Promise<number> {
     command = parseCli(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`s3lync: ${redact(error.message)}\n${USAGE[error.command ?? 'main']}\n`);
-    return 2;
+    return usageFailure(error);
   }
   if (command.kind === 'help') {
     process.stdout.write(`${HELP[command.topic ?? 'main']}\n`);
@@ -139,6 +145,8 @@ async function main(argv: readonly string[]): Promise<number> {
       );
       return 130;
     }
+    // Bad usage found only once the command runs (e.g. where a file would land).
+    if (error instanceof UsageError) return usageFailure(error);
     const hint = credentialsHint(error, global.profile);
     const text = formatError(error, global.debug);
     out.error(hint === undefined ? text : `${text}${global.debug ? '\n' : ' '}${hint}`);
@@ -184,8 +192,11 @@ function objectFor(uri: string, global: GlobalOptions, options: S3ObjectOptions)
  * `cp`/`sync` semantics for a single file: a destination ending with `/` (or an existing
  * directory) receives the file under its own name, as with `cp`. Returns the object to
  * sync and the local path to show.
+ *
+ * @throws {UsageError} when that name would not put the file inside the directory.
  */
 async function resolveTarget(
+  command: 'cp' | 'sync',
   args: TransferArgs,
   global: GlobalOptions,
   options: S3ObjectOptions,
@@ -216,7 +227,14 @@ async function resolveTarget(
   if ((await obj.client.head(obj.bucket, obj.key, signal)) === undefined) {
     return { obj, local: args.localPath };
   }
-  const local = path.join(args.localPath, path.posix.basename(obj.key));
+  let local: string;
+  try {
+    // The destination is the destination: whatever the key, the file lands inside it.
+    local = fileInDirectory(command, args.source, args.localPath, obj.key);
+  } catch (error) {
+    obj.client.sdk.destroy();
+    throw error;
+  }
   return {
     obj: objectFor(args.uri, global, { ...options, localPath: local, client: obj.client.sdk }),
     local,
@@ -234,7 +252,7 @@ async function transfer(
     ...(args.concurrency !== undefined && { maxConcurrency: args.concurrency }),
     ...(!args.defaultExcludes && { excludes: [] }),
   };
-  const { obj, local } = await resolveTarget(args, global, options, signal);
+  const { obj, local } = await resolveTarget(command, args, global, options, signal);
   let result: SyncResult;
   let failures: readonly SyncFailure[] = [];
   try {

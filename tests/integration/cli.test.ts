@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -92,6 +92,12 @@ function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
   });
 }
 
+/** The usage line printed after a usage error of each transfer command. */
+const USAGE_LINE = {
+  cp: 'usage: s3lync cp [options] <src> <dst>   (one side s3://, the other local)',
+  sync: 'usage: s3lync sync [options] <src> <dst>   (one side s3://, the other local)',
+} as const;
+
 /** `--endpoint <radosgw>` followed by `args`: the credential-free form. */
 const at = (...args: string[]): string[] => ['--endpoint', s3.endpoint, ...args];
 
@@ -109,6 +115,25 @@ async function readTree(dir: string): Promise<Record<string, string>> {
     if (!entry.isFile()) continue;
     const abs = path.join(entry.parentPath, entry.name);
     out[path.relative(dir, abs).split(path.sep).join('/')] = await readFile(abs, 'utf8');
+  }
+  return out;
+}
+
+/**
+ * Everything under `dir`, recursively: each path with its type and, for a file, its size and
+ * contents; so that any file written, changed or deleted shows.
+ */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const abs = path.join(entry.parentPath, entry.name);
+    const rel = path.relative(dir, abs).split(path.sep).join('/');
+    if (entry.isFile()) {
+      const content = await readFile(abs);
+      out[rel] = `file, ${content.length} B: ${content.toString('base64')}`;
+    } else {
+      out[rel] = entry.isDirectory() ? 'directory' : 'other';
+    }
   }
   return out;
 }
@@ -429,6 +454,99 @@ describeS3('the s3lync command against radosgw', () => {
     const debug = await runCli(at('-v', 'cat', uri(`${prefix}/nope.bin`)));
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/s3lync: NotFoundError: GetObject .* failed .*\n\s+at /);
+  });
+
+  describe('a key whose last segment is "..": bad usage, nothing changes outside the destination', () => {
+    const why = 'the last segment of the key is "..", so it cannot name a local file or directory';
+    // Each case runs in a fresh cwd holding the user's files and the destination dst/.
+    const cases: {
+      name: string;
+      command: 'cp' | 'sync';
+      args: (prefix: string) => string[];
+      shown: (prefix: string) => string;
+      env?: Record<string, string>;
+    }[] = [
+      {
+        name: 'cp s3://B/cli/.. dst/',
+        command: 'cp',
+        args: (p) => at('cp', uri(`${p}/cli/..`), 'dst/'),
+        shown: (p) => uri(`${p}/cli/..`),
+      },
+      {
+        name: 'sync s3://B/cli/.. dst/ --delete',
+        command: 'sync',
+        args: (p) => at('sync', uri(`${p}/cli/..`), 'dst/', '--delete'),
+        shown: (p) => uri(`${p}/cli/..`),
+      },
+      {
+        name: 'sync s3://B/cli/.. dst/ --delete --json',
+        command: 'sync',
+        args: (p) => at('sync', uri(`${p}/cli/..`), 'dst/', '--delete', '--json'),
+        shown: (p) => uri(`${p}/cli/..`),
+      },
+      {
+        name: 'sync s3://SECRET:ACCESS@host/B/cli/.. dst/ --delete',
+        command: 'sync',
+        args: (p) => [
+          'sync',
+          `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${s3.endpoint}/${bucket.name}/${p}/cli/..`,
+          'dst/',
+          '--delete',
+        ],
+        // The secret key is never shown.
+        shown: (p) => `s3://***:${s3.accessKeyId}@${s3.endpoint}/${bucket.name}/${p}/cli/..`,
+        env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+      },
+      {
+        name: 'cp notes.txt s3://B/up/..',
+        command: 'cp',
+        args: (p) => at('cp', 'notes.txt', uri(`${p}/up/..`)),
+        shown: (p) => uri(`${p}/up/..`),
+      },
+    ];
+
+    it.each(cases)('$name exits 2', async ({ command, args, shown, env }) => {
+      const prefix = uniqueKey('escape');
+      // Keys the server stores literally: "cli/.." would name the parent of a directory.
+      for (const [key, body] of [
+        [`${prefix}/cli/..`, 'dot-dot'],
+        [`${prefix}/cli/../evil.txt`, 'evil'],
+      ]) {
+        await bucket.client.send(
+          new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }),
+        );
+      }
+      const work = await mkdtemp(path.join(tmp.path, 'escape-'));
+      const cwd = path.join(work, 'cwd');
+      const outside = path.join(work, 'outside');
+      await writeFiles(cwd, {
+        'notes.txt': 'my notes\n',
+        'keep/deep.txt': 'deep\n',
+        'dst/already.txt': 'already here\n',
+      });
+      await mkdir(path.join(cwd, 'dst', 'empty'));
+      await writeFiles(outside, { 'other.txt': 'other\n' });
+      const before = { cwd: await snapshot(cwd), outside: await snapshot(outside) };
+      expect(Object.keys(before.cwd).sort()).toEqual([
+        'dst',
+        'dst/already.txt',
+        'dst/empty',
+        'keep',
+        'keep/deep.txt',
+        'notes.txt',
+      ]);
+
+      const run = await runCli(args(prefix), { cwd, ...(env !== undefined && { env }) });
+      // Soft: every difference is reported, not only the first.
+      expect.soft(run.code).toBe(2);
+      expect.soft(run.stdout).toBe('');
+      expect
+        .soft(run.stderr)
+        .toBe(`s3lync: ${command}: ${shown(prefix)}: ${why}\n${USAGE_LINE[command]}\n`);
+      expect.soft(await snapshot(cwd)).toEqual(before.cwd);
+      expect.soft(await snapshot(outside)).toEqual(before.outside);
+      expect.soft(await objectExists(bucket.client, bucket.name, `${prefix}/up/..`)).toBe(false);
+    });
   });
 
   it('never prints the secret key of a credential URI, whatever happens', async () => {

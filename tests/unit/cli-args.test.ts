@@ -1,10 +1,14 @@
 /** The command line's argument parsing: pure, so no process is needed. */
 import { describe, expect, it } from 'vitest';
 
+import path from 'node:path';
+
 import {
   COMMANDS,
   endpointUrl,
+  fileInDirectory,
   HELP,
+  lastSegmentProblem,
   parseCli,
   parseUri,
   USAGE,
@@ -174,6 +178,113 @@ describe('parseCli: cp and sync', () => {
   });
 });
 
+describe('parseCli: an s3:// key whose last segment cannot name a local file', () => {
+  // `path.join('dst/', '..')` is the parent of the destination: such a key would put files
+  // (and with --delete, deletions) outside it.
+  const refused: [key: string, why: string][] = [
+    ['cli/..', 'is ".."'],
+    ['cli/.', 'is "."'],
+    ['..', 'is ".."'],
+    ['.', 'is "."'],
+    ['cli/../', 'is ".."'],
+    ['cli/./', 'is "."'],
+    ['a//', 'is empty'],
+    ['//', 'is empty'],
+  ];
+
+  describe.each(['cp', 'sync'] as const)('%s', (command) => {
+    it.each(refused)('refuses s3://bkt/%s as the source', (key, why) => {
+      const error = usage([command, `s3://bkt/${key}`, 'dst/']);
+      expect(error.message).toBe(
+        `${command}: s3://bkt/${key}: the last segment of the key ${why}, so it cannot name a local file or directory`,
+      );
+      expect(error.command).toBe(command);
+    });
+
+    it.each(refused)('refuses s3://bkt/%s as the destination', (key, why) => {
+      const error = usage([command, './file.txt', `s3://bkt/${key}`]);
+      expect(error.message).toBe(
+        `${command}: s3://bkt/${key}: the last segment of the key ${why}, so it cannot name a local file or directory`,
+      );
+      expect(error.command).toBe(command);
+    });
+  });
+
+  it('refuses them with --delete and --endpoint too, showing the argument as given', () => {
+    expect(usage(['sync', 's3://bkt/cli/..', 'dst/', '--delete']).message).toBe(
+      'sync: s3://bkt/cli/..: the last segment of the key is "..", so it cannot name a local file or directory',
+    );
+    expect(usage(['cp', '--endpoint', 'http://h:1', 's3://bkt/cli/..', 'dst/']).message).toBe(
+      'cp: s3://bkt/cli/..: the last segment of the key is "..", so it cannot name a local file or directory',
+    );
+  });
+
+  it('never shows the secret key of a credential URI in that message', () => {
+    const error = usage(['cp', `s3://${SECRET}:${ACCESS}@http://host:9000/bucket/cli/..`, 'dst/']);
+    expect(error.message).toBe(
+      `cp: s3://***:${ACCESS}@http://host:9000/bucket/cli/..: the last segment of the key is "..", so it cannot name a local file or directory`,
+    );
+  });
+
+  it.each([
+    ['cp', 's3://bkt/dir/', './dir'],
+    ['sync', './dir', 's3://bkt/dir/'],
+    ['cp', 's3://bkt/a.b/..c', 'dst/'],
+    ['cp', './x', 's3://bkt/a.b/..c'],
+    ['sync', 's3://bkt/a/...', 'dst/'],
+    ['cp', 's3://bkt/c../', 'dst/'],
+    ['sync', '.', 's3://bkt/site/'],
+    ['sync', '..', 's3://bkt/site/'],
+    ['cp', 's3://bkt/site/', '.'],
+    ['sync', 's3://bkt/site/', '..'],
+    ['cp', 's3://bkt/site/index.html', '../'],
+  ])('accepts %s %s %s', (command, source, destination) => {
+    const { transfer: t } = transfer([command, source, destination]);
+    expect(t.source).toBe(source);
+    expect(t.destination).toBe(destination);
+  });
+
+  it('lastSegmentProblem names the problem, or nothing', () => {
+    expect(lastSegmentProblem('cli/..')).toBe('the last segment of the key is ".."');
+    expect(lastSegmentProblem('a//')).toBe('the last segment of the key is empty');
+    expect(lastSegmentProblem('/')).toBe('the last segment of the key is empty');
+    for (const key of ['a', 'a/', 'a.b/..c', '...', '..c', 'c..', '.hidden', 'a/./b']) {
+      expect(lastSegmentProblem(key)).toBeUndefined();
+    }
+  });
+});
+
+describe('fileInDirectory: a single object downloaded into a directory', () => {
+  it('lands directly inside the directory, under the last segment of its key', () => {
+    expect(fileInDirectory('cp', 's3://bkt/cli/x.txt', 'dst/', 'cli/x.txt')).toBe(
+      path.join('dst', 'x.txt'),
+    );
+    expect(fileInDirectory('sync', 's3://bkt/..c', '/tmp/d', '..c')).toBe(
+      path.join('/tmp/d', '..c'),
+    );
+  });
+
+  it.each([
+    ['cli/..', 'is ".."'],
+    ['cli/.', 'is "."'],
+    ['..', 'is ".."'],
+    ['.', 'is "."'],
+    ['a//', 'is empty'],
+  ])('refuses %s, which would name the directory, its parent or nothing', (key, why) => {
+    let error: unknown;
+    try {
+      fileInDirectory('cp', `s3://bkt/${key}`, 'dst/', key);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error).toMatchObject({
+      command: 'cp',
+      message: `cp: s3://bkt/${key}: the last segment of the key ${why}, so it cannot name a file inside the destination directory "dst/"`,
+    });
+  });
+});
+
 describe('parseCli: ls, rm, cat', () => {
   it('ls takes a bucket alone, a prefix or a key, and --recursive', () => {
     expect(parseCli(['ls', 's3://bucket'])).toMatchObject({ kind: 'ls', uri: 's3://bucket' });
@@ -251,6 +362,8 @@ describe('parseCli: help, version, bad usage', () => {
       ['cp', `gs://${SECRET}:${ACCESS}@host/b/k`, './x'],
       ['cat', `s3://${SECRET}:${ACCESS}@http://host/bucket/dir/`],
       ['rm', `s3://${SECRET}:${ACCESS}@http://host/bucket/dir/`],
+      ['sync', `s3://${SECRET}:${ACCESS}@http://host/bucket/dir/..`, './x'],
+      ['cp', './x', `s3://${SECRET}:${ACCESS}@http://host/bucket/a//`],
       ['ls', '--endpoint', 'http://h:1', `s3://${SECRET}:${ACCESS}@http://host/bucket/k`],
     ]) {
       expect(usage(argv).message).not.toContain(SECRET);
