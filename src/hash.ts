@@ -5,11 +5,12 @@
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 import { writeAllAt } from './disk.js';
+import { openRegularFile, readRegularFile } from './local-root.js';
 
 /** Read size for hashing: 1 MiB chunks hash ~60% faster than the 64 KiB default. */
 export const HASH_CHUNK_SIZE = 1024 * 1024;
@@ -375,10 +376,7 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
     options.size !== undefined &&
     options.size <= SMALL_FILE_SIZE
   ) {
-    return hashBuffer(
-      await readFile(path, options.signal ? { signal: options.signal } : {}),
-      options,
-    );
+    return hashBuffer(await readRegularFile(path, options.signal), options);
   }
   const hasher = new HashingStream(options.partSize, undefined, { ...options, skipMd5: false });
   for await (const chunk of readChunks(path, { signal: options.signal })) hasher.update(chunk);
@@ -406,7 +404,7 @@ export async function* readChunks(
   const { signal } = options;
   const chunkSize = options.chunkSize ?? HASH_CHUNK_SIZE;
   signal?.throwIfAborted();
-  const fh = await open(path, 'r');
+  const fh = await openRegularFile(path);
   const buffers = [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)] as const;
   const readAt = (slot: 0 | 1, position: number) => ({
     slot,
