@@ -10,8 +10,8 @@
  * before and after, and asserts the exact changes: none outside, and in the parent only
  * what the test expects inside the target.
  */
-import { execFile, spawn } from 'node:child_process';
-import { constants } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { constants, unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,7 @@ import {
   S3Object,
   SyncError,
   UnsafePathError,
+  type ProgressEvent,
   type S3ObjectOptions,
   type SkippedEntry,
   type SyncResult,
@@ -109,18 +110,31 @@ async function listKeys(client: S3Client, bucket: string, prefix: string): Promi
 }
 
 /**
- * Makes a FIFO at `fifo` and, when the test ends however it ends, opens it for writing
- * once: a reader stuck opening it (code that blocks on a FIFO) is released, not left
- * holding a thread of the pool.
+ * When the test ends, however it ends, opens `fifo` for writing once: a reader stuck
+ * opening it (code that blocks on a FIFO) is released, not left holding a pool thread.
  */
-async function makeFifo(fifo: string): Promise<void> {
-  await run('mkfifo', [fifo]);
+function releaseWhenDone(fifo: string): void {
   onTestFinished(async () => {
     const writer = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).catch(
       () => undefined,
     );
     await writer?.close();
   });
+}
+
+/** Makes a FIFO at `fifo` (see {@link releaseWhenDone}). */
+async function makeFifo(fifo: string): Promise<void> {
+  await run('mkfifo', [fifo]);
+  releaseWhenDone(fifo);
+}
+
+/**
+ * Replaces the regular file `file` by a FIFO, at once (synchronously, from a progress
+ * callback): what the walk saw as a file is a FIFO by the time the sync opens it.
+ */
+function swapForFifo(file: string): void {
+  unlinkSync(file);
+  execFileSync('mkfifo', [file]);
 }
 
 /** Polls `ready` every 10 ms, for at most `ms`. */
@@ -336,17 +350,15 @@ describeS3('confinement to the target against radosgw', () => {
   );
 
   it(
-    '7: an AbortSignal aborted after 100 ms ends a tree upload holding a FIFO',
+    '7: an AbortSignal ends a tree upload whose file became a FIFO after the walk',
     { timeout: 10_000 },
     async () => {
       const p = await places('fifo-abort');
       const prefix = uniqueKey('fifo-abort');
       await mkdir(p.root);
-      // First in key order, so a sync that opened it would be stuck there from the start.
       await makeFifo(path.join(p.root, 'a-pipe'));
-      for (let i = 0; i < 20; i++) {
-        await writeFile(path.join(p.root, `f${String(i).padStart(2, '0')}.txt`), `file ${i}`);
-      }
+      const names = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, '0')}.txt`);
+      for (const name of names) await writeFile(path.join(p.root, name), `file ${name}`);
       const check = await watch(p);
 
       const obj = object(`${prefix}/`, p.root, { maxConcurrency: 1 });
@@ -356,19 +368,72 @@ describeS3('confinement to the target against radosgw', () => {
         return send();
       });
       const controller = new AbortController();
-      const timer = setTimeout(() => {
-        controller.abort(new Error('user cancelled'));
-      }, 100);
+      let timer: NodeJS.Timeout | undefined;
       onTestFinished(() => {
         clearTimeout(timer);
       });
-      const started = Date.now();
-      await expect(obj.upload({ signal: controller.signal })).rejects.toThrow('user cancelled');
-      expect(Date.now() - started).toBeLessThan(3_000);
+      const swapped = path.join(p.root, 'f01.txt');
+      releaseWhenDone(swapped);
+      let aborted = 0;
+      // f00 done: f01, next in line, becomes a FIFO, and the abort comes 100 ms later.
+      const onProgress = (event: ProgressEvent): void => {
+        if (!event.done || !event.key.endsWith('/f00.txt')) return;
+        swapForFifo(swapped);
+        timer = setTimeout(() => {
+          aborted = Date.now();
+          controller.abort(new Error('user cancelled'));
+        }, 100);
+      };
+      await expect(obj.upload({ signal: controller.signal, onProgress })).rejects.toThrow(
+        'user cancelled',
+      );
+      expect(aborted).toBeGreaterThan(0);
+      expect(Date.now() - aborted).toBeLessThan(3_000);
       const keys = await listKeys(bucket.client, bucket.name, `${prefix}/`);
+      expect(keys[0]).toBe(`${prefix}/f00.txt`);
       expect(keys.length).toBeLessThan(20);
       expect(keys).not.toContain(`${prefix}/a-pipe`);
-      expect(await check()).toEqual({ parent: [], outside: [] });
+      expect(keys).not.toContain(`${prefix}/f01.txt`);
+      expect(await check()).toEqual({
+        parent: [`~ root/f01.txt: ${file('file f01.txt')} => fifo`],
+        outside: [],
+      });
+    },
+  );
+
+  it(
+    '7: a file that became a FIFO after the walk fails on its own; the others are uploaded',
+    { timeout: 10_000 },
+    async () => {
+      const p = await places('fifo-swap');
+      const prefix = uniqueKey('fifo-swap');
+      await mkdir(p.root);
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) {
+        await writeFile(path.join(p.root, name), `file ${name}`);
+      }
+      const check = await watch(p);
+
+      const swapped = path.join(p.root, 'b.txt');
+      releaseWhenDone(swapped);
+      const onProgress = (event: ProgressEvent): void => {
+        if (event.done && event.key.endsWith('/a.txt')) swapForFifo(swapped);
+      };
+      const error = await object(`${prefix}/`, p.root, { maxConcurrency: 1 })
+        .upload({ onProgress })
+        .catch((e: unknown) => e);
+      expect(await listKeys(bucket.client, bucket.name, `${prefix}/`)).toEqual([
+        `${prefix}/a.txt`,
+        `${prefix}/c.txt`,
+      ]);
+      expect(error).toBeInstanceOf(SyncError);
+      const { failures } = error as SyncError;
+      expect(failures.map((f) => f.path)).toEqual(['b.txt']);
+      expect(failures[0]?.error).toBeInstanceOf(LocalPathError);
+      expect((failures[0]?.error as Error).message).toMatch(/FIFO/);
+      expect(await check()).toEqual({
+        parent: [`~ root/b.txt: ${file('file b.txt')} => fifo`],
+        outside: [],
+      });
     },
   );
 
