@@ -1,6 +1,6 @@
 /** Shared helpers of the integration tests: the server, a bucket per suite, temp dirs. */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -135,4 +135,39 @@ export function md5(data: Buffer | string): string {
 /** `text` with the characters special in a RegExp escaped. */
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Everything under `dir`, recursively, by `lstat` (a link is described, never followed):
+ * relative path → "dir", "file <size> <md5>", "symlink -> <target>", "fifo", "socket",
+ * "block device" or "char device". Names that are not valid UTF-8 are read as bytes and
+ * shown with those bytes escaped (`\xNN`). A missing `dir` is an empty map.
+ */
+export async function snapshotTree(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const shown = (name: Buffer): string =>
+    Buffer.from(name.toString('utf8'), 'utf8').equals(name)
+      ? name.toString('utf8')
+      : [...name].map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16)}`)).join('');
+  async function walk(abs: Buffer, rel: string): Promise<void> {
+    const names = await readdir(abs, { encoding: 'buffer' }).catch((error: unknown) => {
+      if (rel === '' && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    });
+    for (const name of names) {
+      const child = Buffer.concat([abs, Buffer.from(path.sep), name]);
+      const childRel = rel === '' ? shown(name) : `${rel}/${shown(name)}`;
+      const s = await lstat(child);
+      if (s.isDirectory()) {
+        out.set(childRel, 'dir');
+        await walk(child, childRel);
+      } else if (s.isFile()) out.set(childRel, `file ${s.size} ${md5(await readFile(child))}`);
+      else if (s.isSymbolicLink()) out.set(childRel, `symlink -> ${await readlink(child, 'utf8')}`);
+      else if (s.isFIFO()) out.set(childRel, 'fifo');
+      else if (s.isSocket()) out.set(childRel, 'socket');
+      else out.set(childRel, s.isBlockDevice() ? 'block device' : 'char device');
+    }
+  }
+  await walk(Buffer.from(dir), '');
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
