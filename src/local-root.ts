@@ -189,7 +189,7 @@ export class LocalRoot {
    */
   async createTemp(rel: string): Promise<TempFile> {
     const target = this.resolve(rel);
-    await this.directoriesOf(rel, true);
+    await this.directoriesOf(rel, 'create');
     const temp = path.join(path.dirname(target), tempName(randomBytes(4).toString('hex')));
     const fh = await open(temp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o666);
     await fh.close();
@@ -203,7 +203,7 @@ export class LocalRoot {
    */
   async remove(rel: string): Promise<void> {
     const abs = this.resolve(rel);
-    await this.directoriesOf(rel, false);
+    await this.directoriesOf(rel, 'exist');
     await unlink(abs);
   }
 
@@ -211,7 +211,7 @@ export class LocalRoot {
   async removeEmptyDir(rel: string): Promise<boolean> {
     const abs = this.resolve(rel);
     try {
-      await this.directoriesOf(rel, false);
+      await this.directoriesOf(rel, 'exist');
       const s = await lstat(abs);
       if (!s.isDirectory()) return false;
       await rmdir(abs);
@@ -234,10 +234,24 @@ export class LocalRoot {
   }
 
   /**
-   * Checks (and with `create`, makes) the directories of `rel` below the root: each must
-   * be a directory, not a link. The root itself is the caller's choice and may be a link.
+   * Checks, without changing anything, that `rel` could be written: each directory on the
+   * way is a directory (not a link), or missing (it would be created). A dry run's plan
+   * is then what the real run does.
+   *
+   * @throws {UnsafePathError} when the way to `rel` leaves the root or passes a link.
    */
-  private async directoriesOf(rel: string, create: boolean): Promise<void> {
+  async checkWritable(rel: string): Promise<void> {
+    this.resolve(rel);
+    await this.directoriesOf(rel, 'check');
+  }
+
+  /**
+   * Checks the directories of `rel` below the root: each must be a directory, not a link.
+   * `create` makes missing ones; `check` stops at the first missing one (it would be
+   * made); `exist` fails on it. The root itself is the caller's choice and may be a link.
+   */
+  private async directoriesOf(rel: string, mode: 'create' | 'check' | 'exist'): Promise<void> {
+    const create = mode === 'create';
     if (create && !this.rootMade) {
       await mkdir(this.dir, { recursive: true });
       this.rootMade = true;
@@ -249,9 +263,11 @@ export class LocalRoot {
       if (this.dirs.has(dir)) continue;
       const abs = path.join(this.dir, ...dir.split('/'));
       let s = await lstat(abs).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && create) return undefined;
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist')
+          return undefined;
         throw error;
       });
+      if (s === undefined && mode === 'check') return;
       if (s === undefined) {
         await mkdir(abs).catch((error: unknown) => {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

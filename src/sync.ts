@@ -586,7 +586,16 @@ export async function runSync(
     );
   }
   if (dryRun) {
-    for (const t of planned) if (t !== undefined) result.actions.push(t.action);
+    for (const t of planned) {
+      if (t === undefined) continue;
+      // The plan promises only what the real run would do: no download through a link.
+      const refused =
+        t.action.op === 'download'
+          ? await door.checkWritable(t.action.path).catch((error: unknown) => error)
+          : undefined;
+      if (refused === undefined) result.actions.push(t.action);
+      else failures.push({ path: t.action.path, error: refused });
+    }
     result.actions.push(...deletes);
     result.failed = failures.length;
     result.hashedFiles = hashed.files;

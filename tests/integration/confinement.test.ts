@@ -205,6 +205,9 @@ describeS3('confinement to the target against radosgw', () => {
       { side: 'local', path: 'sub', reason: expect.stringMatching(/outside the root/) as string },
     ]);
     expect(plan.skipped).toEqual(result?.skipped);
+    // The plan promises what the real run does: the keys under the link are refused there too.
+    expect(plan.actions.map((a) => `${a.op} ${a.path}`)).toEqual(['download ok.txt']);
+    expect(plan.failed).toBe(2);
 
     // A mirror sees nothing under the link, so it deletes nothing there (and, with failures,
     // nothing at all).

@@ -83,6 +83,15 @@ describe('LocalRoot writes', () => {
     expect(await readFile(path.join(outside, 'file.txt'), 'utf8')).toBe('outside');
   });
 
+  it('checkWritable changes nothing and refuses what a write would refuse', async () => {
+    await symlink(outside, path.join(rootDir, 'sub'));
+    const root = new LocalRoot(rootDir);
+    await expect(root.checkWritable('new/deeper/x.txt')).resolves.toBeUndefined();
+    await expect(root.checkWritable('sub/x.txt')).rejects.toBeInstanceOf(UnsafePathError);
+    await expect(root.checkWritable('../x.txt')).rejects.toBeInstanceOf(UnsafePathError);
+    expect(await readdir(rootDir)).toEqual(['sub']);
+  });
+
   it('refuses a file where a directory should be', async () => {
     await writeFile(path.join(rootDir, 'plain'), 'x');
     const error = await new LocalRoot(rootDir).createTemp('plain/x.txt').catch((e: unknown) => e);
