@@ -31,6 +31,7 @@ import {
   AccessDeniedError,
   HashMismatchError,
   isLocalFsError,
+  ListingError,
   LocalPathError,
   localPathErrorOf,
   NotFoundError,
@@ -60,6 +61,7 @@ import {
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
 import { getLogger, type Logger } from './logging.js';
+import { compareKeys } from './plan.js';
 import {
   attemptsUsed,
   createRetryStrategy,
@@ -1045,6 +1047,12 @@ export class S3lyncClient {
    * Lists under `prefix` page by page (up to 1,000 entries per request). With a
    * `delimiter` (`/`), keys below the next delimiter come back once, as a common prefix:
    * one level of a tree, as `ls` shows it. A failed page throws.
+   *
+   * A listing that does not advance throws a {@link ListingError} instead of yielding the
+   * page that shows it: a truncated page without a continuation token, a token the server
+   * already gave, or a page whose objects go back to (or before) the greatest key of the
+   * page before, in S3 key order (UTF-8 byte order). Keys out of order within one page are
+   * passed on as they are.
    */
   async *listPages(
     bucket: string,
@@ -1052,8 +1060,18 @@ export class S3lyncClient {
     options: { delimiter?: string | undefined; signal?: AbortSignal | undefined } = {},
   ): AsyncGenerator<ListedPage, void, undefined> {
     const { delimiter, signal } = options;
+    const operation = 'ListObjectsV2';
+    const uri = this.describe(bucket, prefix);
+    const stuck = (why: string): ListingError =>
+      new ListingError(`${operation} ${uri}: ${why}: the listing does not advance`, {
+        operation,
+        uri,
+      });
+    const usedTokens = new Set<string>();
+    /** The greatest key of the last page that had objects, and that page's number. */
+    let previous: { key: string; page: number } | undefined;
     let token: string | undefined;
-    do {
+    for (let pageNumber = 1; ; pageNumber++) {
       let page;
       try {
         page = await this.sdk.send(
@@ -1066,23 +1084,41 @@ export class S3lyncClient {
           { abortSignal: signal },
         );
       } catch (error) {
-        throw this.toError(error, 'ListObjectsV2', bucket, prefix, signal);
+        throw this.toError(error, operation, bucket, prefix, signal);
       }
       const objects: ListedObject[] = [];
+      let least: string | undefined;
+      let greatest: string | undefined;
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
         objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified });
+        if (least === undefined || compareKeys(o.Key, least) < 0) least = o.Key;
+        if (greatest === undefined || compareKeys(o.Key, greatest) > 0) greatest = o.Key;
       }
-      const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
-      yield { objects, prefixes };
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-      if (page.IsTruncated === true && token === undefined) {
-        throw new S3ObjectError(
-          `ListObjectsV2 ${this.describe(bucket, prefix)}: the server said the listing is truncated but gave no continuation token`,
-          { operation: 'ListObjectsV2', uri: this.describe(bucket, prefix) },
+      // Each page is checked before it is yielded: a page that does not advance is not used.
+      const truncated = page.IsTruncated === true;
+      token = truncated ? page.NextContinuationToken : undefined;
+      if (truncated && token === undefined) {
+        throw stuck(
+          `the server said page ${pageNumber} is truncated but gave no continuation token`,
         );
       }
-    } while (token !== undefined);
+      if (token !== undefined && usedTokens.has(token)) {
+        throw stuck(
+          `the server repeated the continuation token ${quoted(token)} on page ${pageNumber}`,
+        );
+      }
+      if (previous !== undefined && least !== undefined && compareKeys(least, previous.key) <= 0) {
+        throw stuck(
+          `page ${pageNumber} goes back to ${quoted(least)}, at or before ${quoted(previous.key)} of page ${previous.page}`,
+        );
+      }
+      if (greatest !== undefined) previous = { key: greatest, page: pageNumber };
+      const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
+      yield { objects, prefixes };
+      if (token === undefined) return;
+      usedTokens.add(token);
+    }
   }
 
   /**
@@ -1261,6 +1297,11 @@ function withAttempts(error: unknown, attempts: number): unknown {
 /** A download is worth another attempt after a retryable error or bytes that did not verify. */
 function retryDownload(error: unknown): boolean {
   return error instanceof HashMismatchError || isRetryableError(error);
+}
+
+/** A key or token from the server, quoted and cut to a readable length for messages. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }
 
 function describeError(error: unknown): string {

@@ -57,6 +57,14 @@ export class S3ObjectError extends S3lyncError {
   }
 }
 
+/**
+ * A listing that does not advance, so it cannot be trusted to be complete: the server
+ * said a page was truncated but gave no continuation token, repeated a continuation token
+ * it had already given, or sent a page whose keys go back to (or before) the last key of
+ * the page before. A client that followed it would list the same keys forever.
+ */
+export class ListingError extends S3ObjectError {}
+
 /** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
 export class NotFoundError extends S3ObjectError {}
 

@@ -101,6 +101,7 @@ export {
   InvalidUriError,
   ConfigError,
   S3ObjectError,
+  ListingError,
   NotFoundError,
   AccessDeniedError,
   PreconditionFailedError,

@@ -37,6 +37,7 @@ import { createS3Client, DEFAULT_ENDPOINT_REGION, S3lyncClient } from '../../src
 import {
   AccessDeniedError,
   HashMismatchError,
+  ListingError,
   LocalPathError,
   NotFoundError,
   PreconditionFailedError,
@@ -789,6 +790,151 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
     ).rejects.toBe(reason);
     expect(s3.calls()).toHaveLength(0);
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('listPages() and listObjects() (aws-sdk-client-mock)', () => {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const s3 = mockClient(sdk);
+  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  /** A page of these keys (1 byte each), continued by `next` if given. */
+  function page(keys: string[], next?: string) {
+    return {
+      Contents: keys.map((Key) => ({ Key, Size: 1, ETag: '"e"' })),
+      IsTruncated: next !== undefined,
+      ...(next !== undefined && { NextContinuationToken: next }),
+    };
+  }
+
+  /** Every page's keys until the listing ends or throws, and what it threw. */
+  async function drain(prefix = 'dir/'): Promise<{ keys: string[][]; error: unknown }> {
+    const keys: string[][] = [];
+    try {
+      for await (const objects of client.listObjects('bucket', prefix)) {
+        keys.push(objects.map((o) => o.key));
+      }
+    } catch (error) {
+      return { keys, error };
+    }
+    return { keys, error: undefined };
+  }
+
+  const tokensSent = (): (string | undefined)[] =>
+    s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.ContinuationToken);
+
+  it('follows continuation tokens to the end, passing keys out of order within a page as they are', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page(['dir/d', 'dir/c'], 't2'))
+      .resolvesOnce(page([], 't3'))
+      .resolvesOnce(page(['dir/e']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([['dir/a', 'dir/b'], ['dir/d', 'dir/c'], [], ['dir/e']]);
+    expect(tokensSent()).toEqual([undefined, 't1', 't2', 't3']);
+  });
+
+  it('compares pages in UTF-8 byte order, not UTF-16 code unit order', async () => {
+    // U+FF61 sorts before U+1F600 in UTF-8, after its surrogate pair in UTF-16.
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/\uff61'], 't1'))
+      .resolvesOnce(page(['dir/\u{1f600}']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([['dir/\uff61'], ['dir/\u{1f600}']]);
+  });
+
+  it('throws a ListingError when the server repeats a continuation token, without yielding that page', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a'], 'same'))
+      .resolvesOnce(page(['dir/b'], 'same'))
+      .resolves(page(['dir/c'], 'never asked for'));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect((error as ListingError).operation).toBe('ListObjectsV2');
+    expect((error as ListingError).uri).toBe('s3://bucket/dir/');
+    expect((error as ListingError).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: the server repeated the continuation token "same" on page 2: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/a']]);
+    expect(tokensSent()).toEqual([undefined, 'same']);
+  });
+
+  it('throws a ListingError when a token comes back after other tokens', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a'], 't1'))
+      .resolvesOnce(page(['dir/b'], 't2'))
+      .resolvesOnce(page(['dir/c'], 't1'))
+      .resolves(page(['dir/z']));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toContain('repeated the continuation token "t1" on page 3');
+    expect(keys).toEqual([['dir/a'], ['dir/b']]);
+    expect(tokensSent()).toEqual([undefined, 't1', 't2']);
+  });
+
+  it('throws a ListingError when a page goes back to the keys of the page before (new tokens each time)', async () => {
+    let n = 0;
+    s3.on(ListObjectsV2Command).callsFake(() => page(['dir/a', 'dir/b'], `t${++n}`));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: page 2 goes back to "dir/a", at or before "dir/b" of page 1: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/a', 'dir/b']]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(2);
+  });
+
+  it('throws a ListingError when a page starts at the last key of the page before', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page([], 't2'))
+      .resolvesOnce(page(['dir/b', 'dir/c'], 't3'))
+      .resolves(page(['dir/z']));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toContain(
+      'page 3 goes back to "dir/b", at or before "dir/b" of page 1',
+    );
+    expect(keys).toEqual([['dir/a', 'dir/b'], []]);
+  });
+
+  it('compares a page with the greatest key of the page before, even if that page was unsorted', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/c', 'dir/a'], 't1'))
+      .resolvesOnce(page(['dir/b'], 't2'))
+      .resolves(page(['dir/z']));
+    const { error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toContain('page 2 goes back to "dir/b", at or before "dir/c"');
+  });
+
+  it('throws a ListingError for a truncated page without a continuation token', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'dir/a' }], IsTruncated: true });
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: the server said page 1 is truncated but gave no continuation token: the listing does not advance',
+    );
+    expect(keys).toEqual([]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(1);
+  });
+
+  it('cuts a long token in the message', async () => {
+    const token = 'x'.repeat(10_000);
+    s3.on(ListObjectsV2Command).resolves(page(['dir/a'], token));
+    const { error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message.length).toBeLessThan(400);
   });
 });
 

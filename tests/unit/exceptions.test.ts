@@ -6,6 +6,7 @@ import {
   ConfigError,
   HashMismatchError,
   InvalidUriError,
+  ListingError,
   LocalPathError,
   NotFoundError,
   PreconditionFailedError,
@@ -29,6 +30,7 @@ const cases: [string, (new (...args: never[]) => Error) & { name: string }, () =
   ['InvalidUriError', InvalidUriError, () => new InvalidUriError('m', { cause })],
   ['ConfigError', ConfigError, () => new ConfigError('m', { cause })],
   ['S3ObjectError', S3ObjectError, () => new S3ObjectError('m', { cause })],
+  ['ListingError', ListingError, () => new ListingError('m', { cause })],
   ['NotFoundError', NotFoundError, () => new NotFoundError('m', { cause })],
   ['AccessDeniedError', AccessDeniedError, () => new AccessDeniedError('m', { cause })],
   [
@@ -61,7 +63,7 @@ describe('every error class', () => {
   });
 
   it('builds the hierarchy the port promises', () => {
-    for (const cls of [NotFoundError, AccessDeniedError, PreconditionFailedError]) {
+    for (const cls of [NotFoundError, AccessDeniedError, PreconditionFailedError, ListingError]) {
       expect(new cls('m')).toBeInstanceOf(S3ObjectError);
     }
     expect(new UnsafePathError('m', '/p')).toBeInstanceOf(LocalPathError);

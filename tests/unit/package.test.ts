@@ -73,6 +73,7 @@ const ERROR_CLASSES = [
   'InvalidUriError',
   'ConfigError',
   'S3ObjectError',
+  'ListingError',
   'NotFoundError',
   'AccessDeniedError',
   'PreconditionFailedError',
