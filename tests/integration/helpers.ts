@@ -1,6 +1,6 @@
 /** Shared helpers of the integration tests: the server, a bucket per suite, temp dirs. */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -135,4 +135,47 @@ export function md5(data: Buffer | string): string {
 /** `text` with the characters special in a RegExp escaped. */
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Everything under `dir`, recursively, for comparing before and after: each path relative
+ * to `dir` (with `/`) mapped to its type, size, mtime (ns) and, for a file, the MD5 of its
+ * content; a symlink to its target (not followed). `dir` itself is not an entry. Paths in
+ * `skip` (relative, with `/`) are left out with everything below them: the target a test
+ * expects to change, inside a parent it expects unchanged. A `dir` that does not exist
+ * gives an empty map.
+ */
+export async function snapshotTree(
+  dir: string,
+  options: { skip?: readonly string[] } = {},
+): Promise<Map<string, string>> {
+  const skip = new Set(options.skip ?? []);
+  const out = new Map<string, string>();
+  const visit = async (rel: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(path.join(dir, rel));
+    } catch (error) {
+      if (rel === '' && (error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const name of names.sort()) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      if (skip.has(child)) continue;
+      const abs = path.join(dir, ...child.split('/'));
+      const st = await lstat(abs, { bigint: true });
+      if (st.isSymbolicLink()) {
+        out.set(child, `symlink -> ${await readlink(abs)}`);
+      } else if (st.isDirectory()) {
+        out.set(child, `dir mtime=${st.mtimeNs} mode=${st.mode}`);
+        await visit(child);
+      } else {
+        const kind = st.isFile() ? 'file' : 'other';
+        const hash = st.isFile() ? ` md5=${md5(await readFile(abs))}` : '';
+        out.set(child, `${kind} size=${st.size} mtime=${st.mtimeNs} mode=${st.mode}${hash}`);
+      }
+    }
+  };
+  await visit('');
+  return out;
 }
