@@ -38,6 +38,8 @@ import {
   PreconditionFailedError,
   S3lyncError,
   S3ObjectError,
+  S3TimeoutError,
+  ConfigError,
   sdkErrorMeta,
 } from './exceptions.js';
 import {
@@ -60,6 +62,7 @@ import {
   type ReceivedDigest,
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
+import type { EnvConfig } from './config.js';
 import { getLogger, type Logger } from './logging.js';
 import { compareKeys } from './plan.js';
 import {
@@ -79,6 +82,80 @@ const log = getLogger('client');
 /** The region used for custom endpoints when none is configured. */
 export const DEFAULT_ENDPOINT_REGION = 'us-east-1';
 
+/**
+ * How long the clients s3lync builds wait on the network before they give up on an
+ * attempt. A timed-out attempt is retried like a dropped connection; when none is left, the
+ * operation fails with an {@link S3TimeoutError}.
+ */
+export interface TimeoutOptions {
+  /**
+   * How long to wait for a connection to the server (TCP, and TLS for https), in ms. `0`
+   * waits as long as the operating system does (about two minutes on Linux).
+   * @default 10000 (10 s)
+   */
+  connectMs?: number | undefined;
+  /**
+   * How long a connection may go without a byte in either direction, in ms: while waiting
+   * for the response, and in the middle of a body. It restarts with every byte, so a slow
+   * transfer that moves never times out; a server that stops answering does. `0` waits
+   * forever. Keep it above 6 s for uploads of 2 MiB or more to servers that ignore
+   * `Expect: 100-continue`: the SDK waits up to 6 s for its answer before it sends the body.
+   * @default 60000 (60 s)
+   */
+  idleMs?: number | undefined;
+}
+
+/**
+ * The default timeouts. A connection takes milliseconds to open; 10 s still covers a few
+ * lost SYNs (Linux resends at 1 s and 3 s) and fails a dead or black-holed endpoint long
+ * before the OS would (about 127 s). 60 s of silence is botocore's read timeout (the
+ * Python package's), long enough for servers that think before they answer: a
+ * CompleteMultipartUpload of many parts, a DeleteObjects of 1,000 keys, a slow first byte.
+ */
+export const DEFAULT_TIMEOUTS: Readonly<Required<TimeoutOptions>> = Object.freeze({
+  connectMs: 10_000,
+  idleMs: 60_000,
+});
+
+/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Validates and completes {@link TimeoutOptions}: a field not given takes its default.
+ *
+ * @throws {ConfigError} naming the field and the value.
+ */
+export function resolveTimeouts(timeouts: TimeoutOptions = {}): Required<TimeoutOptions> {
+  const out = { ...DEFAULT_TIMEOUTS };
+  for (const field of ['connectMs', 'idleMs'] as const) {
+    const v: unknown = timeouts[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_TIMEOUT_MS) {
+      throw new ConfigError(
+        `Expected \`timeouts.${field}\` to be a number of ms from 0 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(v)} (${typeof v})`,
+      );
+    }
+    out[field] = v;
+  }
+  return out;
+}
+
+/**
+ * The timeouts of a client s3lync builds: each field of `timeouts` where it is given, else
+ * the environment's (`S3LYNC_CONNECT_TIMEOUT_MS`, `S3LYNC_IDLE_TIMEOUT_MS`), else the default.
+ *
+ * @throws {ConfigError} naming the field and the value.
+ */
+export function timeoutsFor(
+  timeouts: TimeoutOptions | undefined,
+  env: Pick<EnvConfig, 'connectTimeoutMs' | 'idleTimeoutMs'>,
+): Required<TimeoutOptions> {
+  return resolveTimeouts({
+    connectMs: timeouts?.connectMs ?? env.connectTimeoutMs,
+    idleMs: timeouts?.idleMs ?? env.idleTimeoutMs,
+  });
+}
+
 /** Options for building an SDK client. */
 export interface ClientOptions {
   /** A custom endpoint (`https://host:port`); absent for AWS. @default AWS (no custom endpoint) */
@@ -89,14 +166,36 @@ export interface ClientOptions {
   region?: string | undefined;
   /** The retry policy. @default {@link DEFAULT_RETRY} */
   retry?: RetryConfig | undefined;
+  /** The connect and idle timeouts of the default HTTP handler. @default {@link DEFAULT_TIMEOUTS} */
+  timeouts?: TimeoutOptions | undefined;
   /**
    * The SDK's HTTP handler, or the options of its default `NodeHttpHandler`: for a proxy,
-   * a custom `https.Agent` (CA bundle, keep-alive, `maxSockets`) or timeouts.
-   * Passed to `new S3Client()` unchanged.
+   * a custom `https.Agent` (CA bundle, keep-alive, `maxSockets`) or timeouts. A handler is
+   * used as it is (its own timeouts, or none: `timeouts` cannot reach into it). Options get
+   * the `timeouts` as `connectionTimeout` and `socketTimeout` where they set neither.
    *
-   * @default the SDK's default handler
+   * @default the SDK's `NodeHttpHandler` with `timeouts`
    */
   requestHandler?: S3ClientConfig['requestHandler'];
+}
+
+/**
+ * The options of the SDK's `NodeHttpHandler` for these timeouts. `socketTimeout` is the
+ * idle timeout in every version of `@smithy/node-http-handler`: a socket inactivity timer
+ * that stays armed while the response body streams, destroying it with a `TimeoutError`.
+ * (`requestTimeout` is not: in 4.x it bounds a whole request and only logs a warning unless
+ * `throwOnRequestTimeout` is set, and it would cut a long transfer that is still moving.)
+ */
+function handlerTimeouts(timeouts: Required<TimeoutOptions>): {
+  connectionTimeout: number;
+  socketTimeout: number;
+} {
+  return { connectionTimeout: timeouts.connectMs, socketTimeout: timeouts.idleMs };
+}
+
+/** Whether a `requestHandler` is a handler (used as it is), not the options of one. */
+function isHandler(value: NonNullable<S3ClientConfig['requestHandler']>): boolean {
+  return typeof (value as { handle?: unknown }).handle === 'function';
 }
 
 /**
@@ -104,16 +203,24 @@ export interface ClientOptions {
  * checksums only when an operation requires them: recent SDKs otherwise send aws-chunked
  * bodies with checksum trailers, which Ceph rejects with 411 and some servers store
  * corrupted. Retries follow s3lync's policy, with the SDK making `maxAttempts` in all.
+ * Every connection has a connect and an idle timeout ({@link DEFAULT_TIMEOUTS}), so no
+ * request waits forever on a server that stopped answering.
+ *
+ * @throws {ConfigError} for an invalid `retry` or `timeouts`.
  */
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const retryConfig = resolveRetryConfig(options.retry);
+  const timeouts = handlerTimeouts(resolveTimeouts(options.timeouts));
   const config: S3ClientConfig = {
     maxAttempts: retryConfig.maxAttempts,
     retryStrategy: createRetryStrategy(retryConfig),
     logger: sdkLogger(getLogger('sdk')),
   };
   if (options.region !== undefined) config.region = options.region;
-  if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
+  const handler = options.requestHandler;
+  // The handler's own settings win: a handler as it is, options over the timeouts.
+  config.requestHandler =
+    handler === undefined ? timeouts : isHandler(handler) ? handler : { ...timeouts, ...handler };
   if (options.credentials !== undefined) {
     config.credentials = {
       accessKeyId: options.credentials.accessKeyId,
@@ -375,6 +482,12 @@ export class S3lyncClient {
     }
     if (statusCode === 412 || code === 'PreconditionFailed') {
       return new PreconditionFailedError(base, details);
+    }
+    if (isTimeout(error)) {
+      return new S3TimeoutError(
+        `${operation} ${uri} failed${tries} (timed out): ${describeTimeout(error)}`,
+        details,
+      );
     }
     return new S3ObjectError(base, details);
   }
@@ -1297,6 +1410,39 @@ function withAttempts(error: unknown, attempts: number): unknown {
 /** A download is worth another attempt after a retryable error or bytes that did not verify. */
 function retryDownload(error: unknown): boolean {
   return error instanceof HashMismatchError || isRetryableError(error);
+}
+
+/**
+ * Whether an error is a timeout of this side: the connect or idle timeout of the SDK's
+ * handler (a `TimeoutError` without a code), or a socket's `ETIMEDOUT`. The handler also
+ * renames `ECONNRESET` and `EPIPE` errors to `TimeoutError`: those are resets, not timeouts.
+ */
+function isTimeout(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const e = error as { name?: unknown; code?: unknown; cause?: unknown };
+  if (e.code === 'ETIMEDOUT') return true;
+  if (e.name === 'TimeoutError' && e.code === undefined) return true;
+  return e.cause !== error && isTimeout(e.cause, depth + 1);
+}
+
+/** What timed out, in words, from the SDK handler's message (which says how long). */
+function describeTimeout(error: unknown): string {
+  let message = '';
+  for (let e: unknown = error, i = 0; typeof e === 'object' && e !== null && i < 4; i++) {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string' && m !== '') {
+      message = m;
+      if (/\d+ ?ms/.test(m)) break;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  const idle = /after (\d+) ms of inactivity/.exec(message);
+  if (idle) return `the connection was idle for ${idle[1]} ms (the idle timeout, timeouts.idleMs)`;
+  const connect = /within the configured timeout of (\d+) ms/.exec(message);
+  if (connect) {
+    return `no connection within ${connect[1]} ms (the connect timeout, timeouts.connectMs)`;
+  }
+  return message || 'the request timed out';
 }
 
 /** A key or token from the server, quoted and cut to a readable length for messages. */

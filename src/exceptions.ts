@@ -65,6 +65,13 @@ export class S3ObjectError extends S3lyncError {
  */
 export class ListingError extends S3ObjectError {}
 
+/**
+ * The server did not answer in time: no connection within the connect timeout, or no byte
+ * for the idle timeout (before the response, or in the middle of its body), on every
+ * attempt. `cause` is the last attempt's error.
+ */
+export class S3TimeoutError extends S3ObjectError {}
+
 /** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
 export class NotFoundError extends S3ObjectError {}
 

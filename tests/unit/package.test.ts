@@ -74,6 +74,7 @@ const ERROR_CLASSES = [
   'ConfigError',
   'S3ObjectError',
   'ListingError',
+  'S3TimeoutError',
   'NotFoundError',
   'AccessDeniedError',
   'PreconditionFailedError',
