@@ -27,8 +27,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 
+import type { EnvConfig } from './config.js';
 import {
   AccessDeniedError,
+  ConfigError,
   HashMismatchError,
   isLocalFsError,
   ListingError,
@@ -39,7 +41,6 @@ import {
   S3lyncError,
   S3ObjectError,
   S3TimeoutError,
-  ConfigError,
   sdkErrorMeta,
 } from './exceptions.js';
 import {
@@ -62,7 +63,6 @@ import {
   type ReceivedDigest,
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
-import type { EnvConfig } from './config.js';
 import { getLogger, type Logger } from './logging.js';
 import { compareKeys } from './plan.js';
 import {
@@ -193,9 +193,23 @@ function handlerTimeouts(timeouts: Required<TimeoutOptions>): {
   return { connectionTimeout: timeouts.connectMs, socketTimeout: timeouts.idleMs };
 }
 
-/** Whether a `requestHandler` is a handler (used as it is), not the options of one. */
-function isHandler(value: NonNullable<S3ClientConfig['requestHandler']>): boolean {
-  return typeof (value as { handle?: unknown }).handle === 'function';
+/**
+ * The `requestHandler` to give the SDK: the timeouts' options without one; a handler (or a
+ * provider of options) as it is; options over the timeouts, where they set a value.
+ */
+function withTimeouts(
+  handler: S3ClientConfig['requestHandler'],
+  timeouts: ReturnType<typeof handlerTimeouts>,
+): NonNullable<S3ClientConfig['requestHandler']> {
+  if (handler === undefined) return timeouts;
+  if (
+    typeof handler === 'function' ||
+    typeof (handler as { handle?: unknown }).handle === 'function'
+  ) {
+    return handler;
+  }
+  const given = Object.entries(handler).filter(([, value]) => value !== undefined);
+  return { ...timeouts, ...Object.fromEntries(given) };
 }
 
 /**
@@ -217,10 +231,7 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
     logger: sdkLogger(getLogger('sdk')),
   };
   if (options.region !== undefined) config.region = options.region;
-  const handler = options.requestHandler;
-  // The handler's own settings win: a handler as it is, options over the timeouts.
-  config.requestHandler =
-    handler === undefined ? timeouts : isHandler(handler) ? handler : { ...timeouts, ...handler };
+  config.requestHandler = withTimeouts(options.requestHandler, timeouts);
   if (options.credentials !== undefined) {
     config.credentials = {
       accessKeyId: options.credentials.accessKeyId,

@@ -346,6 +346,16 @@ describe('timeouts of the clients s3lync builds', () => {
       connectionTimeout: 3000,
       socketTimeout: 4000,
     });
+    // A field set to undefined sets nothing.
+    const unset = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      requestHandler: { socketTimeout: undefined, connectionTimeout: undefined },
+    });
+    expect(await handlerSettings(unset)).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 60_000,
+    });
   });
 
   it('reach the client an S3Object builds, from its options or else the environment', async () => {
