@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 
 import { S3Object, S3ObjectError, S3TimeoutError, type S3ObjectOptions } from '../../src/index.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
@@ -38,18 +38,12 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
   let proxy: FaultProxy;
   let n = 0;
 
-  beforeAll(async () => {
-    proxy = await startFaultProxy({
-      target: s3.endpoint,
-      maxRequests: 500,
-      maxLifetimeMs: 120_000,
-    });
+  beforeEach(async () => {
+    // One proxy per test: an exchange a client never gives up stays with its own test.
+    proxy = await startFaultProxy({ target: s3.endpoint, maxRequests: 200, maxLifetimeMs: 60_000 });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await proxy.close();
-  });
-  beforeEach(() => {
-    proxy.setRules([]);
   });
 
   interface Layout {
