@@ -1174,9 +1174,10 @@ export class S3lyncClient {
    *
    * A listing that does not advance throws a {@link ListingError} instead of yielding the
    * page that shows it: a truncated page without a continuation token, a token the server
-   * already gave, or a page whose objects go back to (or before) the greatest key of the
-   * page before, in S3 key order (UTF-8 byte order). Keys out of order within one page are
-   * passed on as they are.
+   * already gave, a page whose first object sorts at or before the last object of the page
+   * before (in S3 key order, UTF-8 byte order), or a page that lists only keys of the page
+   * before again. Keys out of order within a page (or across pages, short of these) are
+   * passed on as they are, for the caller to judge.
    */
   async *listPages(
     bucket: string,
@@ -1192,8 +1193,8 @@ export class S3lyncClient {
         uri,
       });
     const usedTokens = new Set<string>();
-    /** The greatest key of the last page that had objects, and that page's number. */
-    let previous: { key: string; page: number } | undefined;
+    /** The last page that had objects: its number, its keys, and the last of them as listed. */
+    let previous: { page: number; keys: Set<string>; last: string } | undefined;
     let token: string | undefined;
     for (let pageNumber = 1; ; pageNumber++) {
       let page;
@@ -1211,13 +1212,9 @@ export class S3lyncClient {
         throw this.toError(error, operation, bucket, prefix, signal);
       }
       const objects: ListedObject[] = [];
-      let least: string | undefined;
-      let greatest: string | undefined;
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
         objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified });
-        if (least === undefined || compareKeys(o.Key, least) < 0) least = o.Key;
-        if (greatest === undefined || compareKeys(o.Key, greatest) > 0) greatest = o.Key;
       }
       // Each page is checked before it is yielded: a page that does not advance is not used.
       const truncated = page.IsTruncated === true;
@@ -1232,12 +1229,23 @@ export class S3lyncClient {
           `the server repeated the continuation token ${quoted(token)} on page ${pageNumber}`,
         );
       }
-      if (previous !== undefined && least !== undefined && compareKeys(least, previous.key) <= 0) {
-        throw stuck(
-          `page ${pageNumber} goes back to ${quoted(least)}, at or before ${quoted(previous.key)} of page ${previous.page}`,
-        );
+      const first = objects[0]?.key;
+      if (previous !== undefined && first !== undefined) {
+        if (compareKeys(first, previous.last) <= 0) {
+          throw stuck(
+            `page ${pageNumber} goes back to ${quoted(first)}, at or before ${quoted(previous.last)} of page ${previous.page}`,
+          );
+        }
+        // Pages out of order (which this tolerates) can still not list the same page again.
+        const seen = previous.keys;
+        if (objects.every((o) => seen.has(o.key))) {
+          throw stuck(`page ${pageNumber} lists only keys of page ${previous.page} again`);
+        }
       }
-      if (greatest !== undefined) previous = { key: greatest, page: pageNumber };
+      if (first !== undefined) {
+        const keys = new Set(objects.map((o) => o.key));
+        previous = { page: pageNumber, keys, last: objects.at(-1)?.key ?? first };
+      }
       const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
       yield { objects, prefixes };
       if (token === undefined) return;

@@ -1205,14 +1205,29 @@ describe('listPages() and listObjects() (aws-sdk-client-mock)', () => {
     expect(keys).toEqual([['dir/a', 'dir/b'], []]);
   });
 
-  it('compares a page with the greatest key of the page before, even if that page was unsorted', async () => {
+  it('passes pages out of order across pages, as long as each starts after the last key of the page before', async () => {
     s3.on(ListObjectsV2Command)
-      .resolvesOnce(page(['dir/c', 'dir/a'], 't1'))
-      .resolvesOnce(page(['dir/b'], 't2'))
+      .resolvesOnce(page(['dir/ok', 'dir/a'], 't1'))
+      .resolvesOnce(page(['dir/b', 'dir/ok2']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([
+      ['dir/ok', 'dir/a'],
+      ['dir/b', 'dir/ok2'],
+    ]);
+  });
+
+  it('throws a ListingError when a page lists only keys of the page before again, in another order', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/c', 'dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page(['dir/c', 'dir/b', 'dir/a'], 't2'))
       .resolves(page(['dir/z']));
-    const { error } = await drain();
+    const { keys, error } = await drain();
     expect(error).toBeInstanceOf(ListingError);
-    expect((error as Error).message).toContain('page 2 goes back to "dir/b", at or before "dir/c"');
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: page 2 lists only keys of page 1 again: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/c', 'dir/a', 'dir/b']]);
   });
 
   it('throws a ListingError for a truncated page without a continuation token', async () => {
