@@ -35,7 +35,7 @@ import {
   transferSummary,
   type ListEntry,
 } from './cli-format.js';
-import { createS3Client, S3lyncClient } from './client.js';
+import { createS3Client, S3lyncClient, timeoutsFor } from './client.js';
 import { readEnvConfig } from './config.js';
 import { S3Object, type S3ObjectOptions } from './core.js';
 import {
@@ -299,10 +299,12 @@ async function list(
   const parsed = parseUri(uri, 'ls', true);
   if (parsed.credentials) registerSecret(parsed.credentials.secretAccessKey);
   // `ls` also takes a bare bucket, which an S3Object cannot name: build the client directly.
+  const env = readEnvConfig();
   const sdk = createS3Client({
     endpoint: parsed.endpoint,
     credentials: parsed.credentials,
-    region: global.region ?? readEnvConfig().region,
+    region: global.region ?? env.region,
+    timeouts: timeoutsFor(undefined, env),
   });
   const client = new S3lyncClient(sdk, {
     describe: (bucket, key) => formatS3Uri({ ...parsed, bucket, key }),

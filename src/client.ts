@@ -26,16 +26,20 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 
+import type { EnvConfig } from './config.js';
 import {
   AccessDeniedError,
+  ConfigError,
   HashMismatchError,
   isLocalFsError,
+  ListingError,
   LocalPathError,
   localPathErrorOf,
   NotFoundError,
   PreconditionFailedError,
   S3lyncError,
   S3ObjectError,
+  S3TimeoutError,
   sdkErrorMeta,
 } from './exceptions.js';
 import {
@@ -60,6 +64,7 @@ import {
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
 import { getLogger, type Logger } from './logging.js';
+import { compareKeys } from './plan.js';
 import {
   attemptsUsed,
   createRetryStrategy,
@@ -77,6 +82,80 @@ const log = getLogger('client');
 /** The region used for custom endpoints when none is configured. */
 export const DEFAULT_ENDPOINT_REGION = 'us-east-1';
 
+/**
+ * How long the clients s3lync builds wait on the network before they give up on an
+ * attempt. A timed-out attempt is retried like a dropped connection; when none is left, the
+ * operation fails with an {@link S3TimeoutError}.
+ */
+export interface TimeoutOptions {
+  /**
+   * How long to wait for a connection to the server (TCP, and TLS for https), in ms. `0`
+   * waits as long as the operating system does (about two minutes on Linux).
+   * @default 10000 (10 s)
+   */
+  connectMs?: number | undefined;
+  /**
+   * How long a connection may go without a byte in either direction, in ms: while waiting
+   * for the response, and in the middle of a body. It restarts with every byte, so a slow
+   * transfer that moves never times out; a server that stops answering does. `0` waits
+   * forever. Keep it above 6 s for uploads of 2 MiB or more to servers that ignore
+   * `Expect: 100-continue`: the SDK waits up to 6 s for its answer before it sends the body.
+   * @default 60000 (60 s)
+   */
+  idleMs?: number | undefined;
+}
+
+/**
+ * The default timeouts. A connection takes milliseconds to open; 10 s still covers a few
+ * lost SYNs (Linux resends at 1 s and 3 s) and fails a dead or black-holed endpoint long
+ * before the OS would (about 127 s). 60 s of silence is botocore's read timeout (the
+ * Python package's), long enough for servers that think before they answer: a
+ * CompleteMultipartUpload of many parts, a DeleteObjects of 1,000 keys, a slow first byte.
+ */
+export const DEFAULT_TIMEOUTS: Readonly<Required<TimeoutOptions>> = Object.freeze({
+  connectMs: 10_000,
+  idleMs: 60_000,
+});
+
+/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Validates and completes {@link TimeoutOptions}: a field not given takes its default.
+ *
+ * @throws {ConfigError} naming the field and the value.
+ */
+export function resolveTimeouts(timeouts: TimeoutOptions = {}): Required<TimeoutOptions> {
+  const out = { ...DEFAULT_TIMEOUTS };
+  for (const field of ['connectMs', 'idleMs'] as const) {
+    const v: unknown = timeouts[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_TIMEOUT_MS) {
+      throw new ConfigError(
+        `Expected \`timeouts.${field}\` to be a number of ms from 0 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(v)} (${typeof v})`,
+      );
+    }
+    out[field] = v;
+  }
+  return out;
+}
+
+/**
+ * The timeouts of a client s3lync builds: each field of `timeouts` where it is given, else
+ * the environment's (`S3LYNC_CONNECT_TIMEOUT_MS`, `S3LYNC_IDLE_TIMEOUT_MS`), else the default.
+ *
+ * @throws {ConfigError} naming the field and the value.
+ */
+export function timeoutsFor(
+  timeouts: TimeoutOptions | undefined,
+  env: Pick<EnvConfig, 'connectTimeoutMs' | 'idleTimeoutMs'>,
+): Required<TimeoutOptions> {
+  return resolveTimeouts({
+    connectMs: timeouts?.connectMs ?? env.connectTimeoutMs,
+    idleMs: timeouts?.idleMs ?? env.idleTimeoutMs,
+  });
+}
+
 /** Options for building an SDK client. */
 export interface ClientOptions {
   /** A custom endpoint (`https://host:port`); absent for AWS. @default AWS (no custom endpoint) */
@@ -87,14 +166,50 @@ export interface ClientOptions {
   region?: string | undefined;
   /** The retry policy. @default {@link DEFAULT_RETRY} */
   retry?: RetryConfig | undefined;
+  /** The connect and idle timeouts of the default HTTP handler. @default {@link DEFAULT_TIMEOUTS} */
+  timeouts?: TimeoutOptions | undefined;
   /**
    * The SDK's HTTP handler, or the options of its default `NodeHttpHandler`: for a proxy,
-   * a custom `https.Agent` (CA bundle, keep-alive, `maxSockets`) or timeouts.
-   * Passed to `new S3Client()` unchanged.
+   * a custom `https.Agent` (CA bundle, keep-alive, `maxSockets`) or timeouts. A handler is
+   * used as it is (its own timeouts, or none: `timeouts` cannot reach into it). Options get
+   * the `timeouts` as `connectionTimeout` and `socketTimeout` where they set neither.
    *
-   * @default the SDK's default handler
+   * @default the SDK's `NodeHttpHandler` with `timeouts`
    */
   requestHandler?: S3ClientConfig['requestHandler'];
+}
+
+/**
+ * The options of the SDK's `NodeHttpHandler` for these timeouts. `socketTimeout` is the
+ * idle timeout in every version of `@smithy/node-http-handler`: a socket inactivity timer
+ * that stays armed while the response body streams, destroying it with a `TimeoutError`.
+ * (`requestTimeout` is not: in 4.x it bounds a whole request and only logs a warning unless
+ * `throwOnRequestTimeout` is set, and it would cut a long transfer that is still moving.)
+ */
+function handlerTimeouts(timeouts: Required<TimeoutOptions>): {
+  connectionTimeout: number;
+  socketTimeout: number;
+} {
+  return { connectionTimeout: timeouts.connectMs, socketTimeout: timeouts.idleMs };
+}
+
+/**
+ * The `requestHandler` to give the SDK: the timeouts' options without one; a handler (or a
+ * provider of options) as it is; options over the timeouts, where they set a value.
+ */
+function withTimeouts(
+  handler: S3ClientConfig['requestHandler'],
+  timeouts: ReturnType<typeof handlerTimeouts>,
+): NonNullable<S3ClientConfig['requestHandler']> {
+  if (handler === undefined) return timeouts;
+  if (
+    typeof handler === 'function' ||
+    typeof (handler as { handle?: unknown }).handle === 'function'
+  ) {
+    return handler;
+  }
+  const given = Object.entries(handler).filter(([, value]) => value !== undefined);
+  return { ...timeouts, ...Object.fromEntries(given) };
 }
 
 /**
@@ -102,16 +217,21 @@ export interface ClientOptions {
  * checksums only when an operation requires them: recent SDKs otherwise send aws-chunked
  * bodies with checksum trailers, which Ceph rejects with 411 and some servers store
  * corrupted. Retries follow s3lync's policy, with the SDK making `maxAttempts` in all.
+ * Every connection has a connect and an idle timeout ({@link DEFAULT_TIMEOUTS}), so no
+ * request waits forever on a server that stopped answering.
+ *
+ * @throws {ConfigError} for an invalid `retry` or `timeouts`.
  */
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const retryConfig = resolveRetryConfig(options.retry);
+  const timeouts = handlerTimeouts(resolveTimeouts(options.timeouts));
   const config: S3ClientConfig = {
     maxAttempts: retryConfig.maxAttempts,
     retryStrategy: createRetryStrategy(retryConfig),
     logger: sdkLogger(getLogger('sdk')),
   };
   if (options.region !== undefined) config.region = options.region;
-  if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
+  config.requestHandler = withTimeouts(options.requestHandler, timeouts);
   if (options.credentials !== undefined) {
     config.credentials = {
       accessKeyId: options.credentials.accessKeyId,
@@ -379,6 +499,12 @@ export class S3lyncClient {
     }
     if (statusCode === 412 || code === 'PreconditionFailed') {
       return new PreconditionFailedError(base, details);
+    }
+    if (isTimeout(error)) {
+      return new S3TimeoutError(
+        `${operation} ${uri} failed${tries} (timed out): ${describeTimeout(error)}`,
+        details,
+      );
     }
     return new S3ObjectError(base, details);
   }
@@ -1054,6 +1180,13 @@ export class S3lyncClient {
    * Lists under `prefix` page by page (up to 1,000 entries per request). With a
    * `delimiter` (`/`), keys below the next delimiter come back once, as a common prefix:
    * one level of a tree, as `ls` shows it. A failed page throws.
+   *
+   * A listing that does not advance throws a {@link ListingError} instead of yielding the
+   * page that shows it: a truncated page without a continuation token, a token the server
+   * already gave, a page whose first object sorts at or before the last object of the page
+   * before (in S3 key order, UTF-8 byte order), or a page that lists only keys of the page
+   * before again. Keys out of order within a page (or across pages, short of these) are
+   * passed on as they are, for the caller to judge.
    */
   async *listPages(
     bucket: string,
@@ -1061,8 +1194,18 @@ export class S3lyncClient {
     options: { delimiter?: string | undefined; signal?: AbortSignal | undefined } = {},
   ): AsyncGenerator<ListedPage, void, undefined> {
     const { delimiter, signal } = options;
+    const operation = 'ListObjectsV2';
+    const uri = this.describe(bucket, prefix);
+    const stuck = (why: string): ListingError =>
+      new ListingError(`${operation} ${uri}: ${why}: the listing does not advance`, {
+        operation,
+        uri,
+      });
+    const usedTokens = new Set<string>();
+    /** The last page that had objects: its number, its keys, and the last of them as listed. */
+    let previous: { page: number; keys: Set<string>; last: string } | undefined;
     let token: string | undefined;
-    do {
+    for (let pageNumber = 1; ; pageNumber++) {
       let page;
       try {
         page = await this.sdk.send(
@@ -1075,23 +1218,48 @@ export class S3lyncClient {
           { abortSignal: signal },
         );
       } catch (error) {
-        throw this.toError(error, 'ListObjectsV2', bucket, prefix, signal);
+        throw this.toError(error, operation, bucket, prefix, signal);
       }
       const objects: ListedObject[] = [];
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
         objects.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified });
       }
-      const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
-      yield { objects, prefixes };
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-      if (page.IsTruncated === true && token === undefined) {
-        throw new S3ObjectError(
-          `ListObjectsV2 ${this.describe(bucket, prefix)}: the server said the listing is truncated but gave no continuation token`,
-          { operation: 'ListObjectsV2', uri: this.describe(bucket, prefix) },
+      // Each page is checked before it is yielded: a page that does not advance is not used.
+      const truncated = page.IsTruncated === true;
+      token = truncated ? page.NextContinuationToken : undefined;
+      if (truncated && token === undefined) {
+        throw stuck(
+          `the server said page ${pageNumber} is truncated but gave no continuation token`,
         );
       }
-    } while (token !== undefined);
+      if (token !== undefined && usedTokens.has(token)) {
+        throw stuck(
+          `the server repeated the continuation token ${quoted(token)} on page ${pageNumber}`,
+        );
+      }
+      const first = objects[0]?.key;
+      if (previous !== undefined && first !== undefined) {
+        if (compareKeys(first, previous.last) <= 0) {
+          throw stuck(
+            `page ${pageNumber} goes back to ${quoted(first)}, at or before ${quoted(previous.last)} of page ${previous.page}`,
+          );
+        }
+        // Pages out of order (which this tolerates) can still not list the same page again.
+        const seen = previous.keys;
+        if (objects.every((o) => seen.has(o.key))) {
+          throw stuck(`page ${pageNumber} lists only keys of page ${previous.page} again`);
+        }
+      }
+      if (first !== undefined) {
+        const keys = new Set(objects.map((o) => o.key));
+        previous = { page: pageNumber, keys, last: objects.at(-1)?.key ?? first };
+      }
+      const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);
+      yield { objects, prefixes };
+      if (token === undefined) return;
+      usedTokens.add(token);
+    }
   }
 
   /**
@@ -1270,6 +1438,44 @@ function withAttempts(error: unknown, attempts: number): unknown {
 /** A download is worth another attempt after a retryable error or bytes that did not verify. */
 function retryDownload(error: unknown): boolean {
   return error instanceof HashMismatchError || isRetryableError(error);
+}
+
+/**
+ * Whether an error is a timeout of this side: the connect or idle timeout of the SDK's
+ * handler (a `TimeoutError` without a code), or a socket's `ETIMEDOUT`. The handler also
+ * renames `ECONNRESET` and `EPIPE` errors to `TimeoutError`: those are resets, not timeouts.
+ */
+function isTimeout(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const e = error as { name?: unknown; code?: unknown; cause?: unknown };
+  if (e.code === 'ETIMEDOUT') return true;
+  if (e.name === 'TimeoutError' && e.code === undefined) return true;
+  return e.cause !== error && isTimeout(e.cause, depth + 1);
+}
+
+/** What timed out, in words, from the SDK handler's message (which says how long). */
+function describeTimeout(error: unknown): string {
+  let message = '';
+  for (let e: unknown = error, i = 0; typeof e === 'object' && e !== null && i < 4; i++) {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string' && m !== '') {
+      message = m;
+      if (/\d+ ?ms/.test(m)) break;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  const idle = /after (\d+) ms of inactivity/.exec(message);
+  if (idle) return `the connection was idle for ${idle[1]} ms (the idle timeout, timeouts.idleMs)`;
+  const connect = /within the configured timeout of (\d+) ms/.exec(message);
+  if (connect) {
+    return `no connection within ${connect[1]} ms (the connect timeout, timeouts.connectMs)`;
+  }
+  return message || 'the request timed out';
+}
+
+/** A key or token from the server, quoted and cut to a readable length for messages. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }
 
 function describeError(error: unknown): string {

@@ -23,6 +23,17 @@ export interface EnvConfig {
   home: string | undefined;
   /** `AWS_REGION`, else `AWS_DEFAULT_REGION`. */
   region: string | undefined;
+  /**
+   * `S3LYNC_CONNECT_TIMEOUT_MS`: the connect timeout of the clients s3lync builds, in ms (`0`
+   * waits as long as the OS does); `undefined` when unset. The `timeouts.connectMs` option
+   * wins over it.
+   */
+  connectTimeoutMs: number | undefined;
+  /**
+   * `S3LYNC_IDLE_TIMEOUT_MS`: how long their connections may go without a byte, in ms (`0`
+   * waits forever); `undefined` when unset. The `timeouts.idleMs` option wins over it.
+   */
+  idleTimeoutMs: number | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -88,6 +99,24 @@ export function parsePositiveInt(value: unknown, source: string): number {
   return n;
 }
 
+/** The longest delay Node's timers take (2^31 - 1 ms). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Parses a timeout in ms: an integer from 0 to 2^31 - 1.
+ *
+ * @throws {ConfigError} naming `source` and the value.
+ */
+export function parseTimeoutMs(value: string, source: string): number {
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n > MAX_TIMEOUT_MS) {
+    throw new ConfigError(
+      `Expected ${source} to be a number of ms from 0 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
@@ -102,6 +131,8 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const workers = nonEmpty(env.S3LYNC_MAX_WORKERS);
   const levelVar = nonEmpty(env.S3LYNC_LOG_LEVEL);
   const debugVar = env.S3LYNC_DEBUG;
+  const connectVar = nonEmpty(env.S3LYNC_CONNECT_TIMEOUT_MS);
+  const idleVar = nonEmpty(env.S3LYNC_IDLE_TIMEOUT_MS);
   let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
   if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
   return {
@@ -111,6 +142,12 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     xdgCacheHome: nonEmpty(env.XDG_CACHE_HOME),
     home: nonEmpty(env.HOME) ?? nonEmpty(os.homedir()),
     region: nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION),
+    connectTimeoutMs:
+      connectVar === undefined
+        ? undefined
+        : parseTimeoutMs(connectVar, 'S3LYNC_CONNECT_TIMEOUT_MS'),
+    idleTimeoutMs:
+      idleVar === undefined ? undefined : parseTimeoutMs(idleVar, 'S3LYNC_IDLE_TIMEOUT_MS'),
     tmpdir: os.tmpdir(),
   };
 }

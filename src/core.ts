@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { createS3Client, S3lyncClient } from './client.js';
+import { createS3Client, S3lyncClient, timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
@@ -61,6 +61,12 @@ export interface S3ObjectOptions {
   progressMode?: ProgressMode;
   /** The retry policy of the client s3lync builds. @default { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30000, jitter: true } */
   retry?: RetryConfig;
+  /**
+   * The connect and idle timeouts of the client s3lync builds (not of a `client` given): an
+   * attempt that times out is retried, and the last one fails with an `S3TimeoutError`.
+   * @default S3LYNC_CONNECT_TIMEOUT_MS and S3LYNC_IDLE_TIMEOUT_MS, else { connectMs: 10000, idleMs: 60000 }
+   */
+  timeouts?: TimeoutOptions;
   /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the AWS profile, or us-east-1 for custom endpoints */
   region?: string;
   /** Files larger than this upload in parts. @default 8 MiB */
@@ -212,6 +218,7 @@ export class S3Object {
       );
     }
     const retryConfig = resolveRetryConfig(options.retry);
+    const timeouts = timeoutsFor(options.timeouts, env);
     this.localPath =
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
@@ -223,6 +230,7 @@ export class S3Object {
         credentials: parsed.credentials,
         region: options.region ?? env.region,
         retry: retryConfig,
+        timeouts,
       });
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });

@@ -57,19 +57,25 @@ export class S3ObjectError extends S3lyncError {
   }
 }
 
-/** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
-export class NotFoundError extends S3ObjectError {}
+/**
+ * A listing that cannot be trusted. It does not advance, so it cannot be trusted to be
+ * complete: the server said a page was truncated but gave no continuation token, repeated
+ * a continuation token it had already given, or sent a page whose keys go back to (or
+ * before) the last key of the page before (a client that followed it would list the same
+ * keys forever); nothing is deleted after one. Or one entry is refused: a key outside the
+ * requested prefix, an impossible size (the sync fails that entry, and deletes nothing).
+ */
+export class ListingError extends S3ObjectError {}
 
 /**
- * A listing the server sent cannot be trusted: a key outside the requested prefix, an
- * impossible size, a continuation token repeated or a page that goes backwards (a listing
- * that does not advance). Nothing is deleted after one.
+ * The server did not answer in time: no connection within the connect timeout, or no byte
+ * for the idle timeout (before the response, or in the middle of its body), on every
+ * attempt. `cause` is the last attempt's error.
  */
-export class ListingError extends S3ObjectError {
-  constructor(message: string, details: S3ObjectErrorDetails = { operation: 'ListObjectsV2' }) {
-    super(message, details);
-  }
-}
+export class S3TimeoutError extends S3ObjectError {}
+
+/** The key exists neither as an object nor as a prefix, or the bucket does not exist. */
+export class NotFoundError extends S3ObjectError {}
 
 /** The server refused the credentials or the request (403, bad signature, unknown key). */
 export class AccessDeniedError extends S3ObjectError {}

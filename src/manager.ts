@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 
-import { createS3Client } from './client.js';
+import { createS3Client, timeoutsFor } from './client.js';
 import { parsePositiveInt, readEnvConfig } from './config.js';
 import { S3Object, type S3ObjectOptions } from './core.js';
 import { ConfigError, S3lyncError, SyncError } from './exceptions.js';
@@ -115,7 +115,7 @@ export interface S3ObjectManagerOptions {
   progressMode?: ProgressMode;
   /**
    * Options for every object added by URI; the options given to `add()` override them.
-   * Objects with the same endpoint, credentials, region and retry policy share one SDK
+   * Objects with the same endpoint, credentials, region, retry policy and timeouts share one SDK
    * client, unless these give a `client`.
    * @default {}
    */
@@ -224,6 +224,7 @@ const DEFAULT_OPTIONS: readonly string[] = [
   'excludes',
   'progressMode',
   'retry',
+  'timeouts',
   'region',
   'multipartThreshold',
   'partSize',
@@ -256,7 +257,7 @@ export class S3ObjectManager extends EventEmitter<S3ObjectManagerEvents> {
   readonly #defaults: ManagedObjectDefaults;
   readonly #limiter: LimitFunction;
   readonly #entries = new Map<string, Entry>();
-  /** SDK clients this manager built, by endpoint, credentials, region and retry policy. */
+  /** SDK clients this manager built, by endpoint, credentials, region, retry policy and timeouts. */
   readonly #clients = new Map<string, S3Client>();
   #running: BatchOperation | undefined;
 
@@ -283,6 +284,7 @@ export class S3ObjectManager extends EventEmitter<S3ObjectManagerEvents> {
       validateProgressMode(defaults.progressMode, 'defaults.progressMode');
     }
     resolveRetryConfig(defaults.retry);
+    timeoutsFor(defaults.timeouts, readEnvConfig());
     this.#defaults = { ...defaults };
     this.#limiter = pLimit(this.concurrency);
   }
@@ -430,17 +432,20 @@ export class S3ObjectManager extends EventEmitter<S3ObjectManagerEvents> {
     this.#clients.clear();
   }
 
-  /** The shared SDK client for a URI: one per endpoint, credentials, region, retry policy. */
+  /** The shared SDK client for a URI: one per endpoint, credentials, region, retry policy, timeouts. */
   #client(uri: string, options: S3ObjectOptions): S3Client {
     const parsed = parseS3Uri(uri);
-    const region = options.region ?? readEnvConfig().region;
+    const env = readEnvConfig();
+    const region = options.region ?? env.region;
     const retry = resolveRetryConfig(options.retry);
+    const timeouts = timeoutsFor(options.timeouts, env);
     const key = JSON.stringify([
       parsed.endpoint ?? '',
       parsed.credentials?.accessKeyId ?? '',
       parsed.credentials?.secretAccessKey ?? '',
       region ?? '',
       retry,
+      timeouts,
     ]);
     let client = this.#clients.get(key);
     if (client === undefined) {
@@ -449,6 +454,7 @@ export class S3ObjectManager extends EventEmitter<S3ObjectManagerEvents> {
         credentials: parsed.credentials,
         region,
         retry,
+        timeouts,
       });
       this.#clients.set(key, client);
     }

@@ -140,8 +140,18 @@ export function backoffDelay(
   return config.jitter ? Math.floor(random() * exp) : exp;
 }
 
-/** How many attempts a failure used up: the SDK records them on its errors. */
+/** The attempts {@link retry} used in all, for the errors it gave up with. */
+const attemptsInAll = new WeakMap<object, number>();
+
+/**
+ * How many attempts a failure used up: all of them for an error {@link retry} gave up
+ * with, else what the SDK records on its errors (`$metadata.attempts`), else one.
+ */
 export function attemptsUsed(error: unknown): number {
+  if (typeof error === 'object' && error !== null) {
+    const total = attemptsInAll.get(error);
+    if (total !== undefined) return total;
+  }
   const n = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
   return typeof n === 'number' && n >= 1 ? n : 1;
 }
@@ -181,8 +191,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Runs `fn` until it succeeds, the error is not retryable, or the attempts are used up;
- * then rethrows the last error unchanged. Attempts the SDK already made for a failure
- * (its `$metadata.attempts`) count against the same budget.
+ * then rethrows the last error unchanged ({@link attemptsUsed} then says how many attempts
+ * were made in all). Attempts the SDK already made for a failure (its
+ * `$metadata.attempts`) count against the same budget.
  *
  * @param fn - receives the attempt number, from 1.
  */
@@ -201,7 +212,11 @@ export async function retry<T>(
     } catch (error) {
       used += attemptsUsed(error);
       if (options.signal?.aborted) throw options.signal.reason;
-      if (used >= config.maxAttempts || !shouldRetry(error)) throw error;
+      if (used >= config.maxAttempts || !shouldRetry(error)) {
+        // So the message can say how many attempts failed (the error may have no $metadata).
+        if (typeof error === 'object' && error !== null) attemptsInAll.set(error, used);
+        throw error;
+      }
       const delayMs = backoffDelay(attempt, config, options.random);
       options.onRetry?.({ error, attempt, delayMs });
       await wait(delayMs, options.signal);

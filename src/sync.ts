@@ -1096,6 +1096,7 @@ function remoteEntries(
         path: o.key,
         error: new ListingError(
           `The listing of ${JSON.stringify(prefix)} holds ${JSON.stringify(o.key)}, which is outside that prefix: refused`,
+          { operation: 'ListObjectsV2' },
         ),
       });
       continue;
@@ -1106,6 +1107,7 @@ function remoteEntries(
         path: rel,
         error: new ListingError(
           `The listing gives ${JSON.stringify(o.key)} an impossible size (${o.size}): refused`,
+          { operation: 'ListObjectsV2' },
         ),
       });
       continue;

@@ -141,9 +141,15 @@ export function escapeRegExp(text: string): string {
  * Everything under `dir`, recursively, by `lstat` (a link is described, never followed):
  * relative path → "dir", "file <size> <md5>", "symlink -> <target>", "fifo", "socket",
  * "block device" or "char device". Names that are not valid UTF-8 are read as bytes and
- * shown with those bytes escaped (`\xNN`). A missing `dir` is an empty map.
+ * shown with those bytes escaped (`\xNN`). A missing `dir` is an empty map. Paths in
+ * `skip` (relative, with `/`) are left out with everything below them: the target a test
+ * expects to change, inside a parent it expects unchanged.
  */
-export async function snapshotTree(dir: string): Promise<Map<string, string>> {
+export async function snapshotTree(
+  dir: string,
+  options: { skip?: readonly string[] } = {},
+): Promise<Map<string, string>> {
+  const skip = new Set(options.skip ?? []);
   const out = new Map<string, string>();
   const shown = (name: Buffer): string =>
     Buffer.from(name.toString('utf8'), 'utf8').equals(name)
@@ -157,6 +163,7 @@ export async function snapshotTree(dir: string): Promise<Map<string, string>> {
     for (const name of names) {
       const child = Buffer.concat([abs, Buffer.from(path.sep), name]);
       const childRel = rel === '' ? shown(name) : `${rel}/${shown(name)}`;
+      if (skip.has(childRel)) continue;
       const s = await lstat(child);
       if (s.isDirectory()) {
         out.set(childRel, 'dir');

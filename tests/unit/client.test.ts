@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,17 +36,24 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createS3Client,
   DEFAULT_ENDPOINT_REGION,
+  DEFAULT_TIMEOUTS,
+  resolveTimeouts,
   S3lyncClient,
+  timeoutsFor,
   type DownloadSink,
 } from '../../src/client.js';
 import {
   AccessDeniedError,
+  ConfigError,
   HashMismatchError,
+  ListingError,
   LocalPathError,
   NotFoundError,
   PreconditionFailedError,
   S3ObjectError,
+  S3TimeoutError,
 } from '../../src/exceptions.js';
+import { S3Object } from '../../src/core.js';
 import { compositeEtag, hashFile } from '../../src/hash.js';
 import { formatS3Uri } from '../../src/utils.js';
 
@@ -235,6 +242,297 @@ describe('createS3Client', () => {
     expect(http.requests).toEqual([
       expect.objectContaining({ method: 'HEAD', path: '/bucket/key' }),
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Timeouts: the SDK's own Node handler, against a real HTTP server on 127.0.0.1.
+// ---------------------------------------------------------------------------
+
+/** A server on 127.0.0.1 that answers with `handle`, and the requests it saw. */
+async function localServer(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ endpoint: string; requests: string[]; close: () => Promise<void> }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    req.resume();
+    handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+/** The settings the SDK's default handler of `client` runs with (resolved by one request). */
+async function handlerSettings(client: S3Client): Promise<Record<string, unknown>> {
+  const server = await localServer((_req, res) => res.end());
+  try {
+    // The handler resolves its settings on its first request; where it goes does not matter.
+    const probe = createS3Client({
+      endpoint: server.endpoint,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retry: { maxAttempts: 1 },
+      requestHandler: client.config.requestHandler,
+    });
+    await probe.send(new HeadObjectCommand({ Bucket: 'bucket', Key: 'key' }));
+  } finally {
+    await server.close();
+  }
+  const handler = client.config.requestHandler as { httpHandlerConfigs: () => unknown };
+  return handler.httpHandlerConfigs() as Record<string, unknown>;
+}
+
+describe('timeouts of the clients s3lync builds', () => {
+  const credentials = { accessKeyId: 'a', secretAccessKey: 'b' };
+
+  it('gives the default handler a 10 s connect timeout and a 60 s idle timeout', async () => {
+    expect(DEFAULT_TIMEOUTS).toEqual({ connectMs: 10_000, idleMs: 60_000 });
+    const client = createS3Client({ endpoint: ENDPOINT, credentials });
+    expect(await handlerSettings(client)).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 60_000,
+    });
+    const aws = createS3Client({ region: 'eu-west-1', credentials });
+    expect(await handlerSettings(aws)).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 60_000,
+    });
+  });
+
+  it('takes the timeouts it is given, a field at a time', async () => {
+    const client = createS3Client({ endpoint: ENDPOINT, credentials, timeouts: { idleMs: 2500 } });
+    expect(await handlerSettings(client)).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 2500,
+    });
+    const both = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      timeouts: { connectMs: 0, idleMs: 1500 },
+    });
+    expect(await handlerSettings(both)).toMatchObject({
+      connectionTimeout: 0,
+      socketTimeout: 1500,
+    });
+  });
+
+  it('adds the timeouts to handler options that set none, and lets options that set them win', async () => {
+    const merged = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      timeouts: { idleMs: 2500 },
+      requestHandler: { requestTimeout: 120_000, httpAgent: { maxSockets: 7 } },
+    });
+    const settings = await handlerSettings(merged);
+    expect(settings).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 2500,
+      requestTimeout: 120_000,
+    });
+    const agent = await (settings.httpAgentProvider as () => Promise<{ maxSockets: number }>)();
+    expect(agent.maxSockets).toBe(7);
+    const own = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      timeouts: { connectMs: 1, idleMs: 2 },
+      requestHandler: { connectionTimeout: 3000, socketTimeout: 4000 },
+    });
+    expect(await handlerSettings(own)).toMatchObject({
+      connectionTimeout: 3000,
+      socketTimeout: 4000,
+    });
+    // A field set to undefined sets nothing.
+    const unset = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      requestHandler: { socketTimeout: undefined, connectionTimeout: undefined },
+    });
+    expect(await handlerSettings(unset)).toMatchObject({
+      connectionTimeout: 10_000,
+      socketTimeout: 60_000,
+    });
+  });
+
+  it('reach the client an S3Object builds, from its options or else the environment', async () => {
+    vi.stubEnv('S3LYNC_CONNECT_TIMEOUT_MS', '1234');
+    vi.stubEnv('S3LYNC_IDLE_TIMEOUT_MS', '5678');
+    const uri = `s3://b:a@${ENDPOINT}/bucket/key`;
+    const fromEnv = new S3Object(uri, { localPath: path.join(dir, 'x') });
+    expect(await handlerSettings(fromEnv.client.sdk)).toMatchObject({
+      connectionTimeout: 1234,
+      socketTimeout: 5678,
+    });
+    const given = new S3Object(uri, { localPath: path.join(dir, 'y'), timeouts: { idleMs: 900 } });
+    expect(await handlerSettings(given.client.sdk)).toMatchObject({
+      connectionTimeout: 1234,
+      socketTimeout: 900,
+    });
+  });
+
+  it('uses a handler it is given as it is', () => {
+    const http = fakeHttp(() => ({ status: 200 }));
+    const client = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      timeouts: { connectMs: 1, idleMs: 2 },
+      requestHandler: http.handler,
+    });
+    expect(client.config.requestHandler).toBe(http.handler);
+  });
+
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '5', null])(
+    'refuses a timeout of %j with a ConfigError naming the field',
+    (value) => {
+      for (const field of ['connectMs', 'idleMs']) {
+        const timeouts = { [field]: value } as never;
+        expect(() => createS3Client({ endpoint: ENDPOINT, timeouts })).toThrow(ConfigError);
+        expect(() => resolveTimeouts(timeouts)).toThrow(`timeouts.${field}`);
+      }
+    },
+  );
+
+  it('takes each field from the option, else the environment, else the default', () => {
+    const env = { connectTimeoutMs: 111, idleTimeoutMs: 222 };
+    expect(timeoutsFor(undefined, env)).toEqual({ connectMs: 111, idleMs: 222 });
+    expect(timeoutsFor({ idleMs: 5 }, env)).toEqual({ connectMs: 111, idleMs: 5 });
+    expect(timeoutsFor({ connectMs: 0 }, env)).toEqual({ connectMs: 0, idleMs: 222 });
+    expect(
+      timeoutsFor({ idleMs: 5 }, { connectTimeoutMs: undefined, idleTimeoutMs: undefined }),
+    ).toEqual({ connectMs: 10_000, idleMs: 5 });
+  });
+
+  it('times out each attempt on a server that never answers, retries, then fails with an S3TimeoutError', async () => {
+    const server = await localServer(() => undefined);
+    const retry = { ...NO_DELAY, maxAttempts: 2 };
+    const sdk = createS3Client({
+      endpoint: server.endpoint,
+      credentials,
+      retry,
+      timeouts: { idleMs: 200 },
+    });
+    try {
+      const err: unknown = await new S3lyncClient(sdk, { retry })
+        .head('bucket', 'key')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3TimeoutError);
+      expect(err).toBeInstanceOf(S3ObjectError);
+      expect((err as S3TimeoutError).message).toBe(
+        'HeadObject s3://bucket/key failed after 2 attempts (timed out): the connection was idle for 200 ms (the idle timeout, timeouts.idleMs)',
+      );
+      expect((err as S3TimeoutError).cause).toMatchObject({ name: 'TimeoutError' });
+      expect(server.requests).toEqual(['HEAD /bucket/key', 'HEAD /bucket/key']);
+    } finally {
+      sdk.destroy();
+      await server.close();
+    }
+  });
+
+  it('times out a body that stalls mid-way, retries the GET, then fails with an S3TimeoutError', async () => {
+    const server = await localServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '100', etag: '"e"' });
+      res.write(Buffer.alloc(10, 1));
+    });
+    const retry = { ...NO_DELAY, maxAttempts: 2 };
+    const sdk = createS3Client({
+      endpoint: server.endpoint,
+      credentials,
+      retry,
+      timeouts: { idleMs: 200 },
+    });
+    const temp = path.join(dir, 'stalled.tmp');
+    const progress: number[] = [];
+    try {
+      const err: unknown = await new S3lyncClient(sdk, { retry })
+        .downloadToFile('bucket', 'key', sinkAt(temp), { onBytes: (n) => progress.push(n) })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3TimeoutError);
+      expect((err as Error).message).toMatch(
+        /^GetObject s3:\/\/bucket\/key failed after 2 attempts \(timed out\): the connection was idle for 200 ms/,
+      );
+      expect(server.requests).toEqual([
+        'GET /bucket/key?x-id=GetObject',
+        'GET /bucket/key?x-id=GetObject',
+      ]);
+      expect(progress.reduce((a, b) => a + b, 0)).toBe(0);
+    } finally {
+      sdk.destroy();
+      await server.close();
+    }
+  });
+
+  it('does not time out a body that keeps moving, however slowly in all', async () => {
+    const body = Buffer.from('twelve bytes');
+    const server = await localServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(body.length), etag: `"${md5(body)}"` });
+      let i = 0;
+      const timer = setInterval(() => {
+        res.write(body.subarray(i, i + 1));
+        if (++i === body.length) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 50);
+      res.on('close', () => {
+        clearInterval(timer);
+      });
+    });
+    const retry = { ...NO_DELAY, maxAttempts: 1 };
+    const sdk = createS3Client({
+      endpoint: server.endpoint,
+      credentials,
+      retry,
+      timeouts: { idleMs: 250 },
+    });
+    const temp = path.join(dir, 'slow.tmp');
+    try {
+      // Twelve bytes 50 ms apart: 600 ms in all, more than the idle timeout.
+      const result = await new S3lyncClient(sdk, { retry }).downloadToFile(
+        'bucket',
+        'key',
+        sinkAt(temp),
+      );
+      expect(result.digest.md5).toBe(md5(body));
+      expect(await readFile(temp)).toEqual(body);
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      sdk.destroy();
+      await server.close();
+    }
+  });
+
+  it('reports a reset that the SDK names TimeoutError as a reset, not a timeout', async () => {
+    const reset = Object.assign(new Error('socket hang up'), {
+      name: 'TimeoutError',
+      code: 'ECONNRESET',
+    });
+    const handler = {
+      handle: () => Promise.reject(reset),
+      updateHttpClientConfig: () => undefined,
+      httpHandlerConfigs: () => ({}),
+    };
+    const sdk = createS3Client({
+      endpoint: ENDPOINT,
+      credentials,
+      retry: NO_DELAY,
+      requestHandler: handler,
+    });
+    const err: unknown = await new S3lyncClient(sdk, { retry: NO_DELAY })
+      .head('bucket', 'key')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3ObjectError);
+    expect(err).not.toBeInstanceOf(S3TimeoutError);
+    expect((err as Error).message).toContain('after 3 attempts');
   });
 });
 
@@ -799,6 +1097,166 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
     ).rejects.toBe(reason);
     expect(s3.calls()).toHaveLength(0);
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('listPages() and listObjects() (aws-sdk-client-mock)', () => {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const s3 = mockClient(sdk);
+  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  /** A page of these keys (1 byte each), continued by `next` if given. */
+  function page(keys: string[], next?: string) {
+    return {
+      Contents: keys.map((Key) => ({ Key, Size: 1, ETag: '"e"' })),
+      IsTruncated: next !== undefined,
+      ...(next !== undefined && { NextContinuationToken: next }),
+    };
+  }
+
+  /** Every page's keys until the listing ends or throws, and what it threw. */
+  async function drain(prefix = 'dir/'): Promise<{ keys: string[][]; error: unknown }> {
+    const keys: string[][] = [];
+    try {
+      for await (const objects of client.listObjects('bucket', prefix)) {
+        keys.push(objects.map((o) => o.key));
+      }
+    } catch (error) {
+      return { keys, error };
+    }
+    return { keys, error: undefined };
+  }
+
+  const tokensSent = (): (string | undefined)[] =>
+    s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.ContinuationToken);
+
+  it('follows continuation tokens to the end, passing keys out of order within a page as they are', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page(['dir/d', 'dir/c'], 't2'))
+      .resolvesOnce(page([], 't3'))
+      .resolvesOnce(page(['dir/e']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([['dir/a', 'dir/b'], ['dir/d', 'dir/c'], [], ['dir/e']]);
+    expect(tokensSent()).toEqual([undefined, 't1', 't2', 't3']);
+  });
+
+  it('compares pages in UTF-8 byte order, not UTF-16 code unit order', async () => {
+    // U+FF61 sorts before U+1F600 in UTF-8, after its surrogate pair in UTF-16.
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/\uff61'], 't1'))
+      .resolvesOnce(page(['dir/\u{1f600}']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([['dir/\uff61'], ['dir/\u{1f600}']]);
+  });
+
+  it('throws a ListingError when the server repeats a continuation token, without yielding that page', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a'], 'same'))
+      .resolvesOnce(page(['dir/b'], 'same'))
+      .resolves(page(['dir/c'], 'never asked for'));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect((error as ListingError).operation).toBe('ListObjectsV2');
+    expect((error as ListingError).uri).toBe('s3://bucket/dir/');
+    expect((error as ListingError).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: the server repeated the continuation token "same" on page 2: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/a']]);
+    expect(tokensSent()).toEqual([undefined, 'same']);
+  });
+
+  it('throws a ListingError when a token comes back after other tokens', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a'], 't1'))
+      .resolvesOnce(page(['dir/b'], 't2'))
+      .resolvesOnce(page(['dir/c'], 't1'))
+      .resolves(page(['dir/z']));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toContain('repeated the continuation token "t1" on page 3');
+    expect(keys).toEqual([['dir/a'], ['dir/b']]);
+    expect(tokensSent()).toEqual([undefined, 't1', 't2']);
+  });
+
+  it('throws a ListingError when a page goes back to the keys of the page before (new tokens each time)', async () => {
+    let n = 0;
+    s3.on(ListObjectsV2Command).callsFake(() => page(['dir/a', 'dir/b'], `t${++n}`));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: page 2 goes back to "dir/a", at or before "dir/b" of page 1: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/a', 'dir/b']]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(2);
+  });
+
+  it('throws a ListingError when a page starts at the last key of the page before', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page([], 't2'))
+      .resolvesOnce(page(['dir/b', 'dir/c'], 't3'))
+      .resolves(page(['dir/z']));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toContain(
+      'page 3 goes back to "dir/b", at or before "dir/b" of page 1',
+    );
+    expect(keys).toEqual([['dir/a', 'dir/b'], []]);
+  });
+
+  it('passes pages out of order across pages, as long as each starts after the last key of the page before', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/ok', 'dir/a'], 't1'))
+      .resolvesOnce(page(['dir/b', 'dir/ok2']));
+    const { keys, error } = await drain();
+    expect(error).toBeUndefined();
+    expect(keys).toEqual([
+      ['dir/ok', 'dir/a'],
+      ['dir/b', 'dir/ok2'],
+    ]);
+  });
+
+  it('throws a ListingError when a page lists only keys of the page before again, in another order', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce(page(['dir/c', 'dir/a', 'dir/b'], 't1'))
+      .resolvesOnce(page(['dir/c', 'dir/b', 'dir/a'], 't2'))
+      .resolves(page(['dir/z']));
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: page 2 lists only keys of page 1 again: the listing does not advance',
+    );
+    expect(keys).toEqual([['dir/c', 'dir/a', 'dir/b']]);
+  });
+
+  it('throws a ListingError for a truncated page without a continuation token', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'dir/a' }], IsTruncated: true });
+    const { keys, error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message).toBe(
+      'ListObjectsV2 s3://bucket/dir/: the server said page 1 is truncated but gave no continuation token: the listing does not advance',
+    );
+    expect(keys).toEqual([]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(1);
+  });
+
+  it('cuts a long token in the message', async () => {
+    const token = 'x'.repeat(10_000);
+    s3.on(ListObjectsV2Command).resolves(page(['dir/a'], token));
+    const { error } = await drain();
+    expect(error).toBeInstanceOf(ListingError);
+    expect((error as Error).message.length).toBeLessThan(400);
   });
 });
 

@@ -34,6 +34,8 @@ describe('readEnvConfig', () => {
     expect(config.region).toBeUndefined();
     expect(config.home).toBe(os.homedir());
     expect(config.tmpdir).toBe(os.tmpdir());
+    expect(config.connectTimeoutMs).toBeUndefined();
+    expect(config.idleTimeoutMs).toBeUndefined();
   });
 
   it('reads XDG_CACHE_HOME and HOME', () => {
@@ -85,6 +87,32 @@ describe('readEnvConfig', () => {
       expect(message).toContain('S3LYNC_MAX_WORKERS');
       expect(message).toContain(JSON.stringify(value));
     });
+  });
+
+  describe.each([
+    ['S3LYNC_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
+    ['S3LYNC_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
+  ] as const)('%s', (name, field) => {
+    it.each([
+      ['0', 0],
+      ['250', 250],
+      [' 5000 ', 5000],
+      ['2147483647', 2147483647],
+      ['', undefined],
+      [' ', undefined],
+    ])('reads %j as %j', (value, expected) => {
+      expect(readEnvConfig({ [name]: value })[field]).toBe(expected);
+    });
+
+    it.each(['abc', '-1', '1.5', '1e3', '10s', 'Infinity', '2147483648'])(
+      'rejects %j, naming the variable',
+      (value) => {
+        const message = configError(() => readEnvConfig({ [name]: value }));
+        expect(message).toBe(
+          `Expected ${name} to be a number of ms from 0 to 2147483647, got ${JSON.stringify(value)}`,
+        );
+      },
+    );
   });
 
   describe('S3LYNC_LOG_LEVEL', () => {

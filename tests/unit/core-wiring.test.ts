@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { MIN_PART_SIZE, S3Object, type S3ObjectOptions } from '../../src/core.js';
 import {
@@ -723,6 +723,21 @@ describe('open()', () => {
     await expect(object().open('z' as OpenMode)).rejects.toBeInstanceOf(ConfigError);
     await expect(object().open('rw' as OpenMode)).rejects.toBeInstanceOf(ConfigError);
     expect(s3.calls()).toHaveLength(0);
+  });
+});
+
+describe('timeouts', () => {
+  it('refuses invalid timeouts, from the options or the environment, naming them', () => {
+    expect(() => new S3Object(URI, { timeouts: { connectMs: -1 } })).toThrow(
+      'Expected `timeouts.connectMs` to be a number of ms from 0 to 2147483647, got -1 (number)',
+    );
+    vi.stubEnv('S3LYNC_IDLE_TIMEOUT_MS', 'soon');
+    try {
+      expect(() => new S3Object(URI)).toThrow(ConfigError);
+      expect(() => new S3Object(URI)).toThrow('S3LYNC_IDLE_TIMEOUT_MS');
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
 

@@ -6,11 +6,13 @@ import {
   ConfigError,
   HashMismatchError,
   InvalidUriError,
+  ListingError,
   LocalPathError,
   NotFoundError,
   PreconditionFailedError,
   S3lyncError,
   S3ObjectError,
+  S3TimeoutError,
   SyncError,
   UnsafePathError,
 } from '../../src/index.js';
@@ -29,6 +31,8 @@ const cases: [string, (new (...args: never[]) => Error) & { name: string }, () =
   ['InvalidUriError', InvalidUriError, () => new InvalidUriError('m', { cause })],
   ['ConfigError', ConfigError, () => new ConfigError('m', { cause })],
   ['S3ObjectError', S3ObjectError, () => new S3ObjectError('m', { cause })],
+  ['ListingError', ListingError, () => new ListingError('m', { cause })],
+  ['S3TimeoutError', S3TimeoutError, () => new S3TimeoutError('m', { cause })],
   ['NotFoundError', NotFoundError, () => new NotFoundError('m', { cause })],
   ['AccessDeniedError', AccessDeniedError, () => new AccessDeniedError('m', { cause })],
   [
@@ -61,7 +65,13 @@ describe('every error class', () => {
   });
 
   it('builds the hierarchy the port promises', () => {
-    for (const cls of [NotFoundError, AccessDeniedError, PreconditionFailedError]) {
+    for (const cls of [
+      NotFoundError,
+      AccessDeniedError,
+      PreconditionFailedError,
+      ListingError,
+      S3TimeoutError,
+    ]) {
       expect(new cls('m')).toBeInstanceOf(S3ObjectError);
     }
     expect(new UnsafePathError('m', '/p')).toBeInstanceOf(LocalPathError);

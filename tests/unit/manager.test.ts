@@ -141,6 +141,10 @@ describe('S3ObjectManager options', () => {
       { defaults: { retry: { maxAttempts: 0 } } },
       'Expected `retry.maxAttempts` to be an integer >= 1, got 0 (number)',
     ],
+    [
+      { defaults: { timeouts: { idleMs: -5 } } },
+      'Expected `timeouts.idleMs` to be a number of ms from 0 to 2147483647, got -5 (number)',
+    ],
   ])('refuses %j at construction, naming the option and the value', (options, message) => {
     expect(() => new S3ObjectManager(options as S3ObjectManagerOptions)).toThrow(ConfigError);
     expect(() => new S3ObjectManager(options as S3ObjectManagerOptions)).toThrow(message);
@@ -226,6 +230,11 @@ describe('add, get, remove', () => {
     expect(at('s3://S1:A1@http://h:2/bucket/e')).not.toBe(a);
     expect(at('s3://S1:A1@http://h:1/bucket/f', { region: 'eu-west-1' })).not.toBe(a);
     expect(at('s3://S1:A1@http://h:1/bucket/g', { retry: { maxAttempts: 5 } })).not.toBe(a);
+    const slow = at('s3://S1:A1@http://h:1/bucket/h', { timeouts: { idleMs: 1000 } });
+    expect(slow).not.toBe(a);
+    expect(at('s3://S1:A1@http://h:1/bucket/i', { timeouts: { idleMs: 1000 } })).toBe(slow);
+    // The defaults, spelled out, are the same client.
+    expect(at('s3://S1:A1@http://h:1/bucket/j', { timeouts: { idleMs: 60_000 } })).toBe(a);
     m.destroy();
   });
 });

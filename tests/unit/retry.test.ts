@@ -174,6 +174,18 @@ describe('isRetryableError', () => {
   it('retries timeouts', () => {
     expect(isRetryableError(sdkError('TimeoutError'))).toBe(true);
     expect(isRetryableError(sdkError('NetworkingError'))).toBe(true);
+    // As the SDK's Node handler raises its connect and idle timeouts (a body that stalls
+    // gets the same error, without $metadata), and its total request timeout.
+    const idle = Object.assign(new Error('the request socket timed out after 500 ms'), {
+      name: 'TimeoutError',
+    });
+    expect(isRetryableError(idle)).toBe(true);
+    expect(
+      isRetryableError(
+        Object.assign(new Error('timed out'), { name: 'TimeoutError', code: 'ETIMEDOUT' }),
+      ),
+    ).toBe(true);
+    expect(isRetryableError(errnoError('ETIMEDOUT'))).toBe(true);
   });
 
   it('looks through nested causes', () => {
@@ -281,6 +293,25 @@ describe('attemptsUsed', () => {
     expect(attemptsUsed(null)).toBe(1);
     expect(attemptsUsed(undefined)).toBe(1);
     expect(attemptsUsed({ $metadata: { attempts: 0 } })).toBe(1);
+  });
+
+  it('says how many attempts retry() made in all for the error it gave up with', async () => {
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const thrown: unknown = await retry(() => Promise.reject(reset), {
+      maxAttempts: 3,
+      sleep: () => Promise.resolve(),
+    }).catch((e: unknown) => e);
+    expect(thrown).toBe(reset);
+    expect(attemptsUsed(reset)).toBe(3);
+    // One attempt of the SDK's three, then two more.
+    const sdk = sdkError('SlowDown', 503, 2);
+    let calls = 0;
+    const second: unknown = await retry(
+      () => Promise.reject(++calls === 1 ? sdkError('SlowDown', 503, 1) : sdk),
+      { maxAttempts: 3, sleep: () => Promise.resolve() },
+    ).catch((e: unknown) => e);
+    expect(second).toBe(sdk);
+    expect(attemptsUsed(sdk)).toBe(3);
   });
 });
 
