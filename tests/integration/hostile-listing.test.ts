@@ -12,11 +12,17 @@ import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 
-import { ListingError, S3Object, S3ObjectError } from '../../src/index.js';
+import { ListingError, S3Object, S3ObjectError, SyncError } from '../../src/index.js';
+import { isTempName } from '../../src/utils.js';
 import {
   backwardsPage,
+  duplicateKeys,
+  injectKeys,
   paginate,
   repeatToken,
+  reverseKeys,
+  rewriteEtags,
+  rewriteSizes,
   startFaultProxy,
   type FaultProxy,
   type ListingRewriter,
@@ -178,7 +184,7 @@ describeS3('listings that do not advance, through a proxy', () => {
       expect(listings() - start).toBeLessThan(10);
       expect(await around(l)).toEqual(before);
       expect(
-        [...(await snapshotTree(l.target)).keys()].filter((p) => /s3lync-tmp/.test(p)),
+        [...(await snapshotTree(l.target)).keys()].filter((p) => isTempName(path.basename(p))),
       ).toEqual([]);
     },
   );
@@ -213,7 +219,7 @@ describeS3('listings that do not advance, through a proxy', () => {
       expect(await readFile(path.join(l.target, 'sub', 'extra.txt'), 'utf8')).toBe(
         'local only too',
       );
-      expect([...targetAfter.keys()].filter((p) => /s3lync-tmp/.test(p))).toEqual([]);
+      expect([...targetAfter.keys()].filter((p) => isTempName(path.basename(p)))).toEqual([]);
     },
   );
 
@@ -244,6 +250,101 @@ describeS3('listings that do not advance, through a proxy', () => {
       expect(await snapshotTree(l.target)).toEqual(targetBefore);
     },
   );
+
+  it('refuses a listed key outside the prefix: never a path, never a deletion', async () => {
+    const prefix = uniqueKey('mirk');
+    const outsideKey = `${prefix}-outside/important.txt`;
+    await putTree(prefix, FILES);
+    await putObject(bucket.client, bucket.name, outsideKey, 'important, outside the prefix');
+    const l = await layout();
+    const before = await around(l);
+    rewriteListings([injectKeys([{ key: outsideKey, size: 29 }])]);
+
+    // A download: the outside key fails alone (a ListingError); the others land.
+    const down = (await object(prefix, l.target)
+      .download()
+      .catch((e: unknown) => e)) as SyncError;
+    expect(down).toBeInstanceOf(SyncError);
+    expect(down.failures.map((f) => f.path)).toEqual([outsideKey]);
+    expect(down.failures[0]?.error).toBeInstanceOf(ListingError);
+    expect((down.failures[0]?.error as Error).message).toMatch(/outside that prefix: refused/);
+    const landed = [...(await snapshotTree(l.target)).entries()]
+      .filter(([, d]) => d.startsWith('file'))
+      .map(([p]) => p);
+    expect(landed.sort()).toEqual(Object.keys(FILES).sort());
+    expect(await around(l)).toEqual(before);
+
+    // An upload mirror of a tree lacking it: the outside key is not deleted, nor anything.
+    await rm(path.join(l.target, 'a.txt'));
+    const remoteBefore = await remoteState(prefix);
+    const up = (await object(prefix, l.target)
+      .upload({ mirror: true })
+      .catch((e: unknown) => e)) as SyncError;
+    expect(up).toBeInstanceOf(SyncError);
+    expect(up.result?.deleted).toBe(0);
+    expect(await remoteState(prefix)).toEqual(remoteBefore);
+    expect(await remoteState(`${prefix}-outside`)).toHaveProperty('size', 1);
+    expect(await around(l)).toEqual(before);
+  });
+
+  it('refuses impossible sizes, and a mirror then deletes nothing', async () => {
+    const prefix = uniqueKey('sizes');
+    await putTree(prefix, FILES);
+    const l = await layout();
+    await writeTree(l.target, { 'extra.txt': 'local only' });
+    const before = await around(l);
+    rewriteListings([
+      rewriteSizes((key, size) =>
+        key.endsWith('/a.txt') ? '-5' : key.endsWith('/b.txt') ? String(2 ** 60) : size,
+      ),
+    ]);
+    const error = (await object(prefix, l.target)
+      .download({ mirror: true })
+      .catch((e: unknown) => e)) as SyncError;
+    expect(error).toBeInstanceOf(SyncError);
+    expect(error.failures.map((f) => f.path).sort()).toEqual(['a.txt', 'b.txt']);
+    for (const f of error.failures) expect(f.error).toBeInstanceOf(ListingError);
+    expect(error.result?.deleted).toBe(0);
+    expect(await readFile(path.join(l.target, 'extra.txt'), 'utf8')).toBe('local only');
+    expect(await readFile(path.join(l.target, 'c.txt'), 'utf8')).toBe('charlie');
+    expect(await around(l)).toEqual(before);
+  });
+
+  it('copes with unsorted and duplicated keys: the right files, the right deletions', async () => {
+    const prefix = uniqueKey('unsorted');
+    await putTree(prefix, FILES);
+    const l = await layout();
+    await writeTree(l.target, { 'extra.txt': 'local only', 'sub/d.txt': 'stale' });
+    const before = await around(l);
+    rewriteListings([reverseKeys(), duplicateKeys()]);
+    const result = await object(prefix, l.target).sync('download', { mirror: true });
+    for (const [rel, content] of Object.entries(FILES)) {
+      expect(await readFile(path.join(l.target, ...rel.split('/')), 'utf8')).toBe(content);
+    }
+    await expect(readFile(path.join(l.target, 'extra.txt'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    // Each file once, whatever the listing repeated.
+    expect(result.transferred).toBe(Object.keys(FILES).length);
+    expect(result.deleted).toBe(1);
+    expect(await around(l)).toEqual(before);
+  });
+
+  it('verifies against the GET, not a wrong listed ETag', async () => {
+    const prefix = uniqueKey('etags');
+    await putTree(prefix, FILES);
+    const l = await layout();
+    const before = await around(l);
+    rewriteListings([rewriteEtags('"00000000000000000000000000000000"')]);
+    await object(prefix, l.target).download();
+    for (const [rel, content] of Object.entries(FILES)) {
+      expect(await readFile(path.join(l.target, ...rel.split('/')), 'utf8')).toBe(content);
+    }
+    // Run again: the wrong ETag never matches, so the files are fetched again, still right.
+    const again = await object(prefix, l.target).sync('download');
+    expect(again.failed).toBe(0);
+    expect(await around(l)).toEqual(before);
+  });
 
   it('follows an honest listing in pages of two, and a mirror then deletes what it should', async () => {
     const prefix = uniqueKey('paged');
