@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 
 import { parsePositiveInt } from './config.js';
 import { ConfigError, InvalidUriError, S3lyncError } from './exceptions.js';
-import type { Direction } from './plan.js';
 import { PROGRESS_MODES, validateProgressMode, type ProgressMode } from './progress.js';
 import { formatS3Uri, parseS3Uri, redactRawUri, type ParsedS3Uri } from './utils.js';
+import type { Direction } from './result.js';
 
 /** The commands. */
 export type CommandName = 'cp' | 'sync' | 'ls' | 'rm' | 'cat';

@@ -8,10 +8,8 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 
 import type { TransferArgs } from './cli-args.js';
-import type { SyncFailure } from './exceptions.js';
-import type { Direction, SkippedEntry, SyncAction } from './plan.js';
-import type { SyncResult } from './sync.js';
 import { formatBytes } from './utils.js';
+import type { SyncFailure, Direction, SkippedEntry, SyncAction, SyncResult } from './result.js';
 
 /** A failed file, as the summary shows it. */
 export interface FailedFile {

@@ -44,12 +44,11 @@ import {
   S3lyncError,
   S3ObjectError,
   SyncError,
-  type SyncFailure,
 } from './exceptions.js';
 import { HashingStream, isMd5Etag, normalizeEtag } from './hash.js';
 import { configureLogging, redact, registerSecret } from './logging.js';
-import type { SyncResult } from './sync.js';
 import { formatS3Uri } from './utils.js';
+import type { SyncFailure, SyncResult } from './result.js';
 
 /** Why a command stopped on Ctrl-C. */
 class InterruptedError extends S3lyncError {

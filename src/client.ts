@@ -64,7 +64,6 @@ import {
 } from './hash.js';
 import { WorkerFileHasher } from './hash-worker.js';
 import { getLogger, type Logger } from './logging.js';
-import { compareKeys } from './plan.js';
 import {
   attemptsUsed,
   createRetryStrategy,
@@ -76,6 +75,7 @@ import {
   type RetryOptions,
 } from './retry.js';
 import type { UriCredentials } from './utils.js';
+import { compareKeys } from './keys.js';
 
 const log = getLogger('client');
 

@@ -13,22 +13,14 @@ import { parsePositiveInt, readEnvConfig } from './config.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
-import { openS3File, type OpenMode, type S3File } from './file.js';
+import { openS3File, type OpenMode, type OpenOptions, type S3File } from './file.js';
 import { removeLocalCopy } from './local-root.js';
 import { acquireLock, lockFileFor, type Lock } from './lock.js';
 import { getLogger, registerSecret } from './logging.js';
 import { removeOrphanTempsOf } from './recovery.js';
-import type { Direction } from './plan.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type RetryConfig } from './retry.js';
-import {
-  runSync,
-  uploadNew,
-  type Limiter,
-  type SyncOptions,
-  type SyncResult,
-  type SyncTarget,
-} from './sync.js';
+import { runSync, uploadNew, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
 import {
   cacheRoot,
   defaultLocalPath,
@@ -37,6 +29,7 @@ import {
   parseS3Uri,
   type ParsedS3Uri,
 } from './utils.js';
+import type { Direction, SyncResult } from './result.js';
 
 const log = getLogger('core');
 
@@ -116,9 +109,6 @@ export interface S3ObjectOptions {
    */
   followSymlinks?: boolean;
 }
-
-/** Options of {@link S3Object.open}: those of the syncs it runs. */
-export type TransferOptions = Omit<SyncOptions, 'dryRun' | 'mirror' | 'maxDelete'>;
 
 /** A `{ bucket, key }` location plus the client to reach it. */
 interface Resolved {
@@ -397,13 +387,13 @@ export class S3Object {
    *
    * @param mode - `r`, `w`, `a`, `x`, with optional `+` and `b` (`rb`, `w+`, `r+b`, ...).
    */
-  open(mode?: OpenMode, options?: TransferOptions): Promise<S3File>;
+  open(mode?: OpenMode, options?: OpenOptions): Promise<S3File>;
   /** The exception-safe form: uploads only if `fn` resolves, returns what `fn` returns. */
-  open<T>(mode: OpenMode, fn: (file: S3File) => Promise<T>, options?: TransferOptions): Promise<T>;
+  open<T>(mode: OpenMode, fn: (file: S3File) => Promise<T>, options?: OpenOptions): Promise<T>;
   async open<T>(
     mode: OpenMode = 'r',
-    fnOrOptions?: ((file: S3File) => Promise<T>) | TransferOptions,
-    maybeOptions: TransferOptions = {},
+    fnOrOptions?: ((file: S3File) => Promise<T>) | OpenOptions,
+    maybeOptions: OpenOptions = {},
   ): Promise<S3File | T> {
     const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
     const options = typeof fnOrOptions === 'function' ? maybeOptions : (fnOrOptions ?? {});

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import type { SyncResult } from './sync.js';
+import type { SyncFailure, SyncResult } from './result.js';
 
 /** Options accepted by every s3lync error. */
 export interface S3lyncErrorOptions {
@@ -203,14 +203,6 @@ export class LockTimeoutError extends S3lyncError {
     this.file = details.file;
     this.owner = details.owner;
   }
-}
-
-/** One failed file of a sync. */
-export interface SyncFailure {
-  /** The path relative to the sync root, with `/` separators. */
-  path: string;
-  /** Why it failed. */
-  error: unknown;
 }
 
 /**

@@ -15,7 +15,25 @@ import { LocalRoot, openRegularFile, type TempFile } from './local-root.js';
 import { getLogger } from './logging.js';
 import { removeOrphanTemps } from './recovery.js';
 
-import type { S3Object, TransferOptions } from './core.js';
+import type { S3lyncClient } from './client.js';
+import type { SyncOptions } from './sync.js';
+
+/** Options of `S3Object.open()`: those of the syncs it runs. */
+export type OpenOptions = Omit<SyncOptions, 'dryRun' | 'mirror' | 'maxDelete'>;
+
+/** What `open()` needs from the object it opens (an `S3Object`). */
+export interface OpenTarget {
+  readonly bucket: string;
+  readonly key: string;
+  /** The URI, redacted. */
+  readonly uri: string;
+  readonly localPath: string;
+  readonly client: Pick<S3lyncClient, 'head'>;
+  download(options: OpenOptions): Promise<unknown>;
+  upload(options: OpenOptions): Promise<unknown>;
+  /** Uploads `sourcePath` as a new object (`If-None-Match: *`). */
+  uploadNew(sourcePath: string, options: OpenOptions): Promise<void>;
+}
 
 const log = getLogger('file');
 
@@ -91,9 +109,9 @@ export interface S3File extends FileHandle {
 
 /** Opens the local copy of `obj` in `mode`; see `S3Object.open`. */
 export async function openS3File(
-  obj: S3Object,
+  obj: OpenTarget,
   mode: OpenMode,
-  options: TransferOptions,
+  options: OpenOptions,
 ): Promise<S3File> {
   const sem = parseOpenMode(mode);
   if (!sem.writes) {
@@ -132,11 +150,11 @@ export async function openS3File(
 
 function wrap(
   handle: FileHandle,
-  obj: S3Object,
+  obj: OpenTarget,
   mode: OpenMode,
   sem: ModeSemantics,
   temp: TempFile | undefined,
-  options: TransferOptions,
+  options: OpenOptions,
 ): S3File {
   const filePath = temp?.path ?? obj.localPath;
   let settled = false;

@@ -19,8 +19,10 @@ import { StringDecoder } from 'node:string_decoder';
 
 import { acquireLock, type Lock } from './lock.js';
 import { getLogger } from './logging.js';
-import { compareKeys, sortKeys } from './plan.js';
 import { resized } from './utils.js';
+import { compareKeys, sortKeys } from './keys.js';
+
+import { nowNs, RACY_MARGIN_COARSE_NS, RACY_MARGIN_NS, type FileIdentity } from './identity.js';
 
 const log = getLogger('hash-index');
 
@@ -28,19 +30,6 @@ const MAGIC = 's3lync-hash-index 1';
 
 /** A save waits this long for another process's save of the same index, then gives up (a cache). */
 const INDEX_LOCK_TIMEOUT_MS = 30_000;
-
-/** Below this, a fine-grained mtime this close to the hash time is not trusted. */
-export const RACY_MARGIN_NS = 100_000_000n;
-/** On coarse filesystems (whole-second ctimes) the margin is two seconds (FAT's tick). */
-export const RACY_MARGIN_COARSE_NS = 2_000_000_000n;
-
-/** The identity of a file's content as `stat` sees it. */
-export interface FileIdentity {
-  size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
-}
 
 /** One remembered file. */
 export interface IndexEntry extends FileIdentity {
@@ -226,11 +215,6 @@ export function parseIndex(text: string): Map<string, IndexEntry> {
 export function indexFileFor(indexDir: string, root: string): string {
   const digest = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 32);
   return path.join(indexDir, `${digest}.jsonl`);
-}
-
-/** The current wall-clock time in ns. */
-export function nowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
 }
 
 /** Which version of the index file was read: rewritten by rename, so a new inode each time. */

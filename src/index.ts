@@ -10,7 +10,6 @@ export {
   DEFAULT_RANGE_THRESHOLD,
   MIN_PART_SIZE,
   type S3ObjectOptions,
-  type TransferOptions,
 } from './core.js';
 export {
   S3ObjectManager,
@@ -55,37 +54,39 @@ export {
   pathsNeedingDigest,
   sameContent,
   fileDirectoryConflicts,
-  type Direction,
-  type TransferReason,
-  type DeleteReason,
-  type SyncAction,
-  type SkippedEntry,
   type RemoteEntry,
   type LocalEntry,
   type KnownDigest,
   type PlanInput,
   type Plan,
 } from './plan.js';
-export {
-  runSync,
-  type Limiter,
-  type SyncOptions,
-  type SyncResult,
-  type SyncTarget,
-} from './sync.js';
+export { runSync, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
+export type {
+  Direction,
+  TransferReason,
+  DeleteReason,
+  SyncAction,
+  SkippedEntry,
+  SyncFailure,
+  SyncResult,
+} from './result.js';
 export {
   HashIndex,
   isTrusted,
   parseIndex,
   serializeIndex,
   indexFileFor,
-  RACY_MARGIN_NS,
-  RACY_MARGIN_COARSE_NS,
-  type FileIdentity,
   type IndexEntry,
 } from './hash-index.js';
+export { RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
 export { walkLocal, type LocalFile } from './local-tree.js';
-export { parseOpenMode, type OpenMode, type ModeSemantics, type S3File } from './file.js';
+export {
+  parseOpenMode,
+  type OpenMode,
+  type OpenOptions,
+  type ModeSemantics,
+  type S3File,
+} from './file.js';
 export {
   createS3Client,
   S3lyncClient,
@@ -120,7 +121,6 @@ export {
   type S3lyncErrorOptions,
   type S3ObjectErrorDetails,
   type HashMismatchDetails,
-  type SyncFailure,
 } from './exceptions.js';
 export {
   compositeEtag,

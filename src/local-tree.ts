@@ -11,13 +11,14 @@ import { realpathSync, statSync, type BigIntStats, type Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { LocalPathError, type SyncFailure } from './exceptions.js';
+import { LocalPathError } from './exceptions.js';
 import type { ExcludeMatcher } from './excludes.js';
-import type { FileIdentity } from './hash-index.js';
 import { fileKind } from './local-root.js';
 import { getLogger } from './logging.js';
-import { compareKeys, sortKeys, type SkippedEntry } from './plan.js';
 import { isTempName, resized } from './utils.js';
+import type { SyncFailure, SkippedEntry } from './result.js';
+import { identityOf, type FileIdentity } from './identity.js';
+import { compareKeys, sortKeys } from './keys.js';
 
 const log = getLogger('local-tree');
 
@@ -32,11 +33,6 @@ const STAT_BATCH = 64;
 export interface LocalFile extends FileIdentity {
   /** The path relative to the root, with `/` separators. */
   path: string;
-}
-
-/** The identity of a file from a bigint `stat`. */
-export function identityOf(s: BigIntStats): FileIdentity {
-  return { size: Number(s.size), mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino };
 }
 
 /**

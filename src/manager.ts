@@ -14,7 +14,6 @@ import { parsePositiveInt, readEnvConfig } from './config.js';
 import { S3Object, type S3ObjectOptions } from './core.js';
 import { ConfigError, S3lyncError, SyncError } from './exceptions.js';
 import { getLogger } from './logging.js';
-import type { Direction } from './plan.js';
 import {
   ProgressBar,
   validateProgressMode,
@@ -22,8 +21,9 @@ import {
   type ProgressMode,
 } from './progress.js';
 import { resolveRetryConfig } from './retry.js';
-import type { SyncOptions, SyncResult } from './sync.js';
+import type { SyncOptions } from './sync.js';
 import { parseS3Uri } from './utils.js';
+import type { Direction, SyncResult } from './result.js';
 
 const log = getLogger('manager');
 

@@ -5,41 +5,9 @@
  * @packageDocumentation
  */
 import { normalizeEtag } from './hash.js';
+import { compareKeys, indexOfKey } from './keys.js';
+import type { Direction, SyncAction, TransferReason } from './result.js';
 import { compareDigests } from './verify.js';
-
-/** Which way a sync goes. */
-export type Direction = 'download' | 'upload';
-
-/** Why a file is transferred: absent at the destination, another size, other content. */
-export type TransferReason = 'missing' | 'size' | 'checksum';
-
-/** Why a file is deleted: the source does not have it (mirror only). */
-export type DeleteReason = 'not-in-source';
-
-/** One step of a plan. Paths are relative to the sync root with `/` separators. */
-export type SyncAction =
-  | { op: 'download' | 'upload'; path: string; key: string; size: number; reason: TransferReason }
-  | {
-      op: 'delete';
-      side: 'local' | 'remote';
-      path: string;
-      key: string;
-      size: number;
-      reason: DeleteReason;
-    };
-
-/**
- * An entry a sync left alone on purpose, and said so: a link leading out of the root, a
- * FIFO, socket or device, a key that cannot be a local file. Each is also logged as a warning.
- */
-export interface SkippedEntry {
-  /** The local tree or the listing. */
-  side: 'local' | 'remote';
-  /** The path relative to the root (for a remote entry, the key relative to the prefix). */
-  path: string;
-  /** Why, in words. */
-  reason: string;
-}
 
 /** A remote entry, relative to the prefix. */
 export interface RemoteEntry {
@@ -254,43 +222,6 @@ export function fileDirectoryConflicts(paths: Iterable<string>): Set<string> {
   return conflicts;
 }
 
-/** A UTF-16 code unit from U+D800 up: where code unit order and code point order part. */
-const HIGH_UNIT = /[\ud800-\uffff]/;
-
-/**
- * Compares keys (or paths below one prefix) in S3's listing order: the binary order of
- * their UTF-8 bytes, which is code point order. JavaScript's `<` compares UTF-16 code
- * units, which disagrees only when both strings hold a unit from U+D800 up (a surrogate
- * against U+E000–U+FFFF), so only that case takes the slow path.
- */
-export function compareKeys(a: string, b: string): number {
-  if (a === b) return 0;
-  if (HIGH_UNIT.test(a) && HIGH_UNIT.test(b)) return compareCodePoints(a, b);
-  return a < b ? -1 : 1;
-}
-
-/** Sorts strings in place in {@link compareKeys} order. */
-export function sortKeys(keys: string[]): string[] {
-  // The default sort compares UTF-16 code units, which is key order without high units.
-  return keys.some((k) => HIGH_UNIT.test(k)) ? keys.sort(compareKeys) : keys.sort();
-}
-
-function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    // Surrogates (astral characters) move above U+E000–U+FFFF, as in code point order.
-    if (x >= 0xd800 && y >= 0xd800) {
-      x += x < 0xe000 ? 0x2000 : -0x800;
-      y += y < 0xe000 ? 0x2000 : -0x800;
-    }
-    return x - y;
-  }
-  return a.length - b.length;
-}
-
 /** A remote entry released by {@link TreeMatcher}, with the row of the same local path. */
 export interface MatchedPair {
   remote: RemoteEntry;
@@ -420,16 +351,7 @@ export class TreeMatcher {
 
   /** The local row of `path`, or -1. */
   find(path: string): number {
-    let lo = 0;
-    let hi = this.local.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareKeys(this.local[mid] ?? '', path);
-      if (c === 0) return mid;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+    return indexOfKey(this.local, path);
   }
 
   private addOrdered(r: RemoteEntry, step: MatchStep): void {

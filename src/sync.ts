@@ -25,7 +25,6 @@ import {
   S3lyncError,
   SyncError,
   UnsafePathError,
-  type SyncFailure,
 } from './exceptions.js';
 import { compileExcludes, patternSource } from './excludes.js';
 import {
@@ -36,29 +35,34 @@ import {
   type FileDigest,
   type LocalDigest,
 } from './hash.js';
-import { HashIndex, indexFileFor, nowNs, type FileIdentity } from './hash-index.js';
+import { HashIndex, indexFileFor } from './hash-index.js';
 import { fileKind, LocalRoot, readRegularFile } from './local-root.js';
-import { identityOf, LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
+import { LocalTree, walkLocalTree, type LocalFile } from './local-tree.js';
 import { getLogger } from './logging.js';
 import {
   contentVerdict,
   decidePair,
   deleteAction,
   TreeMatcher,
-  type Direction,
   type KnownDigest,
   type MatchedPair,
   type MatchStep,
   type RefusedEntry,
   type RemoteEntry,
-  type SkippedEntry,
-  type SyncAction,
-  type TransferReason,
 } from './plan.js';
 import { ProgressBar, type ProgressCallback, type ProgressMode } from './progress.js';
 import { downloadFile, uploadFile, usesMultipart, type TransferContext } from './transfer.js';
 import { formatBytes, isTempName, unsafeKeyReason } from './utils.js';
 import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from './verify.js';
+import type {
+  Direction,
+  SkippedEntry,
+  SyncAction,
+  SyncFailure,
+  SyncResult,
+  TransferReason,
+} from './result.js';
+import { nowNs, type FileIdentity, identityOf } from './identity.js';
 
 const log = getLogger('sync');
 
@@ -104,55 +108,6 @@ export interface SyncOptions {
    * @default the object's `limiter`, else a limiter of `maxConcurrency` per sync
    */
   limiter?: Limiter;
-}
-
-/** What a sync did (or, for a dry run, would do). */
-export interface SyncResult {
-  /** Which way it went. */
-  direction: Direction;
-  /** Whether this was a dry run (nothing changed). */
-  dryRun: boolean;
-  /** Whether the key was a prefix (a tree) rather than one object. */
-  tree: boolean;
-  /** The URI (redacted). */
-  uri: string;
-  /** The local file or directory. */
-  localPath: string;
-  /** Each transfer and deletion, with its reason: planned (dry run) or done. */
-  actions: SyncAction[];
-  /** Files found unchanged and skipped. */
-  unchanged: number;
-  /** Files transferred. */
-  transferred: number;
-  /** Files deleted (mirror). */
-  deleted: number;
-  /** Files that failed (a real run with failures throws {@link SyncError} carrying this result). */
-  failed: number;
-  /**
-   * Entries left alone on purpose, each also logged as a warning: links leading out of the
-   * root (unless `followSymlinks`), FIFOs, sockets and devices, keys that cannot be a local
-   * file (a `dir/` object holding bytes), keys named like s3lync's temp files.
-   */
-  skipped: SkippedEntry[];
-  /** Bytes transferred. */
-  bytes: number;
-  /** Local files read to compute an MD5 (the hash index spares unchanged ones). */
-  hashedFiles: number;
-  /** Bytes read to compute MD5s. */
-  hashedBytes: number;
-  /**
-   * Downloads whose bytes could not be verified (an encrypted or multipart object with no
-   * fingerprint, no known part layout and no checksum); each is logged as a warning.
-   */
-  unverified: number;
-  /** Wall time in ms. */
-  durationMs: number;
-  /**
-   * For one object (not a tree) and a real run: the object's ETag after the sync, without
-   * quotes (the one just transferred, or the unchanged object's); `undefined` for trees and
-   * dry runs.
-   */
-  etag?: string | undefined;
 }
 
 /** What a sync needs from the object it syncs. */

@@ -16,9 +16,9 @@ import {
   type FileDigest,
   type ReceivedDigest,
 } from './hash.js';
-import { RACY_MARGIN_NS } from './hash-index.js';
 import type { LocalRoot, TempFile } from './local-root.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
+import { RACY_MARGIN_NS } from './identity.js';
 
 /** What transfers need to know about where they go. */
 export interface TransferContext {

@@ -20,16 +20,18 @@ import {
   HashIndex,
   indexFileFor,
   isTrusted,
-  nowNs,
   parseIndex,
-  RACY_MARGIN_COARSE_NS,
-  RACY_MARGIN_NS,
   serializeIndex,
-  type FileIdentity,
   type IndexEntry,
 } from '../../src/hash-index.js';
-import { identityOf } from '../../src/local-tree.js';
 import { configureLogging, resetLogging, type Logger } from '../../src/logging.js';
+import {
+  nowNs,
+  RACY_MARGIN_COARSE_NS,
+  RACY_MARGIN_NS,
+  type FileIdentity,
+  identityOf,
+} from '../../src/identity.js';
 
 // Pass-through spies, to prove what the index writes (and that a disabled one writes nothing).
 vi.mock('node:fs/promises', async (importOriginal) => {

@@ -9,14 +9,14 @@ import { LocalPathError } from '../../src/exceptions.js';
 import { compileExcludes, DEFAULT_EXCLUDES } from '../../src/excludes.js';
 import {
   escapeBytes,
-  identityOf,
   LocalTree,
   walkLocal,
   walkLocalTree,
   type LocalFile,
 } from '../../src/local-tree.js';
-import { compareKeys } from '../../src/plan.js';
 import { isTempName, tempName } from '../../src/utils.js';
+import { identityOf } from '../../src/identity.js';
+import { compareKeys } from '../../src/keys.js';
 
 let tmp: string;
 let root: string;

@@ -9,13 +9,12 @@ import {
   pathsNeedingDigest,
   planSync,
   sameContent,
-  type Direction,
   type KnownDigest,
   type LocalEntry,
   type PlanInput,
   type RemoteEntry,
-  type SyncAction,
 } from '../../src/plan.js';
+import type { Direction, SyncAction } from '../../src/result.js';
 
 const PREFIX = 'data/';
 

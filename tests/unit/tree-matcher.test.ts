@@ -2,12 +2,12 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  compareKeys,
   fileDirectoryConflicts,
   TreeMatcher,
   type MatchStep,
   type RemoteEntry,
 } from '../../src/plan.js';
+import { compareKeys } from '../../src/keys.js';
 
 /** A small seeded PRNG (mulberry32), so every run sees the same cases. */
 function prng(seed: number): () => number {
