@@ -1,6 +1,8 @@
 // @ts-check
 import eslint from '@eslint/js';
 import prettier from 'eslint-config-prettier';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 /** Built-in modules are imported with the node: protocol. */
@@ -98,6 +100,34 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The layout holds by machine: small files, small functions, no import cycles.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+    },
+    rules: {
+      'import-x/no-cycle': 'error',
+      'max-lines': ['error', { max: 450 }],
+      'max-lines-per-function': ['error', { max: 120, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  {
+    // Still being split (issue: one module, one job); each leaves this list when it fits.
+    files: [
+      'src/client.ts',
+      'src/sync.ts',
+      'src/hash-index.ts',
+      'src/manager.ts',
+      'src/cli-args.ts',
+      'src/plan.ts',
+      'src/hash.ts',
+      'src/core.ts',
+    ],
+    rules: { 'max-lines': 'off', 'max-lines-per-function': 'off' },
   },
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
