@@ -158,6 +158,8 @@ export class LocalRoot {
   readonly dir: string;
   /** Relative directories known to be real directories of this root. */
   private readonly dirs = new Set<string>();
+  /** Relative directories found missing by {@link checkWritable}: a write would make them. */
+  private readonly absent = new Set<string>();
   private rootMade = false;
 
   constructor(dir: string) {
@@ -261,13 +263,17 @@ export class LocalRoot {
     for (let i = 0; i < segments.length - 1; i++) {
       dir = dir === '' ? (segments[i] ?? '') : `${dir}/${segments[i] ?? ''}`;
       if (this.dirs.has(dir)) continue;
+      if (mode === 'check' && this.absent.has(dir)) return;
       const abs = path.join(this.dir, ...dir.split('/'));
       let s = await lstat(abs).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist')
           return undefined;
         throw error;
       });
-      if (s === undefined && mode === 'check') return;
+      if (s === undefined && mode === 'check') {
+        this.absent.add(dir);
+        return;
+      }
       if (s === undefined) {
         await mkdir(abs).catch((error: unknown) => {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
