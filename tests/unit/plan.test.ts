@@ -7,6 +7,7 @@ import {
   decideContent,
   fileDirectoryConflicts,
   pathsNeedingDigest,
+  decideEntry,
   planSync,
   sameContent,
   type KnownDigest,
@@ -659,5 +660,37 @@ describe('a known digest without an MD5 (an index entry of a multipart-verified 
     });
     expect(plan.unchanged).toBe(1);
     expect(plan.actions.map((a) => [a.path, a.reason])).toEqual([['other', 'checksum']]);
+  });
+});
+
+describe('decideEntry: the one rule the sync and planSync decide with', () => {
+  const r = (size: number): RemoteEntry => ({ path: 'p', key: 'k/p', size, etag: '"e"' });
+  const l = (size: number): { path: string; size: number } => ({ path: 'p', size });
+  const on = { useChecksum: true, mirror: true };
+  const off = { useChecksum: false, mirror: false };
+
+  it.each<Direction>(['download', 'upload'])(
+    'transfers what the destination lacks or holds at another size (%s)',
+    (direction) => {
+      const [missingRemote, missingLocal] =
+        direction === 'download' ? [r(3), undefined] : [undefined, l(3)];
+      expect(decideEntry(direction, missingRemote, missingLocal, off)).toEqual({
+        op: 'transfer',
+        reason: 'missing',
+      });
+      expect(decideEntry(direction, r(3), l(4), off)).toEqual({ op: 'transfer', reason: 'size' });
+    },
+  );
+
+  it('compares a same-size pair only when content counts', () => {
+    expect(decideEntry('download', r(3), l(3), on)).toEqual({ op: 'compare' });
+    expect(decideEntry('upload', r(3), l(3), off)).toEqual({ op: 'unchanged' });
+  });
+
+  it('deletes what the source lacks in a mirror only, on the destination side', () => {
+    expect(decideEntry('download', undefined, l(3), on)).toEqual({ op: 'delete', side: 'local' });
+    expect(decideEntry('upload', r(3), undefined, on)).toEqual({ op: 'delete', side: 'remote' });
+    expect(decideEntry('download', undefined, l(3), off)).toEqual({ op: 'keep' });
+    expect(decideEntry('upload', r(3), undefined, off)).toEqual({ op: 'keep' });
   });
 });

@@ -1,12 +1,8 @@
 /** The streamed plan: key order, and matching a listing page by page against a sorted local side. */
 import { describe, expect, it } from 'vitest';
 
-import {
-  fileDirectoryConflicts,
-  TreeMatcher,
-  type MatchStep,
-  type RemoteEntry,
-} from '../../src/plan.js';
+import { fileDirectoryConflicts, type RemoteEntry } from '../../src/plan.js';
+import { TreeMatcher, type MatchStep } from '../../src/tree-matcher.js';
 import { compareKeys } from '../../src/keys.js';
 
 /** A small seeded PRNG (mulberry32), so every run sees the same cases. */

@@ -1,0 +1,79 @@
+/**
+ * Lost-update protection of a single-file upload: the preconditions it is sent with,
+ * the quirk of servers that compare If-Match unquoted, and the ConflictError.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError, ConflictError, PreconditionFailedError } from '../exceptions.js';
+import { normalizeEtag } from '../hash.js';
+import { getLogger } from '../logging.js';
+import type { Layout } from './layout.js';
+import type { SyncTarget } from './options.js';
+
+const log = getLogger('sync');
+
+/** Preconditions of a single-file upload (lost-update protection, `open('x')`). */
+export interface UploadConditions {
+  ifMatch?: string | undefined;
+  ifNoneMatch?: boolean | undefined;
+}
+
+/**
+ * The preconditions of a single-file upload with lost-update protection; throws
+ * {@link ConflictError} at once when the HEAD already shows another version.
+ */
+export function uploadConditions(
+  target: SyncTarget,
+  layout: Layout,
+  expected: string | null | undefined,
+): UploadConditions {
+  if (expected === undefined) return {};
+  if (layout.tree) {
+    throw new ConfigError(`\`ifMatch\` protects the upload of one file; ${target.uri} is a tree`);
+  }
+  const current = layout.head;
+  const want = expected === null ? undefined : normalizeEtag(expected);
+  const have = current === undefined ? undefined : (normalizeEtag(current.etag) ?? '');
+  if (want !== have) {
+    throw new ConflictError(
+      `Refusing to upload ${target.localPath} to ${target.uri}: the object changed on the server since it was last seen (expected ${want ?? 'no object'}, found ${have ?? 'no object'})`,
+      { operation: 'PutObject', uri: target.uri },
+    );
+  }
+  return want === undefined ? { ifNoneMatch: true } : { ifMatch: `"${want}"` };
+}
+
+/**
+ * The conditions to retry with when a quoted `If-Match` was refused although the object
+ * still has that ETag (servers that compare against the unquoted ETag); else `undefined`.
+ */
+export async function quirkRetry(
+  error: unknown,
+  target: SyncTarget,
+  conditions: UploadConditions,
+  signal: AbortSignal | undefined,
+): Promise<UploadConditions | undefined> {
+  const expected = conditions.ifMatch;
+  if (
+    !(error instanceof PreconditionFailedError) ||
+    expected === undefined ||
+    !expected.startsWith('"')
+  ) {
+    return undefined;
+  }
+  const head = await target.client.head(target.bucket, target.key, signal);
+  if (head === undefined || normalizeEtag(head.etag) !== normalizeEtag(expected)) return undefined;
+  log.debug(
+    `${target.uri}: the server refused a quoted If-Match for the current ETag; retrying unquoted`,
+  );
+  return { ...conditions, ifMatch: normalizeEtag(expected) };
+}
+
+/** A refused conditional write becomes a {@link ConflictError}. */
+export function conflictOr(error: unknown, target: SyncTarget): unknown {
+  if (!(error instanceof PreconditionFailedError) || error instanceof ConflictError) return error;
+  return new ConflictError(
+    `Refusing to upload ${target.localPath} to ${target.uri}: the object changed on the server while it was being sent`,
+    { operation: error.operation ?? 'PutObject', uri: target.uri, cause: error },
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * The `open('x')` path: an upload that must create a new object.
+ *
+ * @packageDocumentation
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { LocalRoot } from '../local-root.js';
+import { uploadFile } from '../transfer.js';
+import { progressFor, transferContext } from './apply.js';
+import type { SyncOptions, SyncTarget } from './options.js';
+
+/**
+ * Uploads `sourcePath` to a key that must not exist yet (`If-None-Match: *`): the
+ * `open('x')` path. Nothing is compared first; the server decides.
+ *
+ * @throws {PreconditionFailedError} when the key exists.
+ */
+export async function uploadNew(
+  target: SyncTarget,
+  sourcePath: string,
+  options: Pick<SyncOptions, 'signal' | 'onProgress' | 'progressMode'> = {},
+): Promise<void> {
+  const { signal } = options;
+  const size = (await stat(sourcePath)).size;
+  const ctx = transferContext(target, new LocalRoot(path.dirname(target.localPath)));
+  const progress = progressFor(target, options, 'upload');
+  progress.expect(1, size);
+  const file = progress.start({
+    direction: 'upload',
+    key: target.key,
+    path: target.localPath,
+    size,
+  });
+  try {
+    await uploadFile(
+      ctx,
+      sourcePath,
+      target.key,
+      { size },
+      {
+        signal,
+        onBytes: file.advance,
+        ifNoneMatch: true,
+      },
+    );
+    file.finish();
+  } finally {
+    progress.close();
+  }
+}
