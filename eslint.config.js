@@ -122,7 +122,6 @@ export default tseslint.config(
       'src/sync.ts',
       'src/hash-index.ts',
       'src/manager.ts',
-      'src/cli-args.ts',
       'src/plan.ts',
       'src/hash.ts',
       'src/core.ts',

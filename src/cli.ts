@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `s3lync` command: a thin layer over the library. Arguments are parsed in
- * `cli-args.ts` and output is formatted in `cli-format.ts`; every transfer, listing and
+ * `cli/args.ts` and output is formatted in `cli/format.ts`; every transfer, listing and
  * deletion is a call to `S3Object` or its client.
  *
  * @packageDocumentation
@@ -11,17 +11,13 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
+import { parseCli } from './cli/args.js';
 import {
-  fileInDirectory,
-  HELP,
-  parseCli,
-  parseUri,
-  USAGE,
   UsageError,
   type CliCommand,
   type GlobalOptions,
   type TransferArgs,
-} from './cli-args.js';
+} from './cli/command.js';
 import {
   credentialsHint,
   errorMessage,
@@ -34,7 +30,9 @@ import {
   plural,
   transferSummary,
   type ListEntry,
-} from './cli-format.js';
+} from './cli/format.js';
+import { HELP, USAGE } from './cli/help.js';
+import { fileInDirectory, parseUri } from './cli/locations.js';
 import { createS3Client, S3lyncClient, timeoutsFor } from './client.js';
 import { readEnvConfig } from './config.js';
 import { S3Object, type S3ObjectOptions } from './core.js';
