@@ -121,7 +121,6 @@ export default tseslint.config(
       'src/client.ts',
       'src/hash-index.ts',
       'src/manager.ts',
-      'src/cli-args.ts',
       'src/hash.ts',
       'src/core.ts',
     ],

@@ -3,19 +3,16 @@ import { describe, expect, it } from 'vitest';
 
 import path from 'node:path';
 
+import { parseCli } from '../../src/cli/args.js';
+import { COMMANDS, UsageError, type CliCommand } from '../../src/cli/command.js';
+import { HELP, USAGE } from '../../src/cli/help.js';
 import {
-  COMMANDS,
   endpointUrl,
   fileInDirectory,
-  HELP,
   lastSegmentProblem,
-  parseCli,
   parseUri,
-  USAGE,
-  UsageError,
   withEndpoint,
-  type CliCommand,
-} from '../../src/cli-args.js';
+} from '../../src/cli/locations.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const ACCESS = 'AKIAIOSFODNN7EXAMPLE';

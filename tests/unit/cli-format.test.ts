@@ -16,7 +16,7 @@ import {
   plural,
   transferSummary,
   type TransferSummary,
-} from '../../src/cli-format.js';
+} from '../../src/cli/format.js';
 import { NotFoundError, SyncError, type SyncAction, type SyncResult } from '../../src/index.js';
 
 function result(overrides: Partial<SyncResult> = {}): SyncResult {

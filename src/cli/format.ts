@@ -7,9 +7,9 @@
 import path from 'node:path';
 import { inspect } from 'node:util';
 
-import type { TransferArgs } from './cli-args.js';
-import { formatBytes } from './utils.js';
-import type { SyncFailure, Direction, SkippedEntry, SyncAction, SyncResult } from './result.js';
+import { formatBytes } from '../utils.js';
+import type { SyncFailure, Direction, SkippedEntry, SyncAction, SyncResult } from '../result.js';
+import type { TransferArgs } from './command.js';
 
 /** A failed file, as the summary shows it. */
 export interface FailedFile {

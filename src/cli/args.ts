@@ -1,0 +1,353 @@
+/**
+ * The `s3lync` command line's arguments: parsed with `node:util` `parseArgs`, checked, and
+ * turned into a plain description of what to run ({@link CliCommand}). Pure (no I/O), so
+ * every rule is unit tested without a process.
+ *
+ * @packageDocumentation
+ */
+import { parseArgs } from 'node:util';
+
+import { parsePositiveInt } from '../config.js';
+import { ConfigError } from '../exceptions.js';
+import { PROGRESS_MODES, validateProgressMode, type ProgressMode } from '../progress.js';
+import { formatS3Uri, redactRawUri } from '../utils.js';
+import {
+  COMMANDS,
+  UsageError,
+  type CliCommand,
+  type CommandName,
+  type GlobalOptions,
+  type TransferArgs,
+} from './command.js';
+import { endpointUrl, hasScheme, lastSegmentProblem, parseUri, withEndpoint } from './locations.js';
+
+const GLOBAL_OPTIONS = {
+  endpoint: { type: 'string' },
+  profile: { type: 'string' },
+  region: { type: 'string' },
+  progress: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  debug: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+const TRANSFER_OPTIONS = {
+  'dry-run': { type: 'boolean' },
+  exclude: { type: 'string', multiple: true },
+  'no-default-excludes': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  'no-checksum': { type: 'boolean' },
+} as const;
+
+const COMMAND_OPTIONS = {
+  cp: TRANSFER_OPTIONS,
+  sync: {
+    ...TRANSFER_OPTIONS,
+    delete: { type: 'boolean' },
+    'max-delete': { type: 'string' },
+  },
+  ls: { recursive: { type: 'boolean', short: 'r' } },
+  rm: { recursive: { type: 'boolean', short: 'r' } },
+  cat: {},
+} as const;
+
+const ALL_OPTIONS = {
+  ...GLOBAL_OPTIONS,
+  ...COMMAND_OPTIONS.sync,
+  ...COMMAND_OPTIONS.ls,
+} as const;
+
+/**
+ * Parses `argv` (without `node` and the script).
+ *
+ * @throws {UsageError} for bad usage, with a one-line message.
+ */
+export function parseCli(argv: readonly string[]): CliCommand {
+  let parsed;
+  try {
+    parsed = parseRaw(argv);
+  } catch (error) {
+    throw usageFromParseArgs(error, commandIn(argv));
+  }
+  const { values, positionals, tokens } = parsed;
+  const [first, ...args] = positionals;
+  if (values.version === true) return { kind: 'version' };
+  if (first === undefined) {
+    if (values.help === true) return { kind: 'help', topic: undefined };
+    throw new UsageError('missing command');
+  }
+  if (first === 'help') {
+    const topic = args[0];
+    if (topic === undefined) return { kind: 'help', topic: undefined };
+    return { kind: 'help', topic: commandName(topic) };
+  }
+  const command = commandName(first);
+  if (values.help === true) return { kind: 'help', topic: command };
+
+  const allowed = new Set([
+    ...Object.keys(GLOBAL_OPTIONS),
+    ...Object.keys(COMMAND_OPTIONS[command]),
+  ]);
+  for (const token of tokens) {
+    if (token.kind === 'option' && !allowed.has(token.name)) {
+      throw new UsageError(`${command} does not take ${token.rawName}`, command);
+    }
+  }
+  return commandArgs(command, args, values, globalOptions(values, command));
+}
+
+function parseRaw(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    options: ALL_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+    tokens: true,
+  });
+}
+
+type Values = ReturnType<typeof parseRaw>['values'];
+
+function commandIn(argv: readonly string[]): CommandName | undefined {
+  const first = argv.find((a) => !a.startsWith('-'));
+  return (COMMANDS as readonly string[]).includes(first ?? '') ? (first as CommandName) : undefined;
+}
+
+function commandName(word: string): CommandName {
+  if ((COMMANDS as readonly string[]).includes(word)) return word as CommandName;
+  throw new UsageError(
+    `unknown command ${JSON.stringify(redactRawUri(word))}; expected one of ${COMMANDS.join(', ')}`,
+  );
+}
+
+function usageFromParseArgs(error: unknown, command: CommandName | undefined): unknown {
+  const e = error as { code?: unknown; message?: unknown };
+  if (typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return error;
+  const message = String(e.message);
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'([^']+)'/.exec(message)?.[1] ?? message;
+    return new UsageError(`unknown option ${option}`, command);
+  }
+  // "Option '--exclude <value>' argument missing", "Option '--json' does not take an argument"
+  return new UsageError(message.replace(/^Option '([^']+)'/, '$1:').replace(/\.$/, ''), command);
+}
+
+/** The command's own arguments, checked, once the options are known to be its own. */
+function commandArgs(
+  command: CommandName,
+  args: readonly string[],
+  values: Values,
+  global: GlobalOptions,
+): CliCommand {
+  switch (command) {
+    case 'cp':
+    case 'sync':
+      return { kind: command, global, transfer: transferArgs(command, args, values, global) };
+    case 'ls':
+      return {
+        kind: 'ls',
+        global,
+        uri: s3Arg(command, args, global.endpoint, { allowBucketOnly: true }),
+        recursive: values.recursive === true,
+      };
+    case 'rm': {
+      const recursive = values.recursive === true;
+      const uri = s3Arg(command, args, global.endpoint);
+      if (!recursive && uri.endsWith('/')) {
+        throw new UsageError(
+          `rm: ${redactRawUri(uri)} names a prefix; add --recursive to delete everything under it`,
+          command,
+        );
+      }
+      return { kind: 'rm', global, uri, recursive };
+    }
+    case 'cat': {
+      const uri = s3Arg(command, args, global.endpoint);
+      if (uri.endsWith('/')) {
+        throw new UsageError(`cat: ${redactRawUri(uri)} names a prefix, not an object`, command);
+      }
+      return { kind: 'cat', global, uri };
+    }
+  }
+}
+
+function globalOptions(values: Values, command: CommandName): GlobalOptions {
+  const json = values.json === true;
+  const quiet = values.quiet === true;
+  let progress: ProgressMode = json || quiet ? 'disabled' : 'progress';
+  if (values.progress !== undefined) {
+    try {
+      progress = validateProgressMode(values.progress, '--progress');
+    } catch {
+      throw new UsageError(
+        `--progress must be one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(values.progress)}`,
+        command,
+      );
+    }
+  }
+  return {
+    endpoint: values.endpoint === undefined ? undefined : endpointUrl(values.endpoint, command),
+    profile: nonEmpty(values.profile, '--profile', command),
+    region: nonEmpty(values.region, '--region', command),
+    progress,
+    json,
+    quiet,
+    debug: values.debug === true,
+  };
+}
+
+function nonEmpty(
+  value: string | undefined,
+  option: string,
+  command: CommandName,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '') throw new UsageError(`${option} must not be empty`, command);
+  return value;
+}
+
+function s3Arg(
+  command: CommandName,
+  args: readonly string[],
+  endpoint: string | undefined,
+  options: { allowBucketOnly?: boolean } = {},
+): string {
+  if (args.length !== 1) {
+    throw new UsageError(
+      args.length === 0
+        ? `${command} needs an s3:// URI`
+        : `${command} takes one s3:// URI, got ${args.length} arguments`,
+      command,
+    );
+  }
+  const uri = args[0] ?? '';
+  if (!uri.startsWith('s3://')) {
+    throw new UsageError(
+      `${command} needs an s3:// URI, got ${JSON.stringify(redactRawUri(uri))}`,
+      command,
+    );
+  }
+  const allowBucketOnly = options.allowBucketOnly === true;
+  const full = withEndpoint(uri, endpoint, command);
+  const parsed = parseUri(full, command, allowBucketOnly);
+  if (!allowBucketOnly && parsed.key === '')
+    throw new UsageError(`${command} needs a key`, command);
+  return full;
+}
+
+function transferArgs(
+  command: 'cp' | 'sync',
+  args: readonly string[],
+  values: Values,
+  global: GlobalOptions,
+): TransferArgs {
+  const { source, destination, srcS3 } = transferSides(command, args);
+  const remote = srcS3 ? source : destination;
+  const uri = withEndpoint(remote, global.endpoint, command);
+  const parsed = parseUri(uri, command);
+  const problem = lastSegmentProblem(parsed.key);
+  if (problem !== undefined) {
+    throw new UsageError(
+      `${command}: ${redactRawUri(remote)}: ${problem}, so it cannot name a local file or directory`,
+      command,
+    );
+  }
+  const mirror = values.delete === true;
+  let maxDelete: number | undefined;
+  if (values['max-delete'] !== undefined) {
+    if (!mirror) throw new UsageError('--max-delete needs --delete', command);
+    maxDelete = nonNegativeInt(values['max-delete'], '--max-delete', command);
+  }
+  const excludes = excludePatterns(values.exclude ?? [], command);
+  const concurrency =
+    values.concurrency === undefined ? undefined : concurrencyOption(values.concurrency, command);
+  const shown = formatS3Uri(parsed);
+  return {
+    direction: srcS3 ? 'download' : 'upload',
+    uri,
+    localPath: srcS3 ? destination : source,
+    source: srcS3 ? shown : source,
+    destination: srcS3 ? destination : shown,
+    dryRun: values['dry-run'] === true,
+    useChecksum: values['no-checksum'] !== true,
+    excludes,
+    defaultExcludes: values['no-default-excludes'] !== true,
+    concurrency,
+    mirror,
+    maxDelete,
+  };
+}
+
+/** The source and the destination of `cp`/`sync`: exactly one of them `s3://`. */
+function transferSides(
+  command: 'cp' | 'sync',
+  args: readonly string[],
+): { source: string; destination: string; srcS3: boolean } {
+  if (args.length !== 2) {
+    throw new UsageError(
+      `${command} takes a source and a destination, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
+      command,
+    );
+  }
+  const [source = '', destination = ''] = args;
+  for (const arg of [source, destination]) {
+    if (hasScheme(arg) && !arg.startsWith('s3://')) {
+      throw new UsageError(
+        `${JSON.stringify(redactRawUri(arg))}: only s3:// URIs and local paths are supported`,
+        command,
+      );
+    }
+    if (arg === '') throw new UsageError(`${command}: an empty path`, command);
+  }
+  const srcS3 = source.startsWith('s3://');
+  const dstS3 = destination.startsWith('s3://');
+  if (srcS3 && dstS3) {
+    throw new UsageError(
+      `${command} between two S3 locations is not supported; one side must be a local path`,
+      command,
+    );
+  }
+  if (!srcS3 && !dstS3) {
+    throw new UsageError(`${command} needs one s3:// side; both are local paths`, command);
+  }
+  return { source, destination, srcS3 };
+}
+
+/** `--exclude` patterns, each a valid regular expression. */
+function excludePatterns(patterns: string[], command: CommandName): string[] {
+  for (const pattern of patterns) {
+    try {
+      new RegExp(pattern);
+    } catch (error) {
+      throw new UsageError(
+        `--exclude ${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message}`,
+        command,
+      );
+    }
+  }
+  return patterns;
+}
+
+function concurrencyOption(value: string, command: CommandName): number {
+  try {
+    return parsePositiveInt(value, '--concurrency');
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new UsageError(
+      `--concurrency must be an integer >= 1, got ${JSON.stringify(value)}`,
+      command,
+    );
+  }
+}
+
+function nonNegativeInt(value: string, option: string, command: CommandName): number {
+  if (!/^\s*\d+\s*$/.test(value)) {
+    throw new UsageError(
+      `${option} must be an integer >= 0, got ${JSON.stringify(value)}`,
+      command,
+    );
+  }
+  return Number(value);
+}

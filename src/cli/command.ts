@@ -1,0 +1,84 @@
+/**
+ * What a parsed `s3lync` command line is: the commands, their options, and the error for
+ * bad usage. Plain data, shared by the parser, the help, the formatting and the runner.
+ *
+ * @packageDocumentation
+ */
+import { S3lyncError } from '../exceptions.js';
+import type { ProgressMode } from '../progress.js';
+import type { Direction } from '../result.js';
+
+/** The commands. */
+export type CommandName = 'cp' | 'sync' | 'ls' | 'rm' | 'cat';
+
+/** Every {@link CommandName}, in the order the help lists them. */
+export const COMMANDS: readonly CommandName[] = ['cp', 'sync', 'ls', 'rm', 'cat'];
+
+/** Bad usage: the CLI prints the message and the command's usage line, and exits 2. */
+export class UsageError extends S3lyncError {
+  /** The command whose usage line to show; `undefined` for the general one. */
+  readonly command: CommandName | undefined;
+
+  constructor(message: string, command?: CommandName) {
+    super(message);
+    this.command = command;
+  }
+}
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  /** `--endpoint`: turns `s3://bucket/key` into that endpoint's form. */
+  endpoint: string | undefined;
+  /** `--profile`: the AWS profile (`AWS_PROFILE`) for credentials and region. */
+  profile: string | undefined;
+  /** `--region`. */
+  region: string | undefined;
+  /** `--progress`; `disabled` by default with `--json` or `-q`. */
+  progress: ProgressMode;
+  /** `--json`: one JSON object on stdout instead of the human summary. */
+  json: boolean;
+  /** `-q`: only errors. */
+  quiet: boolean;
+  /** `-v`/`--debug`: debug logging and stack traces. */
+  debug: boolean;
+}
+
+/** What `cp` and `sync` do. */
+export interface TransferArgs {
+  /** `download` when the source is the `s3://` side, else `upload`. */
+  direction: Direction;
+  /** The `s3://` side, with `--endpoint` applied. */
+  uri: string;
+  /** The local side, as given. */
+  localPath: string;
+  /** The source as given (redacted), for messages. */
+  source: string;
+  /** The destination as given (redacted), for messages. */
+  destination: string;
+  /** `--dry-run`. */
+  dryRun: boolean;
+  /** Not `--no-checksum`. */
+  useChecksum: boolean;
+  /** `--exclude`, in order. */
+  excludes: string[];
+  /** Not `--no-default-excludes`. */
+  defaultExcludes: boolean;
+  /** `--concurrency`. */
+  concurrency: number | undefined;
+  /** `--delete` (sync only). */
+  mirror: boolean;
+  /** `--max-delete` (sync only). */
+  maxDelete: number | undefined;
+}
+
+/** A parsed command line. */
+export type CliCommand =
+  | { kind: 'help'; topic: CommandName | undefined }
+  | { kind: 'version' }
+  | { kind: 'cp' | 'sync'; global: GlobalOptions; transfer: TransferArgs }
+  | { kind: 'ls'; global: GlobalOptions; uri: string; recursive: boolean }
+  | { kind: 'rm'; global: GlobalOptions; uri: string; recursive: boolean }
+  | { kind: 'cat'; global: GlobalOptions; uri: string };
+
+/** A command line that runs something against S3 (not help or the version). */
+export type RunCommand = Exclude<CliCommand, { kind: 'help' | 'version' }>;

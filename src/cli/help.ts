@@ -1,0 +1,131 @@
+/**
+ * The `s3lync` help texts: the one-line usage of each command (shown with usage errors)
+ * and the full help of each command and of the whole tool.
+ *
+ * @packageDocumentation
+ */
+import type { CommandName } from './command.js';
+
+/** The one-line usage of each command, shown with usage errors. */
+export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
+  main: 'usage: s3lync <cp|sync|ls|rm|cat> [options] <args>   (s3lync --help for more)',
+  cp: 'usage: s3lync cp [options] <src> <dst>   (one side s3://, the other local)',
+  sync: 'usage: s3lync sync [options] <src> <dst>   (one side s3://, the other local)',
+  ls: 'usage: s3lync ls [--recursive] <s3-uri>',
+  rm: 'usage: s3lync rm [--recursive] <s3-uri>',
+  cat: 'usage: s3lync cat <s3-uri>',
+};
+
+const GLOBAL_HELP = `Global options:
+  --endpoint URL       an S3-compatible endpoint (http://host:port); turns s3://bucket/key
+                       into that endpoint's form, credentials from the AWS chain
+  --profile NAME       the AWS profile for credentials and region (sets AWS_PROFILE)
+  --region REGION      the region
+  --progress MODE      progress (bars on a terminal), compact (a line per file), disabled
+  --json               print one JSON object on stdout (the summary) instead of text
+  -q, --quiet          print only errors
+  -v, --debug          debug logging, and stack traces with errors
+  -h, --help           this help; "s3lync <command> --help" for a command
+  --version            the version`;
+
+const TRANSFER_HELP = `  --dry-run            show what would be done, change nothing
+  --exclude REGEX      skip relative paths matching REGEX (repeatable); added to the
+                       defaults (hidden files and directories, __pycache__, .egg-info)
+  --no-default-excludes  do not skip the defaults
+  --concurrency N      files in flight at once (default S3LYNC_MAX_WORKERS, else 8)
+  --no-checksum        compare sizes only, not MD5s`;
+
+/** The help of each command, and the general one. */
+export const HELP: Readonly<Record<CommandName | 'main', string>> = {
+  main: `s3lync: use S3 objects like local files, from the shell.
+
+${USAGE.main}
+
+Commands:
+  cp <src> <dst>       copy a file or a tree, either way (unchanged files are skipped)
+  sync <src> <dst>     the same, plus --delete to mirror
+  ls <s3-uri>          list objects and prefixes
+  rm <s3-uri>          delete an object (--recursive: everything under a prefix)
+  cat <s3-uri>         write an object to stdout
+
+S3 URIs: s3://bucket/key, s3://host:port@bucket/key, s3://https://host/bucket/key,
+s3://SECRET:ACCESS@https://host/bucket/key (secret first; never printed).
+A key ending with "/" names a prefix; otherwise a key that is not an object is one.
+
+${GLOBAL_HELP}
+
+Exit codes: 0 success, 1 failure (some files failed: the summary lists them), 2 bad
+usage, 130 interrupted (Ctrl-C: transfers in flight are cancelled and cleaned up).`,
+  cp: `${USAGE.cp}
+
+Copies a file or a tree between S3 and the local disk; the direction follows which side
+is s3://. Files that are already equal are skipped; nothing is deleted.
+The destination is the path itself; a destination ending with "/" (or an existing
+directory) receives a single file under its own name.
+
+Options:
+${TRANSFER_HELP}
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync cp ./report.csv s3://bucket/reports/2026.csv
+  s3lync cp ./report.csv s3://bucket/reports/
+  s3lync cp s3://bucket/datasets/images/ ./images
+  s3lync --endpoint http://127.0.0.1:7480 cp s3://bucket/key.bin ./key.bin`,
+  sync: `${USAGE.sync}
+
+Makes the destination hold what the source holds: transfers what is missing or
+changed. With --delete, also deletes what the source lacks (never excluded paths,
+never after a failed transfer).
+
+Options:
+  --delete             mirror: delete at the destination what the source lacks
+  --max-delete N       with --delete: refuse (before changing anything) to delete more
+${TRANSFER_HELP}
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync sync ./site s3://bucket/site/ --delete --dry-run
+  s3lync sync s3://bucket/datasets/run-1/ ./run-1 --exclude '\\.tmp$' --json
+  s3lync sync ./logs s3://bucket/logs/ --delete --max-delete 100`,
+  ls: `${USAGE.ls}
+
+Lists the objects and prefixes (PRE) one level under the URI, with their last-modified
+time (UTC) and size in bytes; --recursive lists every key under it. Exits 1 when nothing
+is found.
+
+Options:
+  -r, --recursive      list every object under the prefix, with full keys
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync ls s3://bucket/
+  s3lync ls --recursive s3://bucket/datasets/
+  s3lync ls s3://bucket/logs/ --json`,
+  rm: `${USAGE.rm}
+
+Deletes one object, or with --recursive every object under the prefix (DeleteObjects
+in batches of 1,000).
+
+Options:
+  -r, --recursive      delete every object under the prefix (key/ is added if missing)
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync rm s3://bucket/reports/old.csv
+  s3lync rm --recursive s3://bucket/tmp/`,
+  cat: `${USAGE.cat}
+
+Streams an object to stdout (nothing is written to disk), then checks its size and,
+where the server says, its MD5.
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync cat s3://bucket/config.json
+  s3lync cat s3://bucket/logs/today.log | grep ERROR`,
+};
