@@ -1,0 +1,19 @@
+/**
+ * What every operation of the client needs: how requests are sent, the retry policy, and
+ * how URIs are named in messages.
+ *
+ * @packageDocumentation
+ */
+import type { RetryPolicy } from './retrying.js';
+import type { Transport } from './transport.js';
+import type { UriFormatter } from './types.js';
+
+/** The client's parts, shared by its operations. */
+export interface ClientContext {
+  /** Sends each kind of request. */
+  readonly transport: Transport;
+  /** The retry policy of transfers the SDK cannot replay by itself. */
+  readonly retry: RetryPolicy;
+  /** Renders URIs (credentials redacted) for messages. */
+  readonly describe: UriFormatter;
+}
