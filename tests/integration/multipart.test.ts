@@ -111,6 +111,16 @@ describeS3('multipart uploads against radosgw', () => {
     expect(await obj.sync('upload')).toMatchObject({ transferred: 0, hashedFiles: 0 });
   });
 
+  it('downloads in ranges with one file in flight (maxConcurrency 1): every range, not only the first', async () => {
+    const key = uniqueKey('one-at-a-time.bin');
+    const data = randomBytes(12 * MiB + 3);
+    await putObject(bucket.client, bucket.name, key, data);
+    // Three ranges of the part size, one request in flight.
+    const back = object(key, { rangeThreshold: MiB, partSize: 5 * MiB, maxConcurrency: 1 });
+    expect(await back.sync('download')).toMatchObject({ transferred: 1 });
+    expect(md5(await readFile(back.localPath))).toBe(md5(data));
+  });
+
   /** The entries of every index file in the index directory of `obj`'s case. */
   async function indexEntries(obj: S3Object): Promise<Map<string, IndexEntry>> {
     const dir = path.join(path.dirname(obj.localPath), 'index');
