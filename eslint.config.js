@@ -121,7 +121,6 @@ export default tseslint.config(
       'src/client.ts',
       'src/sync.ts',
       'src/hash-index.ts',
-      'src/manager.ts',
       'src/cli-args.ts',
       'src/plan.ts',
       'src/hash.ts',
