@@ -119,9 +119,7 @@ export default tseslint.config(
     // Still being split (issue: one module, one job); each leaves this list when it fits.
     files: [
       'src/hash-index.ts',
-      'src/manager.ts',
       'src/hash.ts',
-      'src/core.ts',
     ],
     rules: { 'max-lines': 'off', 'max-lines-per-function': 'off' },
   },

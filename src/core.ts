@@ -3,26 +3,39 @@
  *
  * @packageDocumentation
  */
-import path from 'node:path';
 import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { createS3Client, S3lyncClient, timeoutsFor, type TimeoutOptions } from './client.js';
-import { parsePositiveInt, readEnvConfig } from './config.js';
-import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
+import { createS3Client, S3lyncClient } from './client.js';
+import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
-import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
+import { patternSource } from './excludes.js';
 import { openS3File, type OpenMode, type OpenOptions, type S3File } from './file.js';
 import { removeLocalCopy } from './local-root.js';
 import { acquireLock, lockFileFor, type Lock } from './lock.js';
 import { getLogger, registerSecret } from './logging.js';
+import {
+  connectionOf,
+  resolveObjectSettings,
+  type Connection,
+  type ObjectSettings,
+} from './object-settings.js';
+import {
+  checkOptions,
+  DELETE_OPTION_KEYS,
+  EXISTS_OPTION_KEYS,
+  OPEN_OPTION_KEYS,
+  S3_OBJECT_OPTION_KEYS,
+  SYNC_OPTION_KEYS,
+  type DeleteOptions,
+  type ExistsOptions,
+  type S3ObjectOptions,
+} from './options.js';
 import { removeOrphanTempsOf } from './recovery.js';
-import { validateProgressMode, type ProgressMode } from './progress.js';
-import { resolveRetryConfig, type RetryConfig } from './retry.js';
+import type { ProgressMode } from './progress.js';
 import { runSync, uploadNew, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
 import {
-  cacheRoot,
   defaultLocalPath,
   expandHome,
   formatS3Uri,
@@ -31,84 +44,18 @@ import {
 } from './utils.js';
 import type { Direction, SyncResult } from './result.js';
 
+export {
+  DEFAULT_MULTIPART_THRESHOLD,
+  DEFAULT_PART_SIZE,
+  DEFAULT_RANGE_THRESHOLD,
+  MIN_PART_SIZE,
+} from './object-settings.js';
+export type { DeleteOptions, ExistsOptions, S3ObjectOptions } from './options.js';
+
 const log = getLogger('core');
 
-/** Files larger than this upload in parts. @default 8 MiB */
-export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
-/** The part size of multipart uploads. @default 8 MiB */
-export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
-/** Objects larger than this download as parallel ranged GETs. @default 32 MiB */
-export const DEFAULT_RANGE_THRESHOLD = 32 * 1024 * 1024;
-/** S3's smallest part (all but the last). */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-/** Options of {@link S3Object}. */
-export interface S3ObjectOptions {
-  /** The local file or directory. `~` is expanded. @default `$XDG_CACHE_HOME/s3lync/<bucket>/<key>`, else `~/.cache/s3lync/...`, else `<tmpdir>/s3lync/...` */
-  localPath?: string;
-  /** An SDK client to use instead of building one (it keeps its own retry settings). @default one built from the URI */
-  client?: S3Client;
-  /** Regular expressions of relative paths to skip in tree syncs; replace the defaults. @default DEFAULT_EXCLUDES */
-  excludes?: readonly (string | RegExp)[];
-  /** How transfers are shown. @default 'progress' (falls back to 'compact' off a terminal) */
-  progressMode?: ProgressMode;
-  /** The retry policy of the client s3lync builds. @default { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30000, jitter: true } */
-  retry?: RetryConfig;
-  /**
-   * The connect and idle timeouts of the client s3lync builds (not of a `client` given): an
-   * attempt that times out is retried, and the last one fails with an `S3TimeoutError`.
-   * @default S3LYNC_CONNECT_TIMEOUT_MS and S3LYNC_IDLE_TIMEOUT_MS, else { connectMs: 10000, idleMs: 60000 }
-   */
-  timeouts?: TimeoutOptions;
-  /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the AWS profile, or us-east-1 for custom endpoints */
-  region?: string;
-  /** Files larger than this upload in parts. @default 8 MiB */
-  multipartThreshold?: number;
-  /** Part size of multipart uploads, at least 5 MiB. @default 8 MiB */
-  partSize?: number;
-  /** Files (and parts) in flight at once, across the whole tree. @default S3LYNC_MAX_WORKERS, else 8 */
-  maxConcurrency?: number;
-  /**
-   * Remember local MD5s between runs so unchanged files are not hashed again: `true` keeps
-   * the index in the cache directory, a string names another directory, `false` disables it.
-   * @default true
-   */
-  hashIndex?: boolean | string;
-  /**
-   * Objects larger than this download as parallel ranged GETs of `partSize` bytes (up to 4
-   * in flight), all pinned to one ETag with `If-Match`; smaller ones in one GET.
-   * @default 32 MiB
-   */
-  rangeThreshold?: number;
-  /**
-   * Also send an S3 additional checksum (`x-amz-checksum-*`) of this algorithm with every
-   * upload, computed locally in the hashing pass. Servers that support it store and check it.
-   * @default none (Content-MD5 and the ETag already protect uploads)
-   */
-  checksumAlgorithm?: ChecksumAlgorithm;
-  /**
-   * Bounds the files in flight together with other objects that share it (an
-   * `S3ObjectManager` passes one); `pLimit(n)` from p-limit fits.
-   * @default a limiter of `maxConcurrency` per sync
-   */
-  limiter?: Limiter;
-  /**
-   * How long a sync waits (ms) while another process, or another object of this one, is
-   * syncing the same local path, before failing with a {@link LockTimeoutError}. Locks live
-   * in `<cache>/.locks/`; a lock left by a dead process is broken.
-   * @default Infinity (wait)
-   */
-  lockTimeout?: number;
-  /**
-   * Symbolic links in a local tree: `false` reads links to files inside the root and skips,
-   * with a warning in the result and the log, links that lead out of it and links to
-   * directories (so a link planted in a synced directory cannot exfiltrate a file); `true`
-   * follows every link, as `aws s3 sync` does (loops excepted). Either way s3lync never
-   * writes or deletes through a link.
-   * @default false
-   */
-  followSymlinks?: boolean;
-}
+/** Builds the SDK client of an object that was given none. */
+type ClientSource = (connection: Connection) => S3Client;
 
 /** A `{ bucket, key }` location plus the client to reach it. */
 interface Resolved {
@@ -148,100 +95,53 @@ export class S3Object {
   /** How long a sync waits for the lock of {@link S3Object.localPath} (ms). */
   readonly lockTimeout: number;
   readonly #resolved: Resolved;
-  readonly #lockDir: string;
-  readonly #indexDir: string | undefined;
+  readonly #settings: ObjectSettings;
   readonly #limiter: Limiter | undefined;
-  readonly #checksumAlgorithm: ChecksumAlgorithm | undefined;
   /** The ETag this object last saw for a single file (`null`: seen absent). */
   #lastSeenEtag: string | null | undefined;
   #excludes: string[];
 
   /**
    * @param uri - any of the forms in {@link ACCEPTED_URI_FORMS}.
+   * @param clientFor - builds the SDK client when `options` give none; internal, for a manager
+   *   to share its clients.
    * @throws {InvalidUriError} for a URI s3lync cannot parse.
-   * @throws {ConfigError} for an invalid option or environment variable.
+   * @throws {ConfigError} for an unknown or invalid option, or an invalid environment variable.
    */
-  constructor(uri: string, options: S3ObjectOptions = {}) {
+  constructor(
+    uri: string,
+    options: S3ObjectOptions = {},
+    clientFor: ClientSource = createS3Client,
+  ) {
     const parsed = parseS3Uri(uri);
     if (parsed.credentials) registerSecret(parsed.credentials.secretAccessKey);
+    checkOptions(options, S3_OBJECT_OPTION_KEYS, 'options of new S3Object()');
     const env = readEnvConfig();
+    const settings = resolveObjectSettings(options, env);
     this.bucket = parsed.bucket;
     this.key = parsed.key;
     this.uri = formatS3Uri(parsed);
-    this.progressMode = validateProgressMode(options.progressMode ?? 'progress');
-    this.maxConcurrency =
-      options.maxConcurrency === undefined
-        ? env.maxWorkers
-        : parsePositiveInt(options.maxConcurrency, 'maxConcurrency');
-    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
-    if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_SIZE) {
-      throw new ConfigError(
-        `Expected \`partSize\` to be an integer >= ${MIN_PART_SIZE} (5 MiB), got ${JSON.stringify(options.partSize)} (${typeof options.partSize})`,
-      );
-    }
-    this.multipartThreshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
-    if (!Number.isInteger(this.multipartThreshold) || this.multipartThreshold < 0) {
-      throw new ConfigError(
-        `Expected \`multipartThreshold\` to be an integer >= 0, got ${JSON.stringify(options.multipartThreshold)} (${typeof options.multipartThreshold})`,
-      );
-    }
-    this.followSymlinks = options.followSymlinks ?? false;
-    if (typeof this.followSymlinks !== 'boolean') {
-      throw new ConfigError(
-        `Expected \`followSymlinks\` to be a boolean, got ${JSON.stringify(options.followSymlinks)} (${typeof options.followSymlinks})`,
-      );
-    }
-    this.rangeThreshold = options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD;
-    if (!Number.isInteger(this.rangeThreshold) || this.rangeThreshold < 0) {
-      throw new ConfigError(
-        `Expected \`rangeThreshold\` to be an integer >= 0, got ${JSON.stringify(options.rangeThreshold)} (${typeof options.rangeThreshold})`,
-      );
-    }
-    this.lockTimeout = options.lockTimeout ?? Number.POSITIVE_INFINITY;
-    if (
-      typeof this.lockTimeout !== 'number' ||
-      Number.isNaN(this.lockTimeout) ||
-      this.lockTimeout < 0
-    ) {
-      throw new ConfigError(
-        `Expected \`lockTimeout\` to be a number of ms >= 0, got ${JSON.stringify(options.lockTimeout)} (${typeof options.lockTimeout})`,
-      );
-    }
-    const retryConfig = resolveRetryConfig(options.retry);
-    const timeouts = timeoutsFor(options.timeouts, env);
+    this.progressMode = settings.progressMode;
+    this.maxConcurrency = settings.maxConcurrency;
+    this.partSize = settings.partSize;
+    this.multipartThreshold = settings.multipartThreshold;
+    this.followSymlinks = settings.followSymlinks;
+    this.rangeThreshold = settings.rangeThreshold;
+    this.lockTimeout = settings.lockTimeout;
     this.localPath =
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env);
-    const sdk =
-      options.client ??
-      createS3Client({
-        endpoint: parsed.endpoint,
-        credentials: parsed.credentials,
-        region: options.region ?? env.region,
-        retry: retryConfig,
-        timeouts,
-      });
+    const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });
-    this.#resolved = { parsed, client: new S3lyncClient(sdk, { retry: retryConfig, describe }) };
-    this.#excludes = (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource);
+    this.#resolved = {
+      parsed,
+      client: new S3lyncClient(sdk, { retry: settings.retry, describe }),
+    };
+    this.#excludes = [...settings.excludes];
     this.#limiter = options.limiter;
-    const alg = options.checksumAlgorithm;
-    if (alg !== undefined && !CHECKSUM_ALGORITHMS.includes(alg)) {
-      throw new ConfigError(
-        `Expected \`checksumAlgorithm\` to be one of ${CHECKSUM_ALGORITHMS.join(', ')}, got ${JSON.stringify(alg)} (${typeof alg})`,
-      );
-    }
-    this.#checksumAlgorithm = alg;
-    this.#lockDir = path.join(cacheRoot(env), '.locks');
-    const hashIndex = options.hashIndex ?? true;
-    this.#indexDir =
-      hashIndex === false
-        ? undefined
-        : typeof hashIndex === 'string'
-          ? expandHome(hashIndex, env.home)
-          : path.join(cacheRoot(env), '.index');
+    this.#settings = settings;
   }
 
   /** The s3lync client (the door to S3) this object uses. */
@@ -263,9 +163,9 @@ export class S3Object {
       multipartThreshold: this.multipartThreshold,
       progressMode: this.progressMode,
       excludes: this.#excludes,
-      indexDir: this.#indexDir,
+      indexDir: this.#settings.indexDir,
       limiter: this.#limiter,
-      checksumAlgorithm: this.#checksumAlgorithm,
+      checksumAlgorithm: this.#settings.checksumAlgorithm,
       rangeThreshold: this.rangeThreshold,
       followSymlinks: this.followSymlinks,
     };
@@ -278,8 +178,15 @@ export class S3Object {
    * @throws {NotFoundError} when downloading a key that is neither an object nor a prefix.
    * @throws {LocalPathError} when uploading a local path that does not exist.
    * @throws {SyncError} when some files failed; the others were transferred, and `result` says so.
+   * @throws {ConfigError} for an unknown option, before anything is sent.
    */
   async sync(direction: Direction, options: SyncOptions = {}): Promise<SyncResult> {
+    return this.#sync(direction, options, 'sync()');
+  }
+
+  /** {@link S3Object.sync}, for `caller` (named by a refusal of its options). */
+  async #sync(direction: Direction, options: SyncOptions, caller: string): Promise<SyncResult> {
+    checkOptions(options, SYNC_OPTION_KEYS, `options of ${caller}`);
     const { ifMatch, ...rest } = options;
     let expectedEtag: string | null | undefined;
     // Only an upload can overwrite; a download with the same options ignores it.
@@ -315,12 +222,13 @@ export class S3Object {
    * @throws {NotFoundError} when the key is neither an object nor a prefix.
    * @throws {HashMismatchError} when the bytes received do not match (after retries).
    * @throws {SyncError} when some files of a tree failed.
+   * @throws {ConfigError} for an unknown option, before anything is sent.
    */
   download(options?: SyncOptions & { dryRun?: false }): Promise<string>;
   /** Plans a download without changing anything. */
   download(options: SyncOptions & { dryRun: true }): Promise<SyncResult>;
   async download(options: SyncOptions = {}): Promise<string | SyncResult> {
-    const result = await this.sync('download', options);
+    const result = await this.#sync('download', options, 'download()');
     return result.dryRun ? result : this.localPath;
   }
 
@@ -333,12 +241,13 @@ export class S3Object {
    * @returns the URI, redacted (the plan, with `dryRun: true`).
    * @throws {LocalPathError} when the local path does not exist.
    * @throws {SyncError} when some files of a tree failed.
+   * @throws {ConfigError} for an unknown option, before anything is sent.
    */
   upload(options?: SyncOptions & { dryRun?: false }): Promise<string>;
   /** Plans an upload without changing anything. */
   upload(options: SyncOptions & { dryRun: true }): Promise<SyncResult>;
   async upload(options: SyncOptions = {}): Promise<string | SyncResult> {
-    const result = await this.sync('upload', options);
+    const result = await this.#sync('upload', options, 'upload()');
     return result.dryRun ? result : this.uri;
   }
 
@@ -359,7 +268,7 @@ export class S3Object {
   async #locked<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     let lock: Lock | undefined;
     try {
-      lock = await acquireLock(lockFileFor(this.#lockDir, this.localPath), {
+      lock = await acquireLock(lockFileFor(this.#settings.lockDir, this.localPath), {
         timeoutMs: this.lockTimeout,
         signal,
         what: this.localPath,
@@ -367,7 +276,7 @@ export class S3Object {
     } catch (error) {
       if (error instanceof LockTimeoutError || signal?.aborted === true) throw error;
       log.warn(
-        `syncing ${this.localPath} without a lock: cannot create one in ${this.#lockDir}: ${(error as Error).message}`,
+        `syncing ${this.localPath} without a lock: cannot create one in ${this.#settings.lockDir}: ${(error as Error).message}`,
       );
     }
     try {
@@ -386,6 +295,7 @@ export class S3Object {
    * callback succeeds, and the handle is closed either way.
    *
    * @param mode - `r`, `w`, `a`, `x`, with optional `+` and `b` (`rb`, `w+`, `r+b`, ...).
+   * @throws {ConfigError} for an invalid mode or an unknown option, before anything is sent.
    */
   open(mode?: OpenMode, options?: OpenOptions): Promise<S3File>;
   /** The exception-safe form: uploads only if `fn` resolves, returns what `fn` returns. */
@@ -397,6 +307,7 @@ export class S3Object {
   ): Promise<S3File | T> {
     const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
     const options = typeof fnOrOptions === 'function' ? maybeOptions : (fnOrOptions ?? {});
+    checkOptions(options, OPEN_OPTION_KEYS, 'options of open()');
     const file = await openS3File(this, mode, options);
     if (fn === undefined) return file;
     let result: T;
@@ -410,8 +321,13 @@ export class S3Object {
     return result;
   }
 
-  /** Whether the key exists as an object, or as a prefix with at least one object under it. */
-  async exists(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  /**
+   * Whether the key exists as an object, or as a prefix with at least one object under it.
+   *
+   * @throws {ConfigError} for an unknown option, before anything is sent.
+   */
+  async exists(options: ExistsOptions = {}): Promise<boolean> {
+    checkOptions(options, EXISTS_OPTION_KEYS, 'options of exists()');
     const { client } = this.#resolved;
     if (!this.key.endsWith('/') && (await client.head(this.bucket, this.key, options.signal))) {
       return true;
@@ -426,8 +342,10 @@ export class S3Object {
    *
    * @returns how many objects were deleted.
    * @throws {S3ObjectError} naming the keys that could not be deleted.
+   * @throws {ConfigError} for an unknown option, before anything is sent.
    */
-  async delete(options: { local?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+  async delete(options: DeleteOptions = {}): Promise<number> {
+    checkOptions(options, DELETE_OPTION_KEYS, 'options of delete()');
     const { client } = this.#resolved;
     const { signal } = options;
     let count = 0;

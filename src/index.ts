@@ -10,6 +10,8 @@ export {
   DEFAULT_RANGE_THRESHOLD,
   MIN_PART_SIZE,
   type S3ObjectOptions,
+  type ExistsOptions,
+  type DeleteOptions,
 } from './core.js';
 export {
   S3ObjectManager,

@@ -39,6 +39,14 @@ import {
 } from '../../src/exceptions.js';
 import type { OpenMode } from '../../src/file.js';
 import { compositeEtag } from '../../src/hash.js';
+import {
+  DELETE_OPTION_KEYS,
+  EXISTS_OPTION_KEYS,
+  OPEN_OPTION_KEYS,
+  S3_OBJECT_OPTION_KEYS,
+  SYNC_OPTION_KEYS,
+} from '../../src/options.js';
+import { objectOptionValues, quotedKeys, shownOption, syncOptionValues } from './option-values.js';
 
 const URI = 's3://bucket/dir/obj.bin';
 const NO_DELAY = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 } as const;
@@ -805,5 +813,81 @@ describe('credentials in the URI', () => {
     } finally {
       mock.restore();
     }
+  });
+});
+
+describe('options: every key of the types, nothing else', () => {
+  it('new S3Object() accepts every option of S3ObjectOptions, each taking effect', () => {
+    const values = objectOptionValues(sdk, local);
+    for (const key of Object.keys(S3_OBJECT_OPTION_KEYS) as (keyof S3ObjectOptions)[]) {
+      const shown = shownOption(new S3Object(URI, { [key]: values[key] }), key);
+      if (shown !== undefined) expect(shown.value, key).toEqual(values[key]);
+    }
+    expect(() => new S3Object(URI, values)).not.toThrow();
+  });
+
+  it('new S3Object() refuses an unknown option, naming it and listing the accepted ones', () => {
+    const make = (): S3Object => object({ mirorr: true } as S3ObjectOptions);
+    expect(make).toThrow(ConfigError);
+    expect(make).toThrow(
+      `Unknown option \`mirorr\` in the options of new S3Object(); expected one of ${quotedKeys(S3_OBJECT_OPTION_KEYS)}`,
+    );
+    expect(quotedKeys(S3_OBJECT_OPTION_KEYS)).toMatch(/^`localPath`, `client`, /);
+    expect(() => object({ mirorr: true, dryRun: true } as S3ObjectOptions)).toThrow(
+      'Unknown options `mirorr`, `dryRun` in the options of new S3Object()',
+    );
+    expect(() => new S3Object(URI, null as unknown as S3ObjectOptions)).toThrow(
+      'Expected the options of new S3Object() to be an object, got null (null)',
+    );
+  });
+
+  it('sync(), download() and upload() accept every option of SyncOptions', async () => {
+    s3.on(HeadObjectCommand).rejects(notFound());
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 0, Contents: [] });
+    const values = syncOptionValues();
+    for (const key of Object.keys(SYNC_OPTION_KEYS) as (keyof typeof values)[]) {
+      // Past the check, the download finds nothing at the key.
+      await expect(object().download({ [key]: values[key] })).rejects.toBeInstanceOf(NotFoundError);
+    }
+  });
+
+  const typo = { dryrun: true } as never;
+  it.each([
+    ['download()', SYNC_OPTION_KEYS, (o: S3Object) => o.download(typo)],
+    ['upload()', SYNC_OPTION_KEYS, (o: S3Object) => o.upload(typo)],
+    ['sync()', SYNC_OPTION_KEYS, (o: S3Object) => o.sync('upload', typo)],
+    ['open()', OPEN_OPTION_KEYS, (o: S3Object) => o.open('w', typo)],
+    ['open()', OPEN_OPTION_KEYS, (o: S3Object) => o.open('r', () => Promise.resolve(1), typo)],
+    ['exists()', EXISTS_OPTION_KEYS, (o: S3Object) => o.exists(typo)],
+    ['delete()', DELETE_OPTION_KEYS, (o: S3Object) => o.delete(typo)],
+  ])(
+    '%s refuses an unknown option, naming it and the accepted ones, and sends nothing',
+    async (name, keys, call) => {
+      await writeFile(local, 'local content');
+      s3.on(HeadObjectCommand).resolves(headOf('remote content'));
+      s3.on(GetObjectCommand).resolves(getOf('remote content'));
+      capturePuts();
+      s3.on(DeleteObjectCommand).resolves({});
+      const err: unknown = await call(object()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toBe(
+        `Unknown option \`dryrun\` in the options of ${name}; expected one of ${quotedKeys(keys)}`,
+      );
+      expect(sent()).toEqual([]);
+      expect(await readdir(dir)).toEqual(['obj.bin']);
+      expect(await readFile(local, 'utf8')).toBe('local content');
+    },
+  );
+
+  it('refuses the internal expectedEtag and options that are not an object', async () => {
+    await writeFile(local, 'local content');
+    await expect(object().upload({ expectedEtag: null } as never)).rejects.toThrow(
+      'Unknown option `expectedEtag` in the options of upload()',
+    );
+    await expect(object().download('fast' as never)).rejects.toThrow(
+      'Expected the options of download() to be an object, got "fast" (string)',
+    );
+    await expect(object().open('r', [] as never)).rejects.toThrow(ConfigError);
+    expect(sent()).toEqual([]);
   });
 });

@@ -30,7 +30,17 @@ import {
   type ProgressEvent,
   type S3ObjectManagerOptions,
   type StateChange,
+  type AddOptions,
+  type ManagedObjectDefaults,
 } from '../../src/index.js';
+import {
+  ADD_OPTION_KEYS,
+  BATCH_OPTION_KEYS,
+  DELETE_ALL_OPTION_KEYS,
+  EXISTS_ALL_OPTION_KEYS,
+  MANAGED_DEFAULTS_KEYS,
+} from '../../src/options.js';
+import { objectOptionValues, quotedKeys, shownOption, valuesFor } from './option-values.js';
 
 const sdk = new S3Client({
   region: 'us-east-1',
@@ -379,5 +389,115 @@ describe('batches over a mocked client', () => {
     const last = events.at(-1);
     expect(last?.overall).toEqual({ bytesLoaded: 11, bytesTotal: 11, filesDone: 2, filesTotal: 2 });
     expect(events.filter((e) => e.done).map((e) => e.key)).toEqual(['a.txt', 'b.txt']);
+  });
+});
+
+describe('options: every key of the types, nothing else', () => {
+  it('accepts in `defaults` every option its type accepts, each reaching the objects', () => {
+    const values = objectOptionValues(sdk, path.join(dir, 'unused'));
+    for (const key of Object.keys(MANAGED_DEFAULTS_KEYS) as (keyof ManagedObjectDefaults)[]) {
+      const m = new S3ObjectManager({ progressMode: 'disabled', defaults: { [key]: values[key] } });
+      const obj = m.add('s3://bucket/a', { localPath: path.join(dir, 'a') });
+      const shown = shownOption(obj, key);
+      if (shown !== undefined) expect(shown.value, key).toEqual(values[key]);
+      m.destroy();
+    }
+    // All at once, among them those the hand-kept list refused.
+    const all = valuesFor<ManagedObjectDefaults>(values, MANAGED_DEFAULTS_KEYS);
+    expect(all).toMatchObject({ lockTimeout: 1000, rangeThreshold: 1024 * 1024 });
+    expect(all).toMatchObject({ checksumAlgorithm: 'SHA256', followSymlinks: true });
+    expect(() => {
+      new S3ObjectManager({ defaults: all }).destroy();
+    }).not.toThrow();
+  });
+
+  it('accepts in add() every option its type accepts, each taking effect', () => {
+    const values = valuesFor<Required<AddOptions>>(
+      { ...objectOptionValues(sdk, path.join(dir, 'a')), id: 'named', direction: 'upload' },
+      ADD_OPTION_KEYS,
+    );
+    for (const key of Object.keys(ADD_OPTION_KEYS) as (keyof AddOptions)[]) {
+      const m = new S3ObjectManager({ progressMode: 'disabled' });
+      const obj = m.add('s3://bucket/a', { localPath: path.join(dir, 'a'), [key]: values[key] });
+      const [entry] = m.snapshot();
+      if (key === 'id') expect(entry?.id).toBe('named');
+      else if (key === 'direction') expect(entry?.direction).toBe('upload');
+      else {
+        const shown = shownOption(obj, key);
+        if (shown !== undefined) expect(shown.value, key).toEqual(values[key]);
+      }
+      m.destroy();
+    }
+    const m = new S3ObjectManager({ progressMode: 'disabled' });
+    expect(m.add('s3://bucket/a', values).localPath).toBe(path.join(dir, 'a'));
+    m.destroy();
+  });
+
+  it('refuses an unknown option in add(), naming it and listing the accepted ones', () => {
+    const m = manager();
+    expect(() => m.add('s3://bucket/a', { mirorr: true } as AddOptions)).toThrow(ConfigError);
+    expect(() => m.add('s3://bucket/a', { mirorr: true } as AddOptions)).toThrow(
+      `Unknown option \`mirorr\` in the options of add(); expected one of ${quotedKeys(ADD_OPTION_KEYS)}`,
+    );
+    const existing = new S3Object('s3://bucket/d', { localPath: dir, client: sdk });
+    expect(() => m.add(existing, { ide: 'd' } as AddOptions)).toThrow(
+      'Unknown option `ide` in the options of add()',
+    );
+    expect(() => m.add('s3://bucket/a', { limiter: () => undefined } as AddOptions)).toThrow(
+      'Unknown option `limiter` in the options of add()',
+    );
+    expect(m.size).toBe(0);
+  });
+
+  it('refuses unknown options in `defaults`, naming each, and checks them by the objects rules', () => {
+    expect(
+      () =>
+        new S3ObjectManager({
+          defaults: { lockTimout: 1, mirorr: true } as ManagedObjectDefaults,
+        }),
+    ).toThrow(
+      `Unknown options \`lockTimout\`, \`mirorr\` in the \`defaults\`; expected one of ${quotedKeys(MANAGED_DEFAULTS_KEYS)}`,
+    );
+    expect(() => new S3ObjectManager({ defaults: { partSize: 1 } })).toThrow(
+      'Expected `defaults.partSize` to be an integer >= 5242880 (5 MiB), got 1 (number)',
+    );
+    expect(() => new S3ObjectManager({ defaults: { lockTimeout: -1 } })).toThrow(
+      'Expected `defaults.lockTimeout` to be a number of ms >= 0, got -1 (number)',
+    );
+  });
+
+  it.each([
+    ['downloadAll', BATCH_OPTION_KEYS],
+    ['uploadAll', BATCH_OPTION_KEYS],
+    ['syncAll', BATCH_OPTION_KEYS],
+    ['deleteAll', DELETE_ALL_OPTION_KEYS],
+    ['existsAll', EXISTS_ALL_OPTION_KEYS],
+  ] as const)(
+    '%s() refuses an unknown option, naming it and the accepted ones, and sends nothing',
+    async (method, keys) => {
+      serve({ 'a.txt': 'alpha' });
+      s3.on(DeleteObjectCommand).resolves({});
+      const m = manager();
+      m.add('s3://bucket/a.txt', { id: 'a', localPath: path.join(dir, 'a') });
+      const seen = record(m);
+      const err: unknown = await m[method]({ dryrun: true } as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toBe(
+        `Unknown option \`dryrun\` in the options of ${method}(); expected one of ${quotedKeys(keys)}`,
+      );
+      expect(s3.calls()).toHaveLength(0);
+      expect(seen).toEqual([]);
+      expect(statuses(m)).toEqual({ a: 'idle' });
+      // The manager is not left busy.
+      await expect(m.existsAll()).resolves.toMatchObject({ operation: 'exists' });
+    },
+  );
+
+  it('batches refuse the limiter, which the manager owns', async () => {
+    const m = manager();
+    await expect(m.downloadAll({ limiter: () => undefined } as never)).rejects.toThrow(
+      'Unknown option `limiter` in the options of downloadAll()',
+    );
+    expect(s3.calls()).toHaveLength(0);
   });
 });

@@ -1,0 +1,162 @@
+/**
+ * The settings an `S3Object` runs with: its options checked and completed with their
+ * defaults and the environment, in one place. A manager checks its `defaults` with the
+ * same rules, and builds clients from the same {@link Connection}.
+ *
+ * @packageDocumentation
+ */
+import path from 'node:path';
+
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
+import { timeoutsFor, type TimeoutOptions } from './client.js';
+import { parsePositiveInt, type EnvConfig } from './config.js';
+import { ConfigError } from './exceptions.js';
+import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
+import type { S3ObjectOptions } from './options.js';
+import { validateProgressMode, type ProgressMode } from './progress.js';
+import { resolveRetryConfig, type ResolvedRetryConfig } from './retry.js';
+import { cacheRoot, expandHome, type ParsedS3Uri } from './utils.js';
+
+/** Files larger than this upload in parts. @default 8 MiB */
+export const DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024;
+/** The part size of multipart uploads. @default 8 MiB */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+/** Objects larger than this download as parallel ranged GETs. @default 32 MiB */
+export const DEFAULT_RANGE_THRESHOLD = 32 * 1024 * 1024;
+/** S3's smallest part (all but the last). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** How an object reaches S3: what the SDK client s3lync builds for it is made of. */
+export interface Connection {
+  /** The custom endpoint of the URI; `undefined` for AWS. */
+  readonly endpoint: string | undefined;
+  /** The credentials of the URI; `undefined` for the AWS default chain. */
+  readonly credentials: ParsedS3Uri['credentials'];
+  /** The region; `undefined` leaves it to the SDK. */
+  readonly region: string | undefined;
+  /** The retry policy, complete. */
+  readonly retry: ResolvedRetryConfig;
+  /** The connect and idle timeouts, complete. */
+  readonly timeouts: Required<TimeoutOptions>;
+}
+
+/** The options of an `S3Object` (all but `localPath`, `client` and `limiter`), checked and complete. */
+export interface ObjectSettings {
+  readonly progressMode: ProgressMode;
+  readonly maxConcurrency: number;
+  readonly partSize: number;
+  readonly multipartThreshold: number;
+  readonly rangeThreshold: number;
+  readonly followSymlinks: boolean;
+  readonly lockTimeout: number;
+  readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
+  readonly region: string | undefined;
+  readonly retry: ResolvedRetryConfig;
+  readonly timeouts: Required<TimeoutOptions>;
+  /** The exclude patterns, as regular-expression sources. */
+  readonly excludes: readonly string[];
+  /** Where hash indexes live; `undefined` disables the index. */
+  readonly indexDir: string | undefined;
+  /** Where the locks of local paths live. */
+  readonly lockDir: string;
+}
+
+/** `value`, or `fallback` when it is not given, if `ok` accepts it. */
+function valid<T>(
+  value: T | undefined,
+  fallback: T,
+  ok: (v: T) => boolean,
+  option: string,
+  expected: string,
+): T {
+  const v = value ?? fallback;
+  if (!ok(v)) {
+    throw new ConfigError(
+      `Expected \`${option}\` to be ${expected}, got ${JSON.stringify(v)} (${typeof v})`,
+    );
+  }
+  return v;
+}
+
+const isCount = (v: number): boolean => Number.isInteger(v) && v >= 0;
+
+/**
+ * Checks the options of an `S3Object` and completes them.
+ *
+ * @param prefix - put before option names in messages (`defaults.` for a manager's defaults).
+ * @throws {ConfigError} naming the option and the value.
+ */
+export function resolveObjectSettings(
+  options: S3ObjectOptions,
+  env: EnvConfig,
+  prefix = '',
+): ObjectSettings {
+  const name = (option: string): string => `${prefix}${option}`;
+  const hashIndex = options.hashIndex ?? true;
+  return {
+    progressMode: validateProgressMode(options.progressMode ?? 'progress', name('progressMode')),
+    maxConcurrency:
+      options.maxConcurrency === undefined
+        ? env.maxWorkers
+        : parsePositiveInt(options.maxConcurrency, `\`${name('maxConcurrency')}\``),
+    partSize: valid(
+      options.partSize,
+      DEFAULT_PART_SIZE,
+      (v) => Number.isInteger(v) && v >= MIN_PART_SIZE,
+      name('partSize'),
+      `an integer >= ${MIN_PART_SIZE} (5 MiB)`,
+    ),
+    multipartThreshold: valid(
+      options.multipartThreshold,
+      DEFAULT_MULTIPART_THRESHOLD,
+      isCount,
+      name('multipartThreshold'),
+      'an integer >= 0',
+    ),
+    followSymlinks: valid(
+      options.followSymlinks,
+      false,
+      (v) => typeof v === 'boolean',
+      name('followSymlinks'),
+      'a boolean',
+    ),
+    rangeThreshold: valid(
+      options.rangeThreshold,
+      DEFAULT_RANGE_THRESHOLD,
+      isCount,
+      name('rangeThreshold'),
+      'an integer >= 0',
+    ),
+    lockTimeout: valid(
+      options.lockTimeout,
+      Number.POSITIVE_INFINITY,
+      (v) => typeof v === 'number' && !Number.isNaN(v) && v >= 0,
+      name('lockTimeout'),
+      'a number of ms >= 0',
+    ),
+    checksumAlgorithm: valid<ChecksumAlgorithm | undefined>(
+      options.checksumAlgorithm,
+      undefined,
+      (v) => v === undefined || CHECKSUM_ALGORITHMS.includes(v),
+      name('checksumAlgorithm'),
+      `one of ${CHECKSUM_ALGORITHMS.join(', ')}`,
+    ),
+    region: options.region ?? env.region,
+    retry: resolveRetryConfig(options.retry),
+    timeouts: timeoutsFor(options.timeouts, env),
+    excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
+    indexDir:
+      hashIndex === false
+        ? undefined
+        : typeof hashIndex === 'string'
+          ? expandHome(hashIndex, env.home)
+          : path.join(cacheRoot(env), '.index'),
+    lockDir: path.join(cacheRoot(env), '.locks'),
+  };
+}
+
+/** The connection of an object at `parsed` with these settings. */
+export function connectionOf(parsed: ParsedS3Uri, settings: ObjectSettings): Connection {
+  const { region, retry, timeouts } = settings;
+  return { endpoint: parsed.endpoint, credentials: parsed.credentials, region, retry, timeouts };
+}
