@@ -200,7 +200,7 @@ export class S3Object {
     }
     try {
       const run = (): Promise<SyncResult> =>
-        runSync(this.#target(), direction, { ...rest, expectedEtag });
+        runSync(this.#target(), direction, rest, { expectedEtag });
       // A dry run changes nothing, so it need not wait for a sync in progress.
       const result = rest.dryRun === true ? await run() : await this.#locked(run, rest.signal);
       if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;

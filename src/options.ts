@@ -160,9 +160,6 @@ export interface ExistsAllOptions {
 /** The keys an entry point accepts, each `true`. */
 export type KeyRecord<K extends PropertyKey> = Readonly<Record<K, true>>;
 
-/** What the sync options carry for s3lync itself; never taken from a caller. */
-type InternalSyncKey = 'expectedEtag';
-
 /**
  * Holds a record derived from another (by spread or {@link without}) to exactly the keys
  * `K`: `satisfies` sees missing keys there, but extra ones only in a literal.
@@ -212,10 +209,10 @@ export const SYNC_OPTION_KEYS = Object.freeze({
   onProgress: true,
   ifMatch: true,
   limiter: true,
-} as const satisfies KeyRecord<Exclude<keyof SyncOptions, InternalSyncKey>>);
+} as const satisfies KeyRecord<keyof SyncOptions>);
 
 /** The keys of `OpenOptions`. */
-export const OPEN_OPTION_KEYS = exactKeys<Exclude<keyof OpenOptions, InternalSyncKey>>()(
+export const OPEN_OPTION_KEYS = exactKeys<keyof OpenOptions>()(
   without(SYNC_OPTION_KEYS, 'dryRun', 'mirror', 'maxDelete'),
 );
 
@@ -256,7 +253,7 @@ export const ADD_OPTION_KEYS = exactKeys<keyof AddOptions>()({
 });
 
 /** The keys of {@link BatchOptions}. */
-export const BATCH_OPTION_KEYS = exactKeys<Exclude<keyof BatchOptions, InternalSyncKey>>()(
+export const BATCH_OPTION_KEYS = exactKeys<keyof BatchOptions>()(
   without(SYNC_OPTION_KEYS, 'limiter'),
 );
 

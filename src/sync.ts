@@ -13,7 +13,7 @@ import { compileExcludes, patternSource } from './excludes.js';
 import { LocalRoot } from './local-root.js';
 import type { Direction, SkippedEntry, SyncResult } from './result.js';
 import { downloadLayout, uploadLayout, type Scope } from './sync/layout.js';
-import type { SyncOptions, SyncTarget } from './sync/options.js';
+import type { SyncInternals, SyncOptions, SyncTarget } from './sync/options.js';
 import { newResult, report } from './sync/report.js';
 import { SyncRun } from './sync/run.js';
 import type { SyncFailure } from './result.js';
@@ -26,6 +26,7 @@ export async function runSync(
   target: SyncTarget,
   direction: Direction,
   options: SyncOptions = {},
+  internals: SyncInternals = {},
 ): Promise<SyncResult> {
   const started = Date.now();
   options.signal?.throwIfAborted();
@@ -51,7 +52,7 @@ export async function runSync(
     direction,
     layout,
     door,
-    { ...options, maxDelete },
+    { ...options, ...internals, maxDelete },
     result,
     failures,
   );

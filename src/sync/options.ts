@@ -41,14 +41,18 @@ export interface SyncOptions {
    * @default false
    */
   ifMatch?: boolean | string;
-  /** @internal the ETag `ifMatch` resolved to (`null`: the object must not exist). @default none */
-  expectedEtag?: string | null | undefined;
   /**
    * Bounds this call's files together with other calls that share it (an
    * `S3ObjectManager` passes one to every object of a batch); overrides the object's.
    * @default the object's `limiter`, else a limiter of `maxConcurrency` per sync
    */
   limiter?: Limiter;
+}
+
+/** What s3lync itself tells a sync, never a caller. */
+export interface SyncInternals {
+  /** The ETag `ifMatch` resolved to (`null`: the object must not exist). @default none */
+  expectedEtag?: string | null | undefined;
 }
 
 /** What a sync needs from the object it syncs. */

@@ -41,7 +41,7 @@ import {
 } from './apply.js';
 import { conflictOr, quirkRetry, uploadConditions, type UploadConditions } from './conditions.js';
 import type { Layout } from './layout.js';
-import type { Limiter, SyncOptions, SyncTarget } from './options.js';
+import type { Limiter, SyncInternals, SyncOptions, SyncTarget } from './options.js';
 import { MAX_QUEUED_TASKS, TaskGroup } from './tasks.js';
 import type { SyncFailure } from '../result.js';
 
@@ -91,7 +91,7 @@ export class SyncRun {
     private readonly layout: Layout,
     readonly door: LocalRoot,
     index: HashIndex,
-    options: SyncOptions & { maxDelete: number },
+    options: SyncOptions & SyncInternals & { maxDelete: number },
     result: SyncResult,
     failures: SyncFailure[],
   ) {
@@ -119,7 +119,7 @@ export class SyncRun {
     direction: Direction,
     layout: Layout,
     door: LocalRoot,
-    options: SyncOptions & { maxDelete: number },
+    options: SyncOptions & SyncInternals & { maxDelete: number },
     result: SyncResult,
     failures: SyncFailure[],
   ): Promise<SyncRun> {
