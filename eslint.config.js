@@ -120,7 +120,6 @@ export default tseslint.config(
     files: [
       'src/client.ts',
       'src/sync.ts',
-      'src/hash-index.ts',
       'src/manager.ts',
       'src/cli-args.ts',
       'src/plan.ts',

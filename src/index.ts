@@ -70,15 +70,9 @@ export type {
   SyncFailure,
   SyncResult,
 } from './result.js';
-export {
-  HashIndex,
-  isTrusted,
-  parseIndex,
-  serializeIndex,
-  indexFileFor,
-  type IndexEntry,
-} from './hash-index.js';
-export { RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
+export { HashIndex, indexFileFor } from './hash-index.js';
+export { parseIndex, serializeIndex, type IndexEntry } from './hash-index-format.js';
+export { isTrusted, RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
 export { walkLocal, type LocalFile } from './local-tree.js';
 export {
   parseOpenMode,
