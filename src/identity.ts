@@ -1,7 +1,7 @@
 /**
  * A file's identity as `stat` sees it (size, mtime, ctime, inode), held one by one or in
- * columns, and the rule that trusts a digest remembered for it (with its racy margins). A
- * leaf: the walk, the hash index and the transfers share it.
+ * columns, and the rule that trusts a digest remembered for it (with its racy margins).
+ * The walk, the hash index and the transfers share it; it imports only `resized`.
  *
  * @packageDocumentation
  */
