@@ -17,199 +17,25 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
+import {
+  indexHeader,
+  isIndexHeader,
+  parseIndexLine,
+  type IndexEntry,
+} from './hash-index-format.js';
+import { DEAD, EntryTable, SEEN, UNSAVED } from './hash-index-table.js';
+import { nowNs, type FileIdentity } from './identity.js';
+import { compareKeys, indexOfKey, sortKeys } from './keys.js';
 import { acquireLock, type Lock } from './lock.js';
 import { getLogger } from './logging.js';
-import { resized } from './utils.js';
-import { compareKeys, sortKeys } from './keys.js';
 
-import { nowNs, RACY_MARGIN_COARSE_NS, RACY_MARGIN_NS, type FileIdentity } from './identity.js';
+export { parseIndex, serializeIndex, type IndexEntry } from './hash-index-format.js';
+export { isTrusted } from './identity.js';
 
 const log = getLogger('hash-index');
 
-const MAGIC = 's3lync-hash-index 1';
-
 /** A save waits this long for another process's save of the same index, then gives up (a cache). */
 const INDEX_LOCK_TIMEOUT_MS = 30_000;
-
-/** One remembered file. */
-export interface IndexEntry extends FileIdentity {
-  /**
-   * Hex MD5 of the content, or `undefined` when it was never computed: then `etag` is the
-   * content's identity (a download verified against it) and the entry is a miss for
-   * anything that needs the MD5.
-   */
-  md5: string | undefined;
-  /** Wall-clock time (ns) of the stat the digest belongs to. */
-  hashedAtNs: bigint;
-  /** Whether s3lync set the mtime itself (downloads), so its value says nothing of the fs tick. */
-  ownMtime: boolean;
-  /** The remote ETag this content was last verified equal to. */
-  etag?: string | undefined;
-}
-
-/**
- * Whether an entry may stand in for hashing a file with identity `current`: the identity
- * must be unchanged and the entry must not be racy.
- */
-export function isTrusted(entry: IndexEntry, current: FileIdentity): boolean {
-  if (
-    entry.size !== current.size ||
-    entry.mtimeNs !== current.mtimeNs ||
-    entry.ctimeNs !== current.ctimeNs ||
-    entry.ino !== current.ino
-  ) {
-    return false;
-  }
-  // ctime is stamped by the kernel (utimes cannot set it): whole-second ctimes mean a
-  // coarse filesystem, where a later change could keep the same timestamp for longer.
-  const coarse = !entry.ownMtime && entry.ctimeNs % 1_000_000_000n === 0n;
-  const margin = coarse ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS;
-  return entry.mtimeNs + margin <= entry.hashedAtNs;
-}
-
-/** Serialises entries: a header line, then one JSON array per entry. */
-export function serializeIndex(
-  entries: ReadonlyMap<string, IndexEntry>,
-  savedAtNs: bigint,
-): string {
-  const lines = [`${MAGIC} ${savedAtNs}`];
-  for (const [p, e] of entries) {
-    lines.push(
-      JSON.stringify([
-        p,
-        e.size,
-        String(e.mtimeNs),
-        String(e.ctimeNs),
-        String(e.ino),
-        e.md5 ?? '',
-        String(e.hashedAtNs),
-        e.ownMtime ? 1 : 0,
-        e.etag ?? '',
-      ]),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function parseLine(line: string): [string, IndexEntry] | undefined {
-  try {
-    const a = JSON.parse(line) as unknown;
-    if (!Array.isArray(a) || a.length !== 9) return undefined;
-    const [p, size, mtime, ctime, ino, md5, hashedAt, own, etag] = a as unknown[];
-    if (
-      typeof p !== 'string' ||
-      typeof size !== 'number' ||
-      !Number.isSafeInteger(size) ||
-      typeof md5 !== 'string' ||
-      !validMd5(md5) ||
-      typeof etag !== 'string' ||
-      (md5 === '' && etag === '')
-    ) {
-      return undefined;
-    }
-    return [
-      p,
-      {
-        size,
-        mtimeNs: BigInt(mtime as string),
-        ctimeNs: BigInt(ctime as string),
-        ino: BigInt(ino as string),
-        md5: md5 === '' ? undefined : md5,
-        hashedAtNs: BigInt(hashedAt as string),
-        ownMtime: own === 1,
-        ...(etag !== '' && { etag }),
-      },
-    ];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether an index line's MD5 field is valid: 32 hex digits, or empty for an entry known by
- * its verified ETag alone (older readers drop such lines, which costs a re-hash).
- */
-function validMd5(md5: string): boolean {
-  return md5 === '' || /^[0-9a-f]{32}$/.test(md5);
-}
-
-/** The text of a JSON string token without escapes, or `undefined`. */
-function plainString(token: string | undefined): string | undefined {
-  if (token === undefined || token.length < 2 || !token.startsWith('"') || !token.endsWith('"'))
-    return undefined;
-  const inner = token.slice(1, -1);
-  return inner.includes('"') || inner.includes('\\') ? undefined : inner;
-}
-
-/**
- * {@link parseLine} without `JSON.parse`, for lines as this module writes them (a third of
- * the cost at a million lines); `undefined` when the line needs the general parser.
- */
-function parseLineFast(line: string): [string, IndexEntry] | undefined {
-  if (!line.startsWith('["') || !line.endsWith(']')) return undefined;
-  const end = line.indexOf('"', 2);
-  if (end < 0 || line.charCodeAt(end + 1) !== 0x2c) return undefined;
-  // Parsed as a JSON string: a fresh string, where a slice would keep the whole line alive.
-  const escape = line.indexOf('\\');
-  if (escape >= 0 && escape < end) return undefined;
-  const p = JSON.parse(line.slice(1, end + 1)) as string;
-  const fields: string[] = [];
-  let i = end + 2;
-  for (let k = 0; k < 7; k++) {
-    const j = line.indexOf(',', i);
-    if (j < 0) return undefined;
-    fields.push(line.slice(i, j));
-    i = j + 1;
-  }
-  const [sizeText, mtime, ctime, ino, md5, hashedAt, own] = fields.map((f, k) =>
-    k === 0 || k === 6 ? f : plainString(f),
-  );
-  const size = Number(sizeText);
-  if (String(size) !== sizeText || !Number.isSafeInteger(size)) return undefined;
-  if (md5 === undefined || !validMd5(md5)) return undefined;
-  if (mtime === undefined || ctime === undefined || ino === undefined || hashedAt === undefined)
-    return undefined;
-  const etagToken = line.slice(i, -1);
-  const quotedMd5 = `"\\"${md5}\\""`;
-  const etag =
-    md5 !== '' && etagToken === quotedMd5
-      ? `"${md5}"`
-      : plainString(etagToken) === undefined
-        ? undefined
-        : (JSON.parse(etagToken) as string);
-  if (etag === undefined || (md5 === '' && etag === '')) return undefined;
-  try {
-    return [
-      p,
-      {
-        size,
-        mtimeNs: BigInt(mtime),
-        ctimeNs: BigInt(ctime),
-        ino: BigInt(ino),
-        md5: md5 === '' ? undefined : md5,
-        hashedAtNs: BigInt(hashedAt),
-        ownMtime: own === '1',
-        ...(etag !== '' && { etag }),
-      },
-    ];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Parses an index; lines that do not parse (a torn write, corruption) are dropped. */
-export function parseIndex(text: string): Map<string, IndexEntry> {
-  const entries = new Map<string, IndexEntry>();
-  const lines = text.split('\n');
-  const header = lines[0]?.split(' ') ?? [];
-  if (`${header[0]} ${header[1]}` !== MAGIC || header.length !== 3) return entries;
-  for (const line of lines.slice(1)) {
-    if (line === '') continue;
-    const parsed = parseLine(line);
-    if (parsed !== undefined) entries.set(parsed[0], parsed[1]);
-  }
-  return entries;
-}
 
 /** The index file for a sync root inside `indexDir`. */
 export function indexFileFor(indexDir: string, root: string): string {
@@ -248,216 +74,6 @@ async function removeIndexTemps(file: string): Promise<void> {
   }
 }
 
-const OWN_MTIME = 1;
-/** A row replaced, forgotten or pruned: no longer an entry. */
-const DEAD = 2;
-/** Looked up, kept or recorded since loading (pruning keeps it). */
-const SEEN = 4;
-/** Recorded since the last save: a merge applies it over the disk's entry. */
-const UNSAVED = 8;
-/** The ETag is the MD5 itself, quoted or bare, so no string is kept for it. */
-const ETAG_QUOTED_MD5 = 16;
-const ETAG_BARE_MD5 = 32;
-/** No MD5 is known (the 16 bytes are zero): the ETag, kept as a string, is the identity. */
-const NO_MD5 = 64;
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  return c - 87; // a-f; parseLine has checked the digits
-}
-
-/**
- * Index entries in columns: a path string, 57 bytes of typed arrays and one flag byte per
- * row, and a string only for an ETag that is not the MD5 itself (or for a row without one). A million entries take
- * about 110 MB rather than the ~400 MB of a Map of objects with five bigints each.
- */
-class EntryTable {
-  readonly paths: string[] = [];
-  private sizes = new Float64Array(16);
-  private mtimes = new BigInt64Array(16);
-  private ctimes = new BigInt64Array(16);
-  private inos = new BigUint64Array(16);
-  private hashedAts = new BigInt64Array(16);
-  private md5s = new Uint8Array(16 * 16);
-  private flags = new Uint8Array(16);
-  private readonly etags = new Map<number, string>();
-  /** The row the last {@link find} hit: lookups in walk order hit the next one. */
-  private hint = 0;
-
-  get length(): number {
-    return this.paths.length;
-  }
-
-  push(rel: string, e: IndexEntry, flags = 0): number {
-    const i = this.paths.length;
-    if (i === this.sizes.length) this.grow();
-    this.paths.push(rel);
-    this.set(i, e, flags);
-    return i;
-  }
-
-  set(i: number, e: IndexEntry, flags: number): void {
-    this.sizes[i] = e.size;
-    this.mtimes[i] = e.mtimeNs;
-    this.ctimes[i] = e.ctimeNs;
-    this.inos[i] = e.ino;
-    this.hashedAts[i] = e.hashedAtNs;
-    const md5 = e.md5;
-    if (md5 === undefined) this.md5s.fill(0, i * 16, i * 16 + 16);
-    else {
-      for (let b = 0; b < 16; b++) {
-        this.md5s[i * 16 + b] =
-          (hexValue(md5.charCodeAt(2 * b)) << 4) | hexValue(md5.charCodeAt(2 * b + 1));
-      }
-    }
-    let f = flags & (SEEN | UNSAVED);
-    if (e.ownMtime) f |= OWN_MTIME;
-    if (md5 === undefined) f |= NO_MD5;
-    this.etags.delete(i);
-    if (md5 !== undefined && e.etag === `"${md5}"`) f |= ETAG_QUOTED_MD5;
-    else if (md5 !== undefined && e.etag === md5) f |= ETAG_BARE_MD5;
-    else if (e.etag !== undefined) this.etags.set(i, e.etag);
-    this.flags[i] = f;
-  }
-
-  md5(i: number): string | undefined {
-    if (this.has(i, NO_MD5)) return undefined;
-    let out = '';
-    for (let b = 0; b < 16; b++) out += HEX[this.md5s[i * 16 + b] ?? 0] ?? '';
-    return out;
-  }
-
-  entry(i: number): IndexEntry {
-    const md5 = this.md5(i);
-    const f = this.flags[i] ?? 0;
-    const etag =
-      md5 !== undefined && (f & ETAG_QUOTED_MD5) !== 0
-        ? `"${md5}"`
-        : md5 !== undefined && (f & ETAG_BARE_MD5) !== 0
-          ? md5
-          : this.etags.get(i);
-    return {
-      size: this.sizes[i] ?? 0,
-      mtimeNs: this.mtimes[i] ?? 0n,
-      ctimeNs: this.ctimes[i] ?? 0n,
-      ino: this.inos[i] ?? 0n,
-      md5,
-      hashedAtNs: this.hashedAts[i] ?? 0n,
-      ownMtime: (f & OWN_MTIME) !== 0,
-      ...(etag !== undefined && { etag }),
-    };
-  }
-
-  has(i: number, flag: number): boolean {
-    return ((this.flags[i] ?? 0) & flag) !== 0;
-  }
-
-  mark(i: number, flag: number): void {
-    this.flags[i] = (this.flags[i] ?? 0) | flag;
-  }
-
-  unmark(i: number, flag: number): void {
-    this.flags[i] = (this.flags[i] ?? 0) & ~flag;
-  }
-
-  alive(i: number): boolean {
-    return i >= 0 && !this.has(i, DEAD);
-  }
-
-  /** The row of `rel` in a table sorted by {@link compareKeys}, or -1. */
-  find(rel: string): number {
-    const paths = this.paths;
-    const h = this.hint;
-    if (paths[h] === rel) return h;
-    if (paths[h + 1] === rel) return (this.hint = h + 1);
-    let lo = 0;
-    let hi = paths.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareKeys(paths[mid] ?? '', rel);
-      if (c === 0) return (this.hint = mid);
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
-  }
-
-  /** Whether every path is greater than the one before it. */
-  isSorted(): boolean {
-    const paths = this.paths;
-    for (let i = 1; i < paths.length; i++) {
-      if (compareKeys(paths[i - 1] ?? '', paths[i] ?? '') >= 0) return false;
-    }
-    return true;
-  }
-
-  /** The table in key order; of a path written twice, the later row wins. */
-  sorted(): EntryTable {
-    const paths = this.paths;
-    const order = Array.from(paths.keys()).sort(
-      (a, b) => compareKeys(paths[a] ?? '', paths[b] ?? '') || a - b,
-    );
-    const out = new EntryTable();
-    order.forEach((row, k) => {
-      if (paths[order[k + 1] ?? -1] === paths[row]) return;
-      out.push(paths[row] ?? '', this.entry(row), this.flags[row] ?? 0);
-    });
-    return out;
-  }
-
-  /** Serialises the live rows, one line each (see {@link serializeIndex}). */
-  line(i: number): string {
-    const f = this.flags[i] ?? 0;
-    const md5 = this.md5(i);
-    const etag =
-      md5 !== undefined && (f & ETAG_QUOTED_MD5) !== 0
-        ? `"${md5}"`
-        : md5 !== undefined && (f & ETAG_BARE_MD5) !== 0
-          ? md5
-          : (this.etags.get(i) ?? '');
-    return JSON.stringify([
-      this.paths[i],
-      this.sizes[i],
-      String(this.mtimes[i]),
-      String(this.ctimes[i]),
-      String(this.inos[i]),
-      md5 ?? '',
-      String(this.hashedAts[i]),
-      (f & OWN_MTIME) !== 0 ? 1 : 0,
-      etag,
-    ]);
-  }
-
-  /** Whether row `i` may stand in for hashing a file with identity `id` ({@link isTrusted}). */
-  trusted(i: number, id: FileIdentity): boolean {
-    const mtime = this.mtimes[i] ?? 0n;
-    const ctime = this.ctimes[i] ?? 0n;
-    if (
-      this.sizes[i] !== id.size ||
-      mtime !== id.mtimeNs ||
-      ctime !== id.ctimeNs ||
-      this.inos[i] !== id.ino
-    ) {
-      return false;
-    }
-    const coarse = !this.has(i, OWN_MTIME) && ctime % 1_000_000_000n === 0n;
-    return mtime + (coarse ? RACY_MARGIN_COARSE_NS : RACY_MARGIN_NS) <= (this.hashedAts[i] ?? 0n);
-  }
-
-  private grow(): void {
-    const n = this.sizes.length * 2;
-    this.sizes = resized(this.sizes, n);
-    this.mtimes = resized(this.mtimes, n);
-    this.ctimes = resized(this.ctimes, n);
-    this.inos = resized(this.inos, n);
-    this.hashedAts = resized(this.hashedAts, n);
-    this.md5s = resized(this.md5s, n * 16);
-    this.flags = resized(this.flags, n);
-  }
-}
-
 /** Bytes read from an index file at a time: the file is parsed as it streams in. */
 const READ_CHUNK = 1 << 20;
 /** Characters of lines gathered before each write. */
@@ -465,7 +81,7 @@ const WRITE_CHUNK = 1 << 20;
 
 /**
  * Reads an index file line by line, in chunks, into a table in key order, and the version
- * read; a missing file is empty. Lines that do not parse are dropped (as {@link parseIndex}).
+ * read; a missing file is empty. Lines that do not parse are dropped (as by `parseIndex`).
  */
 async function readIndexFile(file: string): Promise<{ table: EntryTable; version?: FileVersion }> {
   let fh;
@@ -485,12 +101,11 @@ async function readIndexFile(file: string): Promise<{ table: EntryTable; version
     let header: boolean | undefined;
     const take = (line: string): void => {
       if (header === undefined) {
-        const parts = line.split(' ');
-        header = `${parts[0]} ${parts[1]}` === MAGIC && parts.length === 3;
+        header = isIndexHeader(line);
         return;
       }
       if (line === '') return;
-      const parsed = parseLineFast(line) ?? parseLine(line);
+      const parsed = parseIndexLine(line);
       if (parsed !== undefined) table.push(parsed[0], parsed[1]);
     };
     for (;;) {
@@ -706,19 +321,6 @@ export class HashIndex {
     });
   }
 
-  private isKept(rel: string): boolean {
-    let lo = 0;
-    let hi = this.kept.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareKeys(this.kept[mid] ?? '', rel);
-      if (c === 0) return true;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
-  }
-
   /** Kills the live rows of `table` (sorted) and of the overlay that nothing saw. */
   private prune(table: EntryTable): boolean {
     this.markKept(table);
@@ -731,7 +333,11 @@ export class HashIndex {
       }
     }
     for (const [rel, o] of this.overlayRow) {
-      if (!this.overlay.has(o, SEEN) && !this.seenExtra.has(rel) && !this.isKept(rel)) {
+      if (
+        !this.overlay.has(o, SEEN) &&
+        !this.seenExtra.has(rel) &&
+        indexOfKey(this.kept, rel) < 0
+      ) {
         this.overlay.mark(o, DEAD);
         this.overlayRow.delete(rel);
         pruned = true;
@@ -776,7 +382,7 @@ export class HashIndex {
 
   /** Writes the header and every live entry in key order, in chunks. */
   private async write(fh: FileHandle): Promise<void> {
-    let chunk: string[] = [`${MAGIC} ${nowNs()}`];
+    let chunk: string[] = [indexHeader(nowNs())];
     let chars = 0;
     const add = async (line: string): Promise<void> => {
       chunk.push(line);

@@ -1,6 +1,7 @@
 /**
- * MD5 and ETag maths. The pure functions (ETag normalisation, composite multipart ETags,
- * the equality decision) are separate from the streaming hashers that read files.
+ * The streaming hashers: the MD5, the composite multipart ETags and an additional checksum
+ * of content as it is read, sent or written, each from one pass over the bytes. The pure
+ * ETag maths they build on is in `etag.ts`, and is re-exported here.
  *
  * @packageDocumentation
  */
@@ -10,73 +11,36 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 import { writeAllAt } from './disk.js';
+import { assertPartSize, compositeEtag, type LocalDigest } from './etag.js';
 import { openRegularFile, readRegularFile } from './local-root.js';
+import { WrittenRanges } from './written-ranges.js';
+
+export {
+  candidatePartSizes,
+  choosePartSize,
+  COMMON_PART_SIZES,
+  compositeEtag,
+  isMd5Etag,
+  isMultipartEtag,
+  MAX_CANDIDATE_PART_SIZES,
+  MAX_PARTS,
+  MD5_METADATA_KEY,
+  normalizeEtag,
+  PART_SIZE_METADATA_KEY,
+  partLayout,
+  partsInEtag,
+  type Comparison,
+  type LocalDigest,
+  type PartLayout,
+  type RemoteDigest,
+} from './etag.js';
+export { WrittenRanges } from './written-ranges.js';
 
 /** Read size for hashing: 1 MiB chunks hash ~60% faster than the 64 KiB default. */
 export const HASH_CHUNK_SIZE = 1024 * 1024;
 
 /** Files up to this size are read in one call (and uploaded from that buffer). */
 export const SMALL_FILE_SIZE = 1024 * 1024;
-
-/** The metadata key (`x-amz-meta-s3lync-md5`) where uploads record the content MD5. */
-export const MD5_METADATA_KEY = 's3lync-md5';
-
-/** The metadata key (`x-amz-meta-s3lync-part-size`) where multipart uploads record the part size. */
-export const PART_SIZE_METADATA_KEY = 's3lync-part-size';
-
-/** Strips quotes and a weak-validator prefix from an ETag and lowercases it. */
-export function normalizeEtag(etag: string | undefined): string | undefined {
-  if (etag === undefined) return undefined;
-  const e = etag
-    .trim()
-    .replace(/^W\//, '')
-    .replace(/^"(.*)"$/, '$1')
-    .toLowerCase();
-  return e === '' ? undefined : e;
-}
-
-/** Whether an ETag is a multipart composite (`<hex>-<parts>`), not a plain MD5. */
-export function isMultipartEtag(etag: string | undefined): boolean {
-  return etag !== undefined && /^[0-9a-f]{32}-\d+$/.test(normalizeEtag(etag) ?? '');
-}
-
-/** Whether a normalised ETag is a plain MD5 (32 hex digits). */
-export function isMd5Etag(etag: string | undefined): boolean {
-  return etag !== undefined && /^[0-9a-f]{32}$/.test(normalizeEtag(etag) ?? '');
-}
-
-/**
- * The ETag S3 gives a multipart object: the MD5 of the concatenated binary part MD5s,
- * then `-<number of parts>`.
- */
-export function compositeEtag(partMd5s: readonly string[]): string {
-  const h = createHash('md5');
-  for (const p of partMd5s) h.update(Buffer.from(p, 'hex'));
-  return `${h.digest('hex')}-${partMd5s.length}`;
-}
-
-/** What s3lync knows about a local file's content. */
-export interface LocalDigest {
-  /** Size in bytes. */
-  size: number;
-  /** Hex MD5 of the whole content. */
-  md5: string;
-}
-
-/** What S3 says about an object. */
-export interface RemoteDigest {
-  /** Size in bytes. */
-  size: number;
-  /** The ETag as the server sent it. */
-  etag: string | undefined;
-  /** The MD5 s3lync recorded in the object's metadata when it uploaded it. */
-  fingerprintMd5?: string | undefined;
-  /** Whether the object is encrypted so that its ETag is not an MD5 (SSE-KMS, SSE-C). */
-  opaqueEtag?: boolean | undefined;
-}
-
-/** The verdict of {@link compareDigests}. */
-export type Comparison = 'equal' | 'different' | 'unknown';
 
 /** The digests of a file as one read pass computes them. */
 export interface FileDigest extends LocalDigest {
@@ -124,9 +88,7 @@ class PartTracker {
   private readonly parts: string[] = [];
 
   constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`partSize must be an integer >= 1, got ${size}`);
-    }
+    assertPartSize(size);
   }
 
   update(chunk: Buffer): void {
@@ -233,71 +195,6 @@ export class HashingStream extends Transform {
   checksum(): Promise<string | undefined> {
     return this.checksummer?.digest() ?? Promise.resolve(undefined);
   }
-}
-
-/** The number of parts a multipart ETag (`"<hex>-N"`) names. */
-export function partsInEtag(etag: string | undefined): number | undefined {
-  const m = /-(\d+)$/.exec(normalizeEtag(etag) ?? '');
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-const MiB = 1024 * 1024;
-
-/** Part sizes that tools commonly use, most common first (lib-storage, aws-cli, rclone, s5cmd, …). */
-export const COMMON_PART_SIZES: readonly number[] = [
-  8, 5, 16, 10, 15, 32, 50, 64, 100, 128, 256, 512, 1024,
-].map((n) => n * MiB);
-
-/** S3's limit of parts in one multipart upload. */
-export const MAX_PARTS = 10_000;
-
-/**
- * The part size for uploading `size` bytes: `preferred`, unless that would need more than
- * {@link MAX_PARTS} parts, in which case the smallest whole number of MiB that fits.
- */
-export function choosePartSize(size: number, preferred: number): number {
-  if (Math.ceil(size / preferred) <= MAX_PARTS) return preferred;
-  return Math.ceil(size / MAX_PARTS / MiB) * MiB;
-}
-
-/** At most this many part sizes are tried in one pass: each costs an MD5 of the data. */
-export const MAX_CANDIDATE_PART_SIZES = 4;
-
-/**
- * The part sizes that could have produced an object of `size` bytes in `parts` parts:
- * the hints first (a part size recorded in metadata, or learned from the server), then the
- * common sizes that give exactly `parts` parts. At most {@link MAX_CANDIDATE_PART_SIZES}.
- */
-export function candidatePartSizes(
-  size: number,
-  parts: number,
-  hints: readonly (number | undefined)[] = [],
-): number[] {
-  const fits = (p: number): boolean => p > 0 && Math.ceil(size / p) === parts;
-  if (parts === 1) return size > 0 ? [size] : [];
-  const out: number[] = [];
-  for (const p of [...hints, ...COMMON_PART_SIZES]) {
-    if (p !== undefined && Number.isInteger(p) && fits(p) && !out.includes(p)) out.push(p);
-    if (out.length === MAX_CANDIDATE_PART_SIZES) break;
-  }
-  return out;
-}
-
-/** How an upload of `size` bytes splits into parts of `partSize`. */
-export interface PartLayout {
-  /** The number of parts (at least 1: an empty upload is one empty part). */
-  parts: number;
-  /** The size of the last part, the only one that may be smaller than `partSize`. */
-  lastPartSize: number;
-}
-
-/** The parts of `size` bytes cut into `partSize` pieces. */
-export function partLayout(size: number, partSize: number): PartLayout {
-  if (!Number.isInteger(partSize) || partSize < 1) {
-    throw new RangeError(`partSize must be an integer >= 1, got ${partSize}`);
-  }
-  const parts = Math.max(1, Math.ceil(size / partSize));
-  return { parts, lastPartSize: size - (parts - 1) * partSize };
 }
 
 /** What {@link PartHasher.addPart} computed for one part. */
@@ -426,38 +323,6 @@ export async function* readChunks(
   } finally {
     await pending?.read.catch(() => undefined);
     await fh.close();
-  }
-}
-
-/**
- * The ranges of a file written so far, merged, for a reader that follows the writers in
- * order: how far the file is written contiguously from a position.
- */
-export class WrittenRanges {
-  /** `[start, end)` pairs, sorted and merged, none ending at or before the last `from`. */
-  private readonly ranges: [number, number][] = [];
-
-  /** Records `[start, end)` as written; bytes before `from` (already consumed) are dropped. */
-  add(start: number, end: number, from = 0): void {
-    if (end <= from) return;
-    const r = this.ranges;
-    r.push([Math.max(start, from), end]);
-    r.sort((a, b) => a[0] - b[0]);
-    for (let i = r.length - 1; i > 0; i--) {
-      const prev = r[i - 1];
-      const cur = r[i];
-      if (prev !== undefined && cur !== undefined && cur[0] <= prev[1]) {
-        prev[1] = Math.max(prev[1], cur[1]);
-        r.splice(i, 1);
-      }
-    }
-  }
-
-  /** How far the file is written contiguously from `from` (`from` itself when nothing is). */
-  endFrom(from: number): number {
-    while (this.ranges[0] !== undefined && this.ranges[0][1] <= from) this.ranges.shift();
-    const first = this.ranges[0];
-    return first !== undefined && first[0] <= from ? first[1] : from;
   }
 }
 

@@ -72,15 +72,9 @@ export type {
   SyncFailure,
   SyncResult,
 } from './result.js';
-export {
-  HashIndex,
-  isTrusted,
-  parseIndex,
-  serializeIndex,
-  indexFileFor,
-  type IndexEntry,
-} from './hash-index.js';
-export { RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
+export { HashIndex, indexFileFor } from './hash-index.js';
+export { parseIndex, serializeIndex, type IndexEntry } from './hash-index-format.js';
+export { isTrusted, RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
 export { walkLocal, type LocalFile } from './local-tree.js';
 export {
   parseOpenMode,
@@ -130,25 +124,27 @@ export {
   choosePartSize,
   MAX_PARTS,
   partsInEtag,
-  hashBuffer,
-  hashFile,
-  HashingStream,
   isMultipartEtag,
   isMd5Etag,
   normalizeEtag,
-  HASH_CHUNK_SIZE,
   MD5_METADATA_KEY,
   PART_SIZE_METADATA_KEY,
-  SMALL_FILE_SIZE,
   COMMON_PART_SIZES,
   MAX_CANDIDATE_PART_SIZES,
   type Comparison,
+  type LocalDigest,
+  type RemoteDigest,
+} from './etag.js';
+export {
+  hashBuffer,
+  hashFile,
+  HashingStream,
+  HASH_CHUNK_SIZE,
+  SMALL_FILE_SIZE,
   type FileDigest,
   type HashFileOptions,
   type HashingOptions,
-  type LocalDigest,
   type ReceivedDigest,
-  type RemoteDigest,
 } from './hash.js';
 export {
   configureLogging,

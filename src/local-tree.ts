@@ -15,9 +15,9 @@ import { LocalPathError } from './exceptions.js';
 import type { ExcludeMatcher } from './excludes.js';
 import { fileKind } from './local-root.js';
 import { getLogger } from './logging.js';
-import { isTempName, resized } from './utils.js';
+import { isTempName } from './utils.js';
 import type { SyncFailure, SkippedEntry } from './result.js';
-import { identityOf, type FileIdentity } from './identity.js';
+import { identityOf, IdentityColumns, type FileIdentity } from './identity.js';
 import { compareKeys, sortKeys } from './keys.js';
 
 const log = getLogger('local-tree');
@@ -37,7 +37,7 @@ export interface LocalFile extends FileIdentity {
 
 /**
  * The files of a local tree in key order ({@link compareKeys}): a sorted array of paths and
- * one typed array per field of their identity, so a file costs its path string and 32
+ * their identities in {@link IdentityColumns}, so a file costs its path string and 32
  * bytes, not an object with three bigints.
  */
 export class LocalTree {
@@ -47,10 +47,7 @@ export class LocalTree {
   readonly skipped: SkippedEntry[] = [];
   /** Entries that could not be read or named (an unreadable directory, a name not UTF-8). */
   readonly problems: SyncFailure[] = [];
-  private sizes = new Float64Array(16);
-  private mtimes = new BigInt64Array(16);
-  private ctimes = new BigInt64Array(16);
-  private inos = new BigUint64Array(16);
+  private readonly ids = new IdentityColumns();
 
   /** A tree of the given files (sorted here). */
   static of(files: Iterable<LocalFile>): LocalTree {
@@ -66,17 +63,12 @@ export class LocalTree {
 
   /** The size of file `i`. */
   sizeOf(i: number): number {
-    return this.sizes[i] ?? 0;
+    return this.ids.size(i);
   }
 
   /** The identity of file `i`. */
   identity(i: number): FileIdentity {
-    return {
-      size: this.sizes[i] ?? 0,
-      mtimeNs: this.mtimes[i] ?? 0n,
-      ctimeNs: this.ctimes[i] ?? 0n,
-      ino: this.inos[i] ?? 0n,
-    };
+    return this.ids.identity(i);
   }
 
   /** File `i` as an object. */
@@ -91,21 +83,8 @@ export class LocalTree {
 
   /** Appends a file; the caller keeps the order. */
   push(rel: string, id: FileIdentity): void {
-    const i = this.paths.length;
-    if (i === this.sizes.length) this.grow();
+    this.ids.set(this.paths.length, id);
     this.paths.push(rel);
-    this.sizes[i] = id.size;
-    this.mtimes[i] = id.mtimeNs;
-    this.ctimes[i] = id.ctimeNs;
-    this.inos[i] = id.ino;
-  }
-
-  private grow(): void {
-    const n = this.sizes.length * 2;
-    this.sizes = resized(this.sizes, n);
-    this.mtimes = resized(this.mtimes, n);
-    this.ctimes = resized(this.ctimes, n);
-    this.inos = resized(this.inos, n);
   }
 }
 
