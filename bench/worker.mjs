@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -178,6 +178,12 @@ async function measureIo(fn) {
 
 async function loadLib() {
   return import(spec.lib === undefined ? 's3lync' : pathToFileURL(spec.lib).href);
+}
+
+/** A module of the library's build beside its entry: internals the benchmark measures too. */
+async function loadLibModule(name) {
+  const entry = spec.lib ?? fileURLToPath(import.meta.resolve('s3lync'));
+  return import(pathToFileURL(path.join(path.dirname(entry), name)).href);
 }
 
 /** s3lync upload or download of one large file. */
@@ -421,7 +427,7 @@ async function runPlanMock() {
 async function runIndexIo() {
   const gc = globalThis.gc;
   if (typeof gc !== 'function') throw new Error('run the index-io worker with --expose-gc');
-  const { HashIndex } = await loadLib();
+  const { HashIndex } = await loadLibModule('hash-index.js');
   const file = path.join(path.dirname(spec.out), `index-io-${spec.entries}.jsonl`);
   const lines = (await readFile(spec.indexFile, 'utf8')).split('\n');
   await writeFile(file, `${lines.slice(0, spec.entries + 1).join('\n')}\n`);

@@ -1,6 +1,10 @@
 /**
  * s3lync: use S3 objects like local files.
  *
+ * The public API: the classes, their options and results, the errors, and the pure helpers
+ * a user calls (URI parsing and formatting, ETag maths, the verification verdict). Modules
+ * keep their internals; import from `s3lync` only.
+ *
  * @packageDocumentation
  */
 export {
@@ -32,37 +36,8 @@ export {
   type ManagedObjectSnapshot,
   type StateChange,
 } from './manager.js';
-export { DEFAULT_EXCLUDES, compileExcludes, type ExcludeMatcher } from './excludes.js';
-export {
-  compareDigests,
-  verifyContent,
-  hashingFor,
-  type RemoteContent,
-  type ContentDigest,
-  type Verdict,
-  type VerifiedBy,
-} from './verify.js';
-export {
-  checksumOf,
-  createChecksummer,
-  CHECKSUM_ALGORITHMS,
-  type ChecksumAlgorithm,
-  type ObjectChecksum,
-  type Checksummer,
-  type ChecksumFields,
-} from './checksum.js';
-export {
-  planSync,
-  pathsNeedingDigest,
-  sameContent,
-  fileDirectoryConflicts,
-  type RemoteEntry,
-  type LocalEntry,
-  type KnownDigest,
-  type PlanInput,
-  type Plan,
-} from './plan.js';
-export { runSync, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
+export type { OpenMode, OpenOptions, S3File } from './file.js';
+export type { Limiter, SyncOptions } from './sync.js';
 export type {
   Direction,
   TransferReason,
@@ -72,31 +47,26 @@ export type {
   SyncFailure,
   SyncResult,
 } from './result.js';
-export { HashIndex, indexFileFor } from './hash-index.js';
-export { parseIndex, serializeIndex, type IndexEntry } from './hash-index-format.js';
-export { isTrusted, RACY_MARGIN_NS, RACY_MARGIN_COARSE_NS, type FileIdentity } from './identity.js';
-export { walkLocal, type LocalFile } from './local-tree.js';
-export {
-  parseOpenMode,
-  type OpenMode,
-  type OpenOptions,
-  type ModeSemantics,
-  type S3File,
-} from './file.js';
 export {
   createS3Client,
-  S3lyncClient,
-  DEFAULT_ENDPOINT_REGION,
   DEFAULT_TIMEOUTS,
-  resolveTimeouts,
   type ClientOptions,
   type TimeoutOptions,
-  type ListedObject,
-  type ListedPage,
-  type RemoteObject,
-  type DownloadResult,
-  type PutResult,
+  type S3lyncClient,
 } from './client.js';
+export { DEFAULT_RETRY, type RetryConfig } from './retry.js';
+export { readEnvConfig, type EnvConfig } from './config.js';
+export { DEFAULT_EXCLUDES } from './excludes.js';
+export { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
+export type { ProgressMode, ProgressEvent, ProgressCallback } from './progress.js';
+export {
+  configureLogging,
+  getLogger,
+  resetLogging,
+  type Logger,
+  type LoggingOptions,
+  type LogLevel,
+} from './logging.js';
 export {
   S3lyncError,
   InvalidUriError,
@@ -119,80 +89,27 @@ export {
   type HashMismatchDetails,
 } from './exceptions.js';
 export {
+  parseS3Uri,
+  formatS3Uri,
+  redactRawUri,
+  ACCEPTED_URI_FORMS,
+  type ParsedS3Uri,
+  type UriCredentials,
+} from './utils.js';
+export {
   compositeEtag,
   candidatePartSizes,
   choosePartSize,
   MAX_PARTS,
   partsInEtag,
   isMultipartEtag,
-  isMd5Etag,
   normalizeEtag,
-  MD5_METADATA_KEY,
-  PART_SIZE_METADATA_KEY,
-  COMMON_PART_SIZES,
-  MAX_CANDIDATE_PART_SIZES,
-  type Comparison,
-  type LocalDigest,
-  type RemoteDigest,
 } from './etag.js';
+export { hashFile, type FileDigest, type HashFileOptions } from './hash.js';
 export {
-  hashBuffer,
-  hashFile,
-  HashingStream,
-  HASH_CHUNK_SIZE,
-  SMALL_FILE_SIZE,
-  type FileDigest,
-  type HashFileOptions,
-  type HashingOptions,
-  type ReceivedDigest,
-} from './hash.js';
-export {
-  configureLogging,
-  getLogger,
-  resetLogging,
-  redact,
-  type Logger,
-  type LoggingOptions,
-  type LogLevel,
-} from './logging.js';
-export {
-  ProgressBar,
-  chainCallbacks,
-  effectiveProgressMode,
-  validateProgressMode,
-  PROGRESS_MODES,
-  FILE_BAR_THRESHOLD,
-  type ProgressMode,
-  type ProgressEvent,
-  type ProgressCallback,
-  type OverallProgress,
-  type ProgressBarOptions,
-  type ProgressFile,
-  type ProgressStream,
-} from './progress.js';
-export {
-  retry,
-  sleep,
-  backoffDelay,
-  isRetryableError,
-  resolveRetryConfig,
-  createRetryStrategy,
-  DEFAULT_RETRY,
-  RETRYABLE_ERROR_CODES,
-  type RetryConfig,
-  type ResolvedRetryConfig,
-  type RetryOptions,
-} from './retry.js';
-export { readEnvConfig, DEFAULT_MAX_WORKERS, type EnvConfig } from './config.js';
-export {
-  parseS3Uri,
-  formatS3Uri,
-  redactRawUri,
-  cacheRoot,
-  defaultLocalPath,
-  resolveKeyPath,
-  ACCEPTED_URI_FORMS,
-  type ParsedS3Uri,
-  type UriCredentials,
-  type CacheLocation,
-} from './utils.js';
+  verifyContent,
+  type RemoteContent,
+  type ContentDigest,
+  type Verdict,
+  type VerifiedBy,
+} from './verify.js';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 
-import { HashIndex, LockTimeoutError, S3Object, type S3ObjectOptions } from '../../src/index.js';
+import { LockTimeoutError, S3Object, type S3ObjectOptions } from '../../src/index.js';
 import { indexFileFor } from '../../src/hash-index.js';
 import { lockFileFor } from '../../src/lock.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
@@ -30,6 +30,7 @@ import {
   useTempDir,
 } from './helpers.js';
 import { isTempName } from '../../src/utils.js';
+import { HashIndex } from '../../src/hash-index.js';
 
 const CHILD = path.resolve(import.meta.dirname, '../support/sync-child.mjs');
 const MiB = 1024 * 1024;

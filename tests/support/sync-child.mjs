@@ -11,7 +11,8 @@
  */
 import process from 'node:process';
 
-import { HashIndex, S3Object } from '../../dist/index.js';
+import { HashIndex } from '../../dist/hash-index.js';
+import { S3Object } from '../../dist/index.js';
 
 const job = JSON.parse(process.argv[2] ?? '{}');
 

@@ -14,7 +14,8 @@ import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 
-import { RACY_MARGIN_NS, S3Object } from '../../src/index.js';
+import { S3Object } from '../../src/index.js';
+import { RACY_MARGIN_NS } from '../../src/identity.js';
 
 const sdk = new S3Client({
   region: 'us-east-1',

@@ -7,17 +7,7 @@ import { pipeline } from 'node:stream/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  compareDigests,
-  compositeEtag,
-  HASH_CHUNK_SIZE,
-  hashFile,
-  HashingStream,
-  isMd5Etag,
-  isMultipartEtag,
-  normalizeEtag,
-  type RemoteDigest,
-} from '../../src/index.js';
+import { compositeEtag, hashFile, isMultipartEtag, normalizeEtag } from '../../src/index.js';
 import {
   hashBuffer,
   InOrderFileHasher,
@@ -25,6 +15,9 @@ import {
   partLayout,
   readChunks,
 } from '../../src/hash.js';
+import { compareDigests } from '../../src/verify.js';
+import { HASH_CHUNK_SIZE, HashingStream } from '../../src/hash.js';
+import { isMd5Etag, type RemoteDigest } from '../../src/etag.js';
 
 function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');

@@ -22,12 +22,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import {
   compositeEtag,
-  createChecksummer,
   HashMismatchError,
   S3Object,
   type S3ObjectOptions,
 } from '../../src/index.js';
 import { parseIndex, type IndexEntry } from '../../src/hash-index.js';
+import { createChecksummer } from '../../src/checksum.js';
 
 const MiB = 1024 * 1024;
 const sdk = new S3Client({

@@ -4,11 +4,11 @@ import {
   ConfigError,
   configureLogging,
   getLogger,
-  redact,
   resetLogging,
   type Logger,
 } from '../../src/index.js';
 import { registerSecret } from '../../src/logging.js';
+import { redact } from '../../src/logging.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 

@@ -101,7 +101,23 @@ function checkLoaded(report: LoadReport): void {
   expect(report.invalidUriIsS3lyncError).toBe(true);
   // Every value export of src/index.ts, and nothing else.
   expect(report.exports).toEqual(sourceExports);
+  // Internals stay internal: a refactor of them is not a breaking change.
+  for (const internal of INTERNALS) expect(report.exports[internal], internal).toBeUndefined();
 }
+
+/** Names that were exported by s3lync 0.1 and are internal now. */
+const INTERNALS = [
+  'runSync',
+  'planSync',
+  'HashIndex',
+  'parseIndex',
+  'serializeIndex',
+  'walkLocal',
+  'sleep',
+  'retry',
+  'ProgressBar',
+  'S3lyncClient',
+];
 
 describe('package.json', () => {
   it('is an ES module package for Node >= 20.19 that publishes dist', () => {

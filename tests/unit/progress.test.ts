@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
 
+import { ConfigError, type ProgressEvent } from '../../src/index.js';
 import {
   chainCallbacks,
-  ConfigError,
   effectiveProgressMode,
   FILE_BAR_THRESHOLD,
   PROGRESS_MODES,
   ProgressBar,
   validateProgressMode,
-  type ProgressEvent,
   type ProgressFile,
   type ProgressStream,
-} from '../../src/index.js';
+} from '../../src/progress.js';
 
 function fakeStream(isTTY = false): ProgressStream & { writes: string[] } {
   const writes: string[] = [];

@@ -1,19 +1,17 @@
 import { describe, expect, it } from 'vitest';
 
+import { ConfigError, DEFAULT_RETRY, type RetryConfig } from '../../src/index.js';
+import { attemptsUsed } from '../../src/retry.js';
 import {
   backoffDelay,
-  ConfigError,
   createRetryStrategy,
-  DEFAULT_RETRY,
   isRetryableError,
   resolveRetryConfig,
   retry,
   RETRYABLE_ERROR_CODES,
   sleep,
   type ResolvedRetryConfig,
-  type RetryConfig,
-} from '../../src/index.js';
-import { attemptsUsed } from '../../src/retry.js';
+} from '../../src/retry.js';
 
 type Strategy = ReturnType<typeof createRetryStrategy>;
 type ErrorInfo = Parameters<Strategy['refreshRetryTokenForRetry']>[1];

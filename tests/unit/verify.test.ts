@@ -4,15 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 import {
   candidatePartSizes,
-  checksumOf,
   choosePartSize,
   MAX_PARTS,
-  COMMON_PART_SIZES,
   compositeEtag,
-  createChecksummer,
-  hashBuffer,
-  hashingFor,
-  MAX_CANDIDATE_PART_SIZES,
   partsInEtag,
   verifyContent,
   type ContentDigest,
@@ -20,6 +14,10 @@ import {
 } from '../../src/index.js';
 import { partLayout } from '../../src/hash.js';
 import { partSizeFor, usesMultipart } from '../../src/transfer.js';
+import { checksumOf, createChecksummer } from '../../src/checksum.js';
+import { COMMON_PART_SIZES, MAX_CANDIDATE_PART_SIZES } from '../../src/etag.js';
+import { hashBuffer } from '../../src/hash.js';
+import { hashingFor } from '../../src/verify.js';
 
 const MiB = 1024 * 1024;
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
