@@ -14,10 +14,8 @@ import { identityOf } from '../identity.js';
 import { fileKind } from '../local-root.js';
 import { LocalTree, walkLocalTree } from '../local-tree.js';
 import type { RemoteEntry } from '../plan.js';
-import type { SkippedEntry } from '../result.js';
 import { openListing } from './listing.js';
-import type { SyncTarget } from './options.js';
-import type { SyncFailure } from '../result.js';
+import type { Scope, SyncTarget } from './options.js';
 
 export interface Layout {
   tree: boolean;
@@ -31,17 +29,6 @@ export interface Layout {
   local: LocalTree;
   /** For one object: what its HEAD said (`undefined`: no such object). */
   head?: RemoteEntry | undefined;
-}
-
-/** What the layout and the listing need from the run, and where they report. */
-export interface Scope {
-  isExcluded: (rel: string) => boolean;
-  signal: AbortSignal | undefined;
-  followSymlinks: boolean;
-  /** Entries refused (a key outside the prefix, an absurd size). */
-  failures: SyncFailure[];
-  /** Entries left alone on purpose, with why. */
-  skipped: SkippedEntry[];
 }
 
 export async function downloadLayout(target: SyncTarget, scope: Scope): Promise<Layout> {

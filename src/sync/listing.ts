@@ -9,7 +9,7 @@ import { ListingError } from '../exceptions.js';
 import { getLogger } from '../logging.js';
 import type { RemoteEntry } from '../plan.js';
 import { isTempName, unsafeKeyReason } from '../utils.js';
-import type { Scope } from './layout.js';
+import type { Scope } from './options.js';
 
 const log = getLogger('sync');
 

@@ -6,6 +6,7 @@
 import type { ChecksumAlgorithm } from '../checksum.js';
 import type { S3lyncClient } from '../client.js';
 import type { ProgressCallback, ProgressMode } from '../progress.js';
+import type { SkippedEntry, SyncFailure } from '../result.js';
 
 /** Options of a sync (`download()`, `upload()`, `sync()`). */
 export interface SyncOptions {
@@ -85,3 +86,14 @@ export interface SyncTarget {
  * objects to bound the files in flight across all of them.
  */
 export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** What the layout and the listing need from the run, and where they report. */
+export interface Scope {
+  isExcluded: (rel: string) => boolean;
+  signal: AbortSignal | undefined;
+  followSymlinks: boolean;
+  /** Entries refused (a key outside the prefix, an absurd size). */
+  failures: SyncFailure[];
+  /** Entries left alone on purpose, with why. */
+  skipped: SkippedEntry[];
+}
