@@ -4,9 +4,9 @@
  *
  * @packageDocumentation
  */
-import { normalizeEtag } from './hash.js';
 import type { Direction, SyncAction, TransferReason } from './result.js';
 import { compareDigests } from './verify.js';
+import { normalizeEtag } from './etag.js';
 
 /** A remote entry, relative to the prefix. */
 export interface RemoteEntry {

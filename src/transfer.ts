@@ -8,17 +8,11 @@
 import type { ChecksumAlgorithm } from './checksum.js';
 import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
 import { HashMismatchError, LocalPathError, localPathErrorOf } from './exceptions.js';
-import {
-  choosePartSize,
-  hashFile,
-  isMultipartEtag,
-  normalizeEtag,
-  type FileDigest,
-  type ReceivedDigest,
-} from './hash.js';
+import { hashFile, type FileDigest, type ReceivedDigest } from './hash.js';
 import type { LocalRoot, TempFile } from './local-root.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 import { RACY_MARGIN_NS } from './identity.js';
+import { choosePartSize, isMultipartEtag, normalizeEtag } from './etag.js';
 
 /** What transfers need to know about where they go. */
 export interface TransferContext {

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import type { ObjectChecksum } from './checksum.js';
+import { type HashingOptions } from './hash.js';
 import {
   candidatePartSizes,
   isMd5Etag,
@@ -14,10 +15,9 @@ import {
   normalizeEtag,
   partsInEtag,
   type Comparison,
-  type HashingOptions,
   type LocalDigest,
   type RemoteDigest,
-} from './hash.js';
+} from './etag.js';
 
 /** What the server says about an object's content. */
 export interface RemoteContent {

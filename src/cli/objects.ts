@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createS3Client, S3lyncClient, timeoutsFor } from '../client.js';
 import { readEnvConfig } from '../config.js';
 import { HashMismatchError, NotFoundError, S3ObjectError } from '../exceptions.js';
-import { HashingStream, isMd5Etag, normalizeEtag } from '../hash.js';
+import { HashingStream } from '../hash.js';
 import { registerSecret } from '../logging.js';
 import { formatS3Uri } from '../utils.js';
 import { objectFor, type CommandContext } from './context.js';
@@ -21,6 +21,7 @@ import {
   type ListEntry,
 } from './format.js';
 import { parseUri } from './locations.js';
+import { isMd5Etag, normalizeEtag } from '../etag.js';
 
 /** Runs `ls`; resolves to the exit code. */
 export async function list(

@@ -11,14 +11,7 @@ import type { CompletedPart } from '@aws-sdk/client-s3';
 
 import { checksumOf } from '../checksum.js';
 import { HashMismatchError, LocalPathError, S3ObjectError } from '../exceptions.js';
-import {
-  MD5_METADATA_KEY,
-  PART_SIZE_METADATA_KEY,
-  PartHasher,
-  partLayout,
-  type FileDigest,
-  type PartDigest,
-} from '../hash.js';
+import { PartHasher, type FileDigest, type PartDigest } from '../hash.js';
 import { openRegularFile } from '../local-root.js';
 import { getLogger } from '../logging.js';
 import { AttemptProgress } from './attempt-progress.js';
@@ -27,6 +20,7 @@ import { describeError, typedErrors, type RequestSite } from './errors.js';
 import { TaskPool } from './pool.js';
 import { remoteObject } from './remote-object.js';
 import type { MultipartOptions, MultipartResult } from './types.js';
+import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY, partLayout } from '../etag.js';
 
 const log = getLogger('client');
 

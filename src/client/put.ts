@@ -7,13 +7,14 @@
 import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 
 import { checksumOf, type ChecksumAlgorithm } from '../checksum.js';
-import { HASH_CHUNK_SIZE, MD5_METADATA_KEY, type FileDigest } from '../hash.js';
+import { HASH_CHUNK_SIZE, type FileDigest } from '../hash.js';
 import { openRegularFile } from '../local-root.js';
 import { AttemptProgress } from './attempt-progress.js';
 import type { ClientContext } from './context.js';
 import { typedErrors, type RequestSite } from './errors.js';
 import { remoteObject } from './remote-object.js';
 import type { PutOptions, PutResult } from './types.js';
+import { MD5_METADATA_KEY } from '../etag.js';
 
 /**
  * PUTs a file in one request with `Content-MD5`, so the server rejects bytes that do not

@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 import { checksumOf, type ChecksumFields } from '../checksum.js';
-import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY } from '../hash.js';
 import type { RemoteObject } from './types.js';
+import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY } from '../etag.js';
 
 /** The response fields {@link remoteObject} reads. */
 export type ObjectHeaders = ChecksumFields & {

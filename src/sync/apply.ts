@@ -7,13 +7,7 @@
 import { stat } from 'node:fs/promises';
 
 import { PreconditionFailedError } from '../exceptions.js';
-import {
-  hashBuffer,
-  hashFile,
-  SMALL_FILE_SIZE,
-  type FileDigest,
-  type LocalDigest,
-} from '../hash.js';
+import { hashBuffer, hashFile, SMALL_FILE_SIZE, type FileDigest } from '../hash.js';
 import type { HashIndex } from '../hash-index.js';
 import { identityOf, nowNs, type FileIdentity } from '../identity.js';
 import { readRegularFile, type LocalRoot } from '../local-root.js';
@@ -27,6 +21,7 @@ import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } fro
 import type { UploadConditions } from './conditions.js';
 import type { SyncOptions, SyncTarget } from './options.js';
 import type { SyncFailure } from '../result.js';
+import type { LocalDigest } from '../etag.js';
 
 const log = getLogger('sync');
 

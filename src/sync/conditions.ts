@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 import { ConfigError, ConflictError, PreconditionFailedError } from '../exceptions.js';
-import { normalizeEtag } from '../hash.js';
 import { getLogger } from '../logging.js';
 import type { Layout } from './layout.js';
 import type { SyncTarget } from './options.js';
+import { normalizeEtag } from '../etag.js';
 
 const log = getLogger('sync');
 

@@ -7,13 +7,13 @@
 import path from 'node:path';
 
 import { localPathErrorOf, SyncError } from '../exceptions.js';
-import { normalizeEtag } from '../hash.js';
 import { getLogger } from '../logging.js';
 import type { Direction, SkippedEntry, SyncResult } from '../result.js';
 import { formatBytes } from '../utils.js';
 import type { HashCounter } from './apply.js';
 import type { SyncTarget } from './options.js';
 import type { SyncFailure } from '../result.js';
+import { normalizeEtag } from '../etag.js';
 
 const log = getLogger('sync');
 
