@@ -105,12 +105,18 @@ function render(arg: unknown): string {
 }
 
 /**
- * A logger named `s3lync:<name>`. Lines below the configured level cost only a compare.
+ * A logger named `s3lync:<name>`, or the package's root logger `s3lync` without a name (as
+ * the Python package's `get_logger()`). Lines below the configured level cost only a compare.
  *
- * @param name - the module or component, e.g. `core`.
+ * @param name - the module or component, e.g. `core`. @default the root logger
  */
-export function getLogger(name: string): Logger {
-  const full = name.startsWith('s3lync') ? name : `s3lync:${name}`;
+export function getLogger(name?: string): Logger {
+  const full =
+    name === undefined || name === ''
+      ? 's3lync'
+      : name.startsWith('s3lync')
+        ? name
+        : `s3lync:${name}`;
   const emit = (level: Exclude<LogLevel, 'silent'>, message: string, args: unknown[]): void => {
     const s = current();
     if (ORDER[level] < ORDER[s.level]) return;

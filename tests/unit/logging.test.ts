@@ -139,6 +139,13 @@ describe('getLogger', () => {
     expect(lines.map((l) => l.line)).toEqual(['[s3lync:client] a', '[s3lync:core] b']);
   });
 
+  it("without a name is the package's root logger, as Python's get_logger()", () => {
+    const { logger, lines } = capture();
+    configureLogging({ level: 'debug', logger });
+    getLogger().info('root');
+    expect(lines.map((l) => l.line)).toEqual(['[s3lync] root']);
+  });
+
   it('renders arguments: strings as is, errors as name and message, objects as JSON', () => {
     const { logger, lines } = capture();
     configureLogging({ level: 'debug', logger });
