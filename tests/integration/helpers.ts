@@ -1,6 +1,15 @@
 /** Shared helpers of the integration tests: the server, a bucket per suite, temp dirs. */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -14,7 +23,9 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, inject, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, inject, vi } from 'vitest';
+
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 export const s3 = inject('s3');
 
@@ -177,4 +188,49 @@ export async function snapshotTree(
   }
   await walk(Buffer.from(dir), '');
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Where a hostile test looks for changes: the target, its parent, a directory outside. */
+export interface TargetPlaces {
+  /** The target's parent: it holds the target and its siblings. */
+  parent: string;
+  /** The local path of the S3Object under test (not created). */
+  target: string;
+  /** A directory outside the parent. */
+  outside: string;
+}
+
+/**
+ * Fresh places under `base`: a parent holding the target's place, a sibling whose name
+ * starts like the target and a file next to it, and a directory outside holding a file.
+ */
+export async function targetPlaces(base: string): Promise<TargetPlaces> {
+  const parent = path.join(base, 'parent');
+  const target = path.join(parent, 'target');
+  const outside = path.join(base, 'outside');
+  await mkdir(path.join(parent, 'target-sibling'), { recursive: true });
+  await writeFile(path.join(parent, 'target-sibling', 'a.txt'), 'a sibling, not the target');
+  await writeFile(path.join(parent, 'next-to-target.txt'), 'next to the target');
+  await mkdir(path.join(outside, 'deep'), { recursive: true });
+  await writeFile(path.join(outside, 'deep', 'important.txt'), 'outside the target');
+  return { parent, target, outside };
+}
+
+/**
+ * A fault proxy in front of the test server, a fresh one per test: a client that never
+ * gives up uses up its own test's requests, not the next one's.
+ */
+export function useProxyPerTest(maxRequests: number): { readonly proxy: FaultProxy } {
+  const state = {} as { proxy: FaultProxy };
+  beforeEach(async () => {
+    state.proxy = await startFaultProxy({
+      target: s3.endpoint,
+      maxRequests,
+      maxLifetimeMs: 60_000,
+    });
+  });
+  afterEach(async () => {
+    await state.proxy.close();
+  });
+  return state;
 }

@@ -10,7 +10,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import { ListingError, S3Object, S3ObjectError, SyncError } from '../../src/index.js';
 import { isTempName } from '../../src/utils.js';
@@ -23,8 +23,6 @@ import {
   reverseKeys,
   rewriteEtags,
   rewriteSizes,
-  startFaultProxy,
-  type FaultProxy,
   type ListingRewriter,
 } from '../support/fault-proxy.js';
 import {
@@ -32,9 +30,12 @@ import {
   putObject,
   s3,
   snapshotTree,
+  targetPlaces,
   uniqueKey,
   useBucket,
+  useProxyPerTest,
   useTempDir,
+  type TargetPlaces,
 } from './helpers.js';
 
 /** The remote tree of every test: five files, so that pages of two make three pages. */
@@ -63,46 +64,16 @@ const HOSTILE: [string, () => ListingRewriter[], RegExp][] = [
 describeS3('listings that do not advance, through a proxy', () => {
   const bucket = useBucket();
   const tmp = useTempDir();
-  let proxy: FaultProxy;
+  const proxied = useProxyPerTest(300);
   let n = 0;
 
-  beforeEach(async () => {
-    // One proxy per test: a client that lists forever uses up its requests, not the next test's.
-    proxy = await startFaultProxy({ target: s3.endpoint, maxRequests: 300, maxLifetimeMs: 60_000 });
-  });
-  afterEach(async () => {
-    await proxy.close();
-  });
+  type Layout = TargetPlaces;
 
-  interface Layout {
-    /** The target's parent: it holds the target and its siblings. */
-    parent: string;
-    /** The local path of the S3Object. */
-    target: string;
-    /** A directory outside the parent. */
-    outside: string;
-  }
-
-  /**
-   * A fresh parent holding the target's place, a sibling whose name starts like the target
-   * and a file next to it, and a directory outside the parent holding a file.
-   */
-  async function layout(): Promise<Layout> {
-    const root = path.join(tmp.path, `case-${++n}`);
-    const parent = path.join(root, 'parent');
-    const target = path.join(parent, 'target');
-    const outside = path.join(root, 'outside');
-    await mkdir(path.join(parent, 'target-sibling'), { recursive: true });
-    await writeFile(path.join(parent, 'target-sibling', 'a.txt'), 'a sibling, not the target');
-    await writeFile(path.join(parent, 'next-to-target.txt'), 'next to the target');
-    await mkdir(path.join(outside, 'deep'), { recursive: true });
-    await writeFile(path.join(outside, 'deep', 'important.txt'), 'outside the target');
-    return { parent, target, outside };
-  }
+  const layout = (): Promise<Layout> => targetPlaces(path.join(tmp.path, `case-${++n}`));
 
   /** An S3Object for `prefix` through the proxy, with fast retries. */
   function object(prefix: string, localPath: string): S3Object {
-    const uri = `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${proxy.endpoint}/${bucket.name}/${prefix}`;
+    const uri = `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${proxied.proxy.endpoint}/${bucket.name}/${prefix}`;
     return new S3Object(uri, {
       localPath,
       progressMode: 'disabled',
@@ -113,7 +84,7 @@ describeS3('listings that do not advance, through a proxy', () => {
 
   /** Rewrites every ListObjectsV2 answer of the bucket with these rewriters, in order. */
   function rewriteListings(rewriters: ListingRewriter[]): void {
-    proxy.setRules([
+    proxied.proxy.setRules([
       {
         match: { method: 'GET', path: new RegExp(`^/${bucket.name}/?$`), query: /list-type=2/ },
         fault: { kind: 'rewrite-listing', rewrite: rewriters },
@@ -123,8 +94,9 @@ describeS3('listings that do not advance, through a proxy', () => {
 
   /** How many ListObjectsV2 requests the proxy has seen. */
   const listings = (): number =>
-    proxy.requests.filter((r) => r.method === 'GET' && /(^|&)list-type=2(&|$)/.test(r.query))
-      .length;
+    proxied.proxy.requests.filter(
+      (r) => r.method === 'GET' && /(^|&)list-type=2(&|$)/.test(r.query),
+    ).length;
 
   async function putTree(prefix: string, files: Record<string, string>): Promise<void> {
     for (const [rel, content] of Object.entries(files)) {
@@ -243,9 +215,9 @@ describeS3('listings that do not advance, through a proxy', () => {
       expect((error as ListingError).message).toMatch(message);
       expect(listings() - start).toBeLessThan(10);
       expect(await remoteState(prefix)).toEqual(remoteBefore);
-      expect(proxy.requests.filter((r) => r.method === 'DELETE' || /delete/.test(r.query))).toEqual(
-        [],
-      );
+      expect(
+        proxied.proxy.requests.filter((r) => r.method === 'DELETE' || /delete/.test(r.query)),
+      ).toEqual([]);
       expect(await around(l)).toEqual(before);
       expect(await snapshotTree(l.target)).toEqual(targetBefore);
     },

@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 
 import { S3Object, S3ObjectError, S3TimeoutError, type S3ObjectOptions } from '../../src/index.js';
-import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy.js';
+import type { FaultRule } from '../support/fault-proxy.js';
 import {
   describeS3,
   escapeRegExp,
@@ -21,9 +21,12 @@ import {
   putObject,
   s3,
   snapshotTree,
+  targetPlaces,
   uniqueKey,
   useBucket,
+  useProxyPerTest,
   useTempDir,
+  type TargetPlaces,
 } from './helpers.js';
 
 /** Small timeouts and quick retries: each attempt ends after half a second of silence. */
@@ -35,34 +38,12 @@ const QUICK: S3ObjectOptions = {
 describeS3('timeouts against a server that stops answering, through a proxy', () => {
   const bucket = useBucket();
   const tmp = useTempDir();
-  let proxy: FaultProxy;
+  const proxied = useProxyPerTest(200);
   let n = 0;
 
-  beforeEach(async () => {
-    // One proxy per test: an exchange a client never gives up stays with its own test.
-    proxy = await startFaultProxy({ target: s3.endpoint, maxRequests: 200, maxLifetimeMs: 60_000 });
-  });
-  afterEach(async () => {
-    await proxy.close();
-  });
+  type Layout = TargetPlaces;
 
-  interface Layout {
-    parent: string;
-    target: string;
-    outside: string;
-  }
-
-  /** A fresh parent for the target, with a sibling, and a directory outside it. */
-  async function layout(): Promise<Layout> {
-    const root = path.join(tmp.path, `case-${++n}`);
-    const parent = path.join(root, 'parent');
-    const outside = path.join(root, 'outside');
-    await mkdir(path.join(parent, 'sibling'), { recursive: true });
-    await writeFile(path.join(parent, 'sibling', 'keep.txt'), 'a sibling of the target');
-    await mkdir(outside, { recursive: true });
-    await writeFile(path.join(outside, 'important.txt'), 'outside the target');
-    return { parent, target: path.join(parent, 'target'), outside };
-  }
+  const layout = (): Promise<Layout> => targetPlaces(path.join(tmp.path, `case-${++n}`));
 
   async function snapshots(l: Layout, skipTarget = false): Promise<Map<string, string>[]> {
     return [
@@ -72,7 +53,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
   }
 
   function object(key: string, localPath: string, options: S3ObjectOptions = {}): S3Object {
-    const uri = `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${proxy.endpoint}/${bucket.name}/${key}`;
+    const uri = `s3://${s3.secretAccessKey}:${s3.accessKeyId}@${proxied.proxy.endpoint}/${bucket.name}/${key}`;
     return new S3Object(uri, {
       localPath,
       progressMode: 'disabled',
@@ -84,7 +65,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
   const keyPath = (key: string): RegExp => new RegExp(`^/${bucket.name}/${escapeRegExp(key)}$`);
 
   function rules(...list: FaultRule[]): void {
-    proxy.setRules(list);
+    proxied.proxy.setRules(list);
   }
 
   /** Every s3lync temp file under `dir`. */
@@ -110,13 +91,13 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
     expect((error as S3TimeoutError).message).toMatch(
       /^GetObject .* failed after 2 attempts \(timed out\): the connection was idle for 500 ms \(the idle timeout, timeouts\.idleMs\)$/,
     );
-    expect(proxy.applied(0)).toBe(2);
+    expect(proxied.proxy.applied(0)).toBe(2);
     expect(await snapshots(l)).toEqual(before);
     expect(await readFile(l.target, 'utf8')).toBe('the old version');
     expect(await tempFiles(l.parent)).toEqual([]);
     // The client went away from both exchanges.
     await vi.waitFor(() => {
-      expect(proxy.holding()).toBe(0);
+      expect(proxied.proxy.holding()).toBe(0);
     });
   }, 20_000);
 
@@ -136,7 +117,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
     expect((error as S3TimeoutError).message).toMatch(
       /^GetObject .* failed after 2 attempts \(timed out\): the connection was idle for 500 ms/,
     );
-    expect(proxy.applied(0)).toBe(2);
+    expect(proxied.proxy.applied(0)).toBe(2);
     expect(await snapshots(l, true)).toEqual(before);
     await expect(readFile(l.target)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await tempFiles(l.parent)).toEqual([]);
@@ -154,7 +135,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
       fault: { kind: 'drip', intervalMs: 50 },
     });
     await object(key, l.target, QUICK).download();
-    expect(proxy.applied(0)).toBe(1);
+    expect(proxied.proxy.applied(0)).toBe(1);
     expect(md5(await readFile(l.target))).toBe(md5(data));
     expect(await snapshots(l, true)).toEqual(before);
     expect(await tempFiles(l.parent)).toEqual([]);
@@ -173,7 +154,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
     const settled = obj.download({ signal: controller.signal }).catch((e: unknown) => e);
     await vi.waitFor(
       () => {
-        expect(proxy.applied(0)).toBe(1);
+        expect(proxied.proxy.applied(0)).toBe(1);
       },
       { timeout: 10_000 },
     );
@@ -181,11 +162,11 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
       controller.abort(reason);
     }, 200);
     expect(await settled).toBe(reason);
-    expect(proxy.applied(0)).toBe(1);
+    expect(proxied.proxy.applied(0)).toBe(1);
     expect(await snapshots(l)).toEqual(before);
     expect(await tempFiles(l.parent)).toEqual([]);
     await vi.waitFor(() => {
-      expect(proxy.holding()).toBe(0);
+      expect(proxied.proxy.holding()).toBe(0);
     });
   }, 20_000);
 
@@ -202,7 +183,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
     expect(error).toBeInstanceOf(S3TimeoutError);
     expect((error as S3TimeoutError).operation).toBe('PutObject');
     expect((error as S3TimeoutError).message).toMatch(/^PutObject .* \(timed out\)/);
-    expect(proxy.applied(0)).toBe(2);
+    expect(proxied.proxy.applied(0)).toBe(2);
     expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('the good version');
     expect(await snapshots(l)).toEqual(before);
   }, 20_000);
@@ -221,7 +202,7 @@ describeS3('timeouts against a server that stops answering, through a proxy', ()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3TimeoutError);
     expect((error as S3TimeoutError).operation).toBe('ListObjectsV2');
-    expect(proxy.applied(0)).toBeGreaterThanOrEqual(2);
+    expect(proxied.proxy.applied(0)).toBeGreaterThanOrEqual(2);
     expect(await snapshots(l, true)).toEqual(before);
     expect(await tempFiles(l.parent)).toEqual([]);
   }, 20_000);
