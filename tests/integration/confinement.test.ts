@@ -16,7 +16,7 @@ import { mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/prom
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect, it, onTestFinished } from 'vitest';
 
 import {
@@ -42,6 +42,7 @@ import {
   uriFor,
   useBucket,
   useTempDir,
+  listKeys,
 } from './helpers.js';
 
 const run = promisify(execFile);
@@ -95,19 +96,6 @@ const sorted = (skipped: readonly SkippedEntry[] | undefined): SkippedEntry[] =>
 
 const byOp = (r: SyncResult): string[] =>
   r.actions.map((a) => `${a.op}:${a.path}:${a.reason}`).sort();
-
-async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) keys.push(o.Key!);
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys.sort();
-}
 
 /**
  * When the test ends, however it ends, opens `fifo` for writing once: a reader stuck

@@ -234,3 +234,21 @@ export function useProxyPerTest(maxRequests: number): { readonly proxy: FaultPro
   });
   return state;
 }
+
+/** Every key under `prefix`, sorted, listed directly (not through s3lync). */
+export async function listKeys(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const o of page.Contents ?? []) keys.push(o.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys.sort();
+}

@@ -30,6 +30,7 @@ import {
   uriFor,
   useBucket,
   useTempDir,
+  listKeys,
 } from './helpers.js';
 import { isTempName } from '../../src/utils.js';
 
@@ -74,19 +75,6 @@ async function readTree(root: string): Promise<Record<string, string>> {
   }
   await walk(root, '');
   return out;
-}
-
-async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) keys.push(o.Key!);
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys.sort();
 }
 
 const byOp = (r: SyncResult) => r.actions.map((a) => `${a.op}:${a.path}:${a.reason}`).sort();
