@@ -30,7 +30,7 @@ import {
   type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
-import { mockClient } from 'aws-sdk-client-mock';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import {
@@ -912,17 +912,24 @@ describe('putFile() through the real SDK middleware', () => {
   });
 });
 
-describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
+/**
+ * An SDK client answered by aws-sdk-client-mock (reset before each test) and the s3lync
+ * client on it, retrying without delay.
+ */
+function useMockedS3(): { s3: AwsClientStub<S3Client>; client: S3lyncClient } {
   const sdk = new S3Client({
     region: 'us-east-1',
     credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
   });
   const s3 = mockClient(sdk);
-  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
-
   beforeEach(() => {
     s3.reset();
   });
+  return { s3, client: new S3lyncClient(sdk, { retry: NO_DELAY }) };
+}
+
+describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
+  const { s3, client } = useMockedS3();
 
   it('head() returns what HEAD says', async () => {
     s3.on(HeadObjectCommand, { Bucket: 'bucket', Key: 'key' }).resolves({
@@ -1101,16 +1108,7 @@ describe('S3lyncClient error mapping (aws-sdk-client-mock)', () => {
 });
 
 describe('listPages() and listObjects() (aws-sdk-client-mock)', () => {
-  const sdk = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-  });
-  const s3 = mockClient(sdk);
-  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
-
-  beforeEach(() => {
-    s3.reset();
-  });
+  const { s3, client } = useMockedS3();
 
   /** A page of these keys (1 byte each), continued by `next` if given. */
   function page(keys: string[], next?: string) {
@@ -1261,17 +1259,8 @@ describe('listPages() and listObjects() (aws-sdk-client-mock)', () => {
 });
 
 describe('uploadMultipart() (aws-sdk-client-mock)', () => {
-  const sdk = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-  });
-  const s3 = mockClient(sdk);
-  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+  const { s3, client } = useMockedS3();
   const partSize = 1000;
-
-  beforeEach(() => {
-    s3.reset();
-  });
 
   /** Deterministic bytes, different in every part. */
   function content(size: number): Buffer {
@@ -1570,17 +1559,8 @@ describe('uploadMultipart() through the real SDK middleware', () => {
 });
 
 describe('downloadRangesToFile() (aws-sdk-client-mock)', () => {
-  const sdk = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-  });
-  const s3 = mockClient(sdk);
-  const client = new S3lyncClient(sdk, { retry: NO_DELAY });
+  const { s3, client } = useMockedS3();
   const MiB = 1024 * 1024;
-
-  beforeEach(() => {
-    s3.reset();
-  });
 
   /**
    * Serves byte ranges of `data` in 64 KiB chunks, range i after `delayMs(i)`, so later
