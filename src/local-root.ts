@@ -104,30 +104,40 @@ export class TempFile {
   readonly path: string;
   /** The target's absolute path. */
   readonly target: string;
+  /** The descriptor the file was created with, until the first {@link open} takes it. */
+  #created: FileHandle | undefined;
 
   /** @internal made by {@link LocalRoot.createTemp} only. */
-  constructor(tempPath: string, target: string) {
+  constructor(tempPath: string, target: string, created?: FileHandle) {
     this.path = tempPath;
     this.target = target;
+    this.#created = created;
   }
 
   /**
    * Opens the temp file from its start, emptied (every attempt of a download starts over);
-   * never follows a link, never creates a file elsewhere.
+   * never follows a link, never creates a file elsewhere. The first call hands over the
+   * descriptor the file was created with (empty, read-write): one open per file, not two.
+   * The caller closes what it gets.
    *
    * @param readBack - also for reading (the ranged download's hasher reads it back). @default false
    */
   open(readBack = false): Promise<FileHandle> {
+    const created = this.#created;
+    this.#created = undefined;
+    if (created !== undefined) return Promise.resolve(created);
     return open(this.path, (readBack ? O_RDWR : O_WRONLY) | O_TRUNC | O_NOFOLLOW);
   }
 
   /** Opens the temp file with `open(2)` flags such as `'w+'` or `'a'` (the `open()` handle). */
-  openAs(flags: string): Promise<FileHandle> {
+  async openAs(flags: string): Promise<FileHandle> {
+    await this.#release();
     return open(this.path, flags);
   }
 
   /** Copies `source` into the temp file (a clone where the filesystem can). */
   async copyFrom(source: string): Promise<void> {
+    await this.#release();
     await copyFile(source, this.path, constants.COPYFILE_FICLONE);
   }
 
@@ -138,12 +148,21 @@ export class TempFile {
 
   /** Renames the temp file over its target: the one moment the target changes. */
   async commit(): Promise<void> {
+    await this.#release();
     await rename(this.path, this.target);
   }
 
   /** Removes the temp file, if it is still there. */
   async discard(): Promise<void> {
+    await this.#release();
     await rm(this.path, { force: true });
+  }
+
+  /** Closes the creation descriptor if nobody took it. */
+  async #release(): Promise<void> {
+    const created = this.#created;
+    this.#created = undefined;
+    await created?.close();
   }
 }
 
@@ -193,9 +212,8 @@ export class LocalRoot {
     const target = this.resolve(rel);
     await this.directoriesOf(rel, 'create');
     const temp = path.join(path.dirname(target), tempName(randomBytes(4).toString('hex')));
-    const fh = await open(temp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o666);
-    await fh.close();
-    return new TempFile(temp, target);
+    const fh = await open(temp, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW, 0o666);
+    return new TempFile(temp, target, fh);
   }
 
   /**
