@@ -185,6 +185,11 @@ export class LocalRoot {
     this.dir = path.resolve(dir);
   }
 
+  /** `rel` under the root, unchecked: the one place a relative path becomes a local one. */
+  #join(rel: string): string {
+    return path.join(this.dir, ...rel.split('/'));
+  }
+
   /**
    * The absolute path of `rel`.
    *
@@ -199,7 +204,7 @@ export class LocalRoot {
         this.dir,
       );
     }
-    return path.join(this.dir, ...rel.split('/'));
+    return this.#join(rel);
   }
 
   /**
@@ -282,7 +287,7 @@ export class LocalRoot {
       dir = dir === '' ? (segments[i] ?? '') : `${dir}/${segments[i] ?? ''}`;
       if (this.dirs.has(dir)) continue;
       if (mode === 'check' && this.absent.has(dir)) return;
-      const abs = path.join(this.dir, ...dir.split('/'));
+      const abs = this.#join(dir);
       let s = await lstat(abs).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist')
           return undefined;
@@ -300,13 +305,13 @@ export class LocalRoot {
       }
       if (s.isSymbolicLink()) {
         throw new UnsafePathError(
-          `Refusing to write ${path.join(this.dir, ...segments)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
+          `Refusing to write ${this.#join(rel)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
           abs,
         );
       }
       if (!s.isDirectory()) {
         throw new LocalPathError(
-          `Cannot write ${path.join(this.dir, ...segments)}: ${abs} is ${fileKind(s)}, expected a directory`,
+          `Cannot write ${this.#join(rel)}: ${abs} is ${fileKind(s)}, expected a directory`,
           abs,
         );
       }
