@@ -24,6 +24,7 @@ import { uploadMultipart } from './client/multipart.js';
 import { putFile } from './client/put.js';
 import { downloadRangesToFile } from './client/ranges.js';
 import { RetryPolicy } from './client/retrying.js';
+import { laneOf, laneTransport } from './client/lane.js';
 import { sdkTransport } from './client/transport.js';
 import type {
   DownloadOptions,
@@ -52,6 +53,7 @@ export {
   type TimeoutOptions,
 } from './client/sdk.js';
 export { DELETE_BATCH, type DeleteResult } from './client/delete.js';
+export { attachLane, type LaneSettings } from './client/lane.js';
 export type { HeadOptions } from './client/head.js';
 export type { ListOptions } from './client/list.js';
 export type * from './client/types.js';
@@ -66,17 +68,32 @@ export class S3lyncClient {
   private readonly describe: UriFormatter;
   /** What the operations share: the transport, the retry policy, `describe`. */
   readonly #ctx: ClientContext;
+  readonly #laneOn: boolean;
 
   /**
    * @param sdk - the SDK client to send through.
    * @param options.retry - the policy for transfers the SDK cannot replay itself.
    * @param options.describe - renders URIs for error messages.
+   * @param options.dataLane - sends the hot requests through `sdk`'s data lane, if it has
+   *   one (a client {@link createS3Client} built). @default true
    */
-  constructor(sdk: S3Client, options: { retry?: RetryConfig; describe?: UriFormatter } = {}) {
+  constructor(
+    sdk: S3Client,
+    options: { retry?: RetryConfig; describe?: UriFormatter; dataLane?: boolean } = {},
+  ) {
     this.sdk = sdk;
     const retry = new RetryPolicy(options.retry);
     this.describe = options.describe ?? ((b, k) => `s3://${b}/${k}`);
-    this.#ctx = { transport: sdkTransport(sdk), retry, describe: this.describe };
+    const lane = options.dataLane === false ? undefined : laneOf(sdk);
+    const transport =
+      lane === undefined ? sdkTransport(sdk) : laneTransport(lane, sdkTransport(sdk), retry.config);
+    this.#ctx = { transport, retry, describe: this.describe };
+    this.#laneOn = lane !== undefined;
+  }
+
+  /** Whether the hot requests go through the data lane. */
+  get dataLane(): boolean {
+    return this.#laneOn;
   }
 
   /**

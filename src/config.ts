@@ -34,6 +34,11 @@ export interface EnvConfig {
    * waits forever); `undefined` when unset. The `timeouts.idleMs` option wins over it.
    */
   idleTimeoutMs: number | undefined;
+  /**
+   * `S3LYNC_DATA_LANE`: `0` sends every request of the clients s3lync builds through the
+   * SDK (the data lane's escape hatch); `undefined` when unset. The `dataLane` option wins.
+   */
+  dataLane: boolean | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -133,6 +138,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const debugVar = env.S3LYNC_DEBUG;
   const connectVar = nonEmpty(env.S3LYNC_CONNECT_TIMEOUT_MS);
   const idleVar = nonEmpty(env.S3LYNC_IDLE_TIMEOUT_MS);
+  const laneVar = nonEmpty(env.S3LYNC_DATA_LANE);
   let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
   if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
   return {
@@ -148,6 +154,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
         : parseTimeoutMs(connectVar, 'S3LYNC_CONNECT_TIMEOUT_MS'),
     idleTimeoutMs:
       idleVar === undefined ? undefined : parseTimeoutMs(idleVar, 'S3LYNC_IDLE_TIMEOUT_MS'),
+    dataLane: laneVar === undefined ? undefined : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
     tmpdir: os.tmpdir(),
   };
 }

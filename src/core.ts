@@ -7,7 +7,7 @@ import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { createS3Client, S3lyncClient } from './client.js';
+import { attachLane, createS3Client, S3lyncClient } from './client.js';
 import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { patternSource } from './excludes.js';
@@ -133,11 +133,19 @@ export class S3Object {
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env);
     const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
+    // A client given keeps the SDK path unless its owner opts in.
+    if (options.client !== undefined && settings.dataLane === true) {
+      attachLane(sdk, { timeouts: settings.timeouts, connections: settings.maxConcurrency });
+    }
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });
     this.#resolved = {
       parsed,
-      client: new S3lyncClient(sdk, { retry: settings.retry, describe }),
+      client: new S3lyncClient(sdk, {
+        retry: settings.retry,
+        describe,
+        dataLane: settings.dataLane !== false,
+      }),
     };
     this.#excludes = [...settings.excludes];
     this.#limiter = options.limiter;

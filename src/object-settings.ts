@@ -38,6 +38,10 @@ export interface Connection {
   readonly retry: ResolvedRetryConfig;
   /** The connect and idle timeouts, complete. */
   readonly timeouts: Required<TimeoutOptions>;
+  /** Whether the built client sends its hot requests through the data lane. */
+  readonly dataLane: boolean;
+  /** The lane's open connections per server, at most. */
+  readonly maxConnections: number;
 }
 
 /** The options of an `S3Object` (all but `localPath`, `client` and `limiter`), checked and complete. */
@@ -53,6 +57,8 @@ export interface ObjectSettings {
   readonly region: string | undefined;
   readonly retry: ResolvedRetryConfig;
   readonly timeouts: Required<TimeoutOptions>;
+  /** `dataLane` as given, else the environment's; `undefined` when neither says. */
+  readonly dataLane: boolean | undefined;
   /** The exclude patterns, as regular-expression sources. */
   readonly excludes: readonly string[];
   /** Where hash indexes live; `undefined` disables the index. */
@@ -144,6 +150,16 @@ export function resolveObjectSettings(
     region: options.region ?? env.region,
     retry: resolveRetryConfig(options.retry),
     timeouts: timeoutsFor(options.timeouts, env),
+    dataLane:
+      options.dataLane === undefined
+        ? env.dataLane
+        : valid(
+            options.dataLane,
+            true,
+            (v) => typeof v === 'boolean',
+            name('dataLane'),
+            'a boolean',
+          ),
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
     indexDir:
       hashIndex === false
@@ -158,5 +174,13 @@ export function resolveObjectSettings(
 /** The connection of an object at `parsed` with these settings. */
 export function connectionOf(parsed: ParsedS3Uri, settings: ObjectSettings): Connection {
   const { region, retry, timeouts } = settings;
-  return { endpoint: parsed.endpoint, credentials: parsed.credentials, region, retry, timeouts };
+  return {
+    endpoint: parsed.endpoint,
+    credentials: parsed.credentials,
+    region,
+    retry,
+    timeouts,
+    dataLane: settings.dataLane ?? true,
+    maxConnections: settings.maxConcurrency,
+  };
 }

@@ -36,6 +36,18 @@ export interface S3ObjectOptions {
    * @default S3LYNC_CONNECT_TIMEOUT_MS and S3LYNC_IDLE_TIMEOUT_MS, else { connectMs: 10000, idleMs: 60000 }
    */
   timeouts?: TimeoutOptions;
+  /**
+   * Sends the hot requests (GetObject, PutObject, UploadPart, HeadObject, ListObjectsV2)
+   * through s3lync's data lane: undici, signed by the SDK's SigV4 signer with the SDK's
+   * credentials and endpoint decision, without the SDK's per-request middleware (which
+   * costs more CPU than the HTTP on small files). Other requests, and any the lane cannot
+   * send as the SDK would (access points, S3 Express, a redirect), go through the SDK.
+   * `false` is the escape hatch for a provider that misbehaves. With a `client` given, the
+   * lane would bypass the client's own middleware, so it is off unless this is `true`;
+   * then `timeouts` and `maxConcurrency` bound the lane's connections.
+   * @default S3LYNC_DATA_LANE, else true for the client s3lync builds and false for a `client` given
+   */
+  dataLane?: boolean;
   /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the AWS profile, or us-east-1 for custom endpoints */
   region?: string;
   /** Files larger than this upload in parts. @default 8 MiB */
@@ -184,6 +196,7 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   progressMode: true,
   retry: true,
   timeouts: true,
+  dataLane: true,
   region: true,
   multipartThreshold: true,
   partSize: true,

@@ -38,6 +38,7 @@ export async function list(
     credentials: parsed.credentials,
     region: global.region ?? env.region,
     timeouts: timeoutsFor(undefined, env),
+    dataLane: env.dataLane,
   });
   const client = new S3lyncClient(sdk, {
     describe: (bucket, key) => formatS3Uri({ ...parsed, bucket, key }),

@@ -132,15 +132,24 @@ export function cutShort(message: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/** undici's timeouts (the data lane's): connect, waiting for headers, idle in a body. */
+const UNDICI_TIMEOUTS = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
 /**
  * Whether an error is a timeout of this side: the connect or idle timeout of the SDK's
- * handler (a `TimeoutError` without a code), or a socket's `ETIMEDOUT`. The handler also
- * renames `ECONNRESET` and `EPIPE` errors to `TimeoutError`: those are resets, not timeouts.
+ * handler (a `TimeoutError` without a code) or of the data lane (undici's), or a socket's
+ * `ETIMEDOUT`. The handler also renames `ECONNRESET` and `EPIPE` errors to `TimeoutError`:
+ * those are resets, not timeouts.
  */
 function isTimeout(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 3) return false;
   const e = error as { name?: unknown; code?: unknown; cause?: unknown };
   if (e.code === 'ETIMEDOUT') return true;
+  if (typeof e.code === 'string' && UNDICI_TIMEOUTS.has(e.code)) return true;
   if (e.name === 'TimeoutError' && e.code === undefined) return true;
   return e.cause !== error && isTimeout(e.cause, depth + 1);
 }

@@ -7,11 +7,12 @@
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
-import type { EnvConfig } from '../config.js';
+import { DEFAULT_MAX_WORKERS, type EnvConfig } from '../config.js';
 import { ConfigError } from '../exceptions.js';
 import { getLogger, type Logger } from '../logging.js';
 import type { RetryConfig } from '../retry.js';
 import type { UriCredentials } from '../utils.js';
+import { attachLane } from './lane.js';
 import { RetryPolicy } from './retrying.js';
 
 /** The region used for custom endpoints when none is configured. */
@@ -112,6 +113,16 @@ export interface ClientOptions {
    * @default the SDK's `NodeHttpHandler` with `timeouts`
    */
   requestHandler?: S3ClientConfig['requestHandler'];
+  /**
+   * Gives the client a data lane for its hot requests (see `S3ObjectOptions.dataLane`),
+   * with the `timeouts` and at most `maxConnections` connections per server. The lane
+   * would bypass a `requestHandler` (its proxy, agent or CA bundle), so it is off with one
+   * unless this is `true`.
+   * @default true without a `requestHandler`, else false
+   */
+  dataLane?: boolean | undefined;
+  /** The data lane's open connections per server, at most. @default 8 (`maxConcurrency`'s default) */
+  maxConnections?: number | undefined;
 }
 
 /**
@@ -148,10 +159,9 @@ function withTimeouts(
 }
 
 /**
- * Builds an SDK client. For a custom endpoint it uses path-style addressing and computes
- * checksums only when an operation requires them: recent SDKs otherwise send aws-chunked
- * bodies with checksum trailers, which Ceph rejects with 411 and some servers store
- * corrupted. Retries follow s3lync's policy, with the SDK making `maxAttempts` in all.
+ * Builds an SDK client. For a custom endpoint it uses path-style addressing. The SDK
+ * computes checksums only when an operation requires them: s3lync sends Content-MD5 and
+ * verifies downloads itself. Retries follow s3lync's policy, with the SDK making `maxAttempts` in all.
  * Every connection has a connect and an idle timeout ({@link DEFAULT_TIMEOUTS}), so no
  * request waits forever on a server that stopped answering.
  *
@@ -159,7 +169,8 @@ function withTimeouts(
  */
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const retry = new RetryPolicy(options.retry);
-  const timeouts = handlerTimeouts(resolveTimeouts(options.timeouts));
+  const resolved = resolveTimeouts(options.timeouts);
+  const timeouts = handlerTimeouts(resolved);
   const config: S3ClientConfig = {
     ...retry.sdkConfig(),
     logger: sdkLogger(getLogger('sdk')),
@@ -172,14 +183,24 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
       secretAccessKey: options.credentials.secretAccessKey,
     };
   }
+  // s3lync sends Content-MD5 with every PUT and part (the server checks it) and verifies
+  // every download itself. Recent SDKs would also compute CRC32s, sent as aws-chunked
+  // trailers that Ceph rejects with 411 and some servers store corrupted.
+  config.requestChecksumCalculation = 'WHEN_REQUIRED';
+  config.responseChecksumValidation = 'WHEN_REQUIRED';
   if (options.endpoint !== undefined) {
     config.endpoint = options.endpoint;
     config.forcePathStyle = true;
-    config.requestChecksumCalculation = 'WHEN_REQUIRED';
-    config.responseChecksumValidation = 'WHEN_REQUIRED';
     config.region ??= DEFAULT_ENDPOINT_REGION;
   }
-  return new S3Client(config);
+  const sdk = new S3Client(config);
+  if (options.dataLane ?? options.requestHandler === undefined) {
+    attachLane(sdk, {
+      timeouts: resolved,
+      connections: options.maxConnections ?? DEFAULT_MAX_WORKERS,
+    });
+  }
+  return sdk;
 }
 
 function sdkLogger(logger: Logger): NonNullable<S3ClientConfig['logger']> {

@@ -37,6 +37,7 @@ import {
   type UploadPartCommandInput,
   type UploadPartCommandOutput,
 } from '@aws-sdk/client-s3';
+import type { AbsoluteLocation, BuildHandlerOptions, BuildMiddleware } from '@smithy/types';
 
 /**
  * Sends one request of each kind and resolves with the response, or rejects with the
@@ -47,7 +48,7 @@ export interface Transport {
   headObject(input: HeadObjectCommandInput, signal?: AbortSignal): Promise<HeadObjectCommandOutput>;
   /** GetObject; the body streams after the promise resolves. */
   getObject(input: GetObjectCommandInput, signal?: AbortSignal): Promise<GetObjectCommandOutput>;
-  /** PutObject. */
+  /** PutObject, its body unsigned (its `Content-MD5` is checked by the server). */
   putObject(input: PutObjectCommandInput, signal?: AbortSignal): Promise<PutObjectCommandOutput>;
   /** ListObjectsV2: one page. */
   listObjectsV2(
@@ -82,7 +83,8 @@ export function sdkTransport(sdk: S3Client): Transport {
   return {
     headObject: (input, signal) => sdk.send(new HeadObjectCommand(input), { abortSignal: signal }),
     getObject: (input, signal) => sdk.send(new GetObjectCommand(input), { abortSignal: signal }),
-    putObject: (input, signal) => sdk.send(new PutObjectCommand(input), { abortSignal: signal }),
+    putObject: (input, signal) =>
+      sdk.send(unsignedPayload(new PutObjectCommand(input)), { abortSignal: signal }),
     listObjectsV2: (input, signal) =>
       sdk.send(new ListObjectsV2Command(input), { abortSignal: signal }),
     deleteObjects: (input, signal) =>
@@ -104,8 +106,9 @@ export function sdkTransport(sdk: S3Client): Transport {
  * SDK otherwise computes a SHA-256 of every Buffer body to sign it: a second digest of
  * every byte, where `Content-MD5` already makes the server check them.
  */
-function unsignedPayload<C extends UploadPartCommand>(command: C): C {
-  command.middlewareStack.add(
+function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
+  // The two commands' stacks differ only in their input and output types.
+  (command.middlewareStack as unknown as { add: BuildAdd }).add(
     (next) => (args) => {
       const request = args.request as { headers?: Record<string, string> } | undefined;
       if (request?.headers !== undefined) {
@@ -117,3 +120,9 @@ function unsignedPayload<C extends UploadPartCommand>(command: C): C {
   );
   return command;
 }
+
+/** The build-step `add` of a command's middleware stack. */
+type BuildAdd = (
+  middleware: BuildMiddleware<object, object>,
+  options: BuildHandlerOptions & AbsoluteLocation,
+) => void;

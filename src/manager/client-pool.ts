@@ -14,7 +14,7 @@ export class ClientPool {
 
   /** The client of `connection`, built on first use. */
   get(connection: Connection): S3Client {
-    const { endpoint, credentials, region, retry, timeouts } = connection;
+    const { endpoint, credentials, region, retry, timeouts, dataLane, maxConnections } = connection;
     const key = JSON.stringify([
       endpoint ?? '',
       credentials?.accessKeyId ?? '',
@@ -22,6 +22,8 @@ export class ClientPool {
       region ?? '',
       retry,
       timeouts,
+      dataLane,
+      maxConnections,
     ]);
     let client = this.#clients.get(key);
     if (client === undefined) {

@@ -202,13 +202,13 @@ describe('createS3Client', () => {
     await expect(client.config.region()).resolves.toBe('eu-central-1');
   });
 
-  it('does not force WHEN_REQUIRED checksums or path style without an endpoint', async () => {
+  it('uses WHEN_REQUIRED checksums (Content-MD5 instead) but not path style without an endpoint', async () => {
     vi.stubEnv('AWS_REQUEST_CHECKSUM_CALCULATION', 'WHEN_SUPPORTED');
     vi.stubEnv('AWS_RESPONSE_CHECKSUM_VALIDATION', 'WHEN_SUPPORTED');
     const client = createS3Client({ region: 'eu-west-1' });
     expect(client.config.forcePathStyle).toBe(false);
-    await expect(client.config.requestChecksumCalculation()).resolves.toBe('WHEN_SUPPORTED');
-    await expect(client.config.responseChecksumValidation()).resolves.toBe('WHEN_SUPPORTED');
+    await expect(client.config.requestChecksumCalculation()).resolves.toBe('WHEN_REQUIRED');
+    await expect(client.config.responseChecksumValidation()).resolves.toBe('WHEN_REQUIRED');
     await expect(client.config.region()).resolves.toBe('eu-west-1');
   });
 
@@ -835,7 +835,7 @@ describe('putFile() through the real SDK middleware', () => {
     }
   }, 10_000);
 
-  it('sends the whole body to AWS with the default WHEN_SUPPORTED checksums (aws-chunked, CRC32 trailer)', async () => {
+  it('sends the whole body to AWS through a given client with WHEN_SUPPORTED checksums (aws-chunked, CRC32 trailer)', async () => {
     vi.stubEnv('AWS_REQUEST_CHECKSUM_CALCULATION', 'WHEN_SUPPORTED');
     const file = path.join(dir, 'small.bin');
     await writeFile(file, 'hello world');
@@ -860,10 +860,10 @@ describe('putFile() through the real SDK middleware', () => {
         };
       },
     };
-    const sdk = createS3Client({
+    const sdk = new S3Client({
       region: 'us-east-1',
       credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      retry: NO_DELAY,
+      maxAttempts: 1,
       requestHandler: handler,
     });
     const { etag } = await new S3lyncClient(sdk, { retry: NO_DELAY }).putFile(

@@ -28,6 +28,7 @@ export function objectOptionValues(client: S3Client, localPath: string): Require
     limiter: pLimit(1),
     lockTimeout: 1000,
     followSymlinks: true,
+    dataLane: false,
   };
 }
 
