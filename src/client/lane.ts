@@ -35,6 +35,10 @@ import {
 } from './lane/response.js';
 import type { Transport } from './transport.js';
 
+/** The operations the lane sends, by their SDK names. */
+export type LaneOperation =
+  'HeadObject' | 'GetObject' | 'PutObject' | 'UploadPart' | 'ListObjectsV2';
+
 /** What a lane is built with. */
 export interface LaneSettings {
   /** The connect and idle timeouts, in ms (`0`: none). */
@@ -96,6 +100,20 @@ export class DataLane {
   readonly idleMs: number;
   /** The connect timeout, named by timeout errors. */
   readonly connectMs: number;
+
+  /**
+   * Runs one operation of the lane (`run` sends it). Every operation of every s3lync client
+   * over this lane passes here, so this is the one place to observe them: the tests and the
+   * bench wrap it to count, delay or fail requests, as they wrap `S3Client.send`.
+   */
+  perform<O>(
+    _operation: LaneOperation,
+    _input: object,
+    _signal: AbortSignal | undefined,
+    run: () => Promise<O>,
+  ): Promise<O> {
+    return run();
+  }
 
   /** Closes the lane's connections. */
   destroy(): void {
@@ -283,8 +301,8 @@ async function exchange(
     const { statusCode, headers, body } = answer;
     if (statusCode >= 300) {
       const text = kind === 'head' ? '' : await readCapped(body);
+      // Attempts are counted once, by `retry`, on the error it gives up with.
       const error = serviceError(statusCode, headers, text);
-      error.$metadata.attempts = attempt;
       if (isRedirect(error)) {
         lane.leave(bucket, `the server redirected it (HTTP ${statusCode})`);
         state.redirected = replayable;
@@ -369,29 +387,40 @@ export function laneTransport(
     const out = await exchange(lane, bucket, route, request, kind, policy, signal);
     return out === undefined ? sdk(input, signal) : (out as O);
   }
+  // `lane.perform` is looked up on every call: a wrapper put on later sees every operation.
   return {
     ...fallback,
     headObject: (input, signal) =>
-      via(
-        input,
-        signal,
-        'head',
-        (r, i) => objectReadRequest(r, 'HEAD', i),
-        (i, s) => fallback.headObject(i, s),
+      lane.perform('HeadObject', input, signal, () =>
+        via(
+          input,
+          signal,
+          'head',
+          (r, i) => objectReadRequest(r, 'HEAD', i),
+          (i, s) => fallback.headObject(i, s),
+        ),
       ),
     getObject: (input, signal) =>
-      via(
-        input,
-        signal,
-        'get',
-        (r, i) => objectReadRequest(r, 'GET', i),
-        (i, s) => fallback.getObject(i, s),
+      lane.perform('GetObject', input, signal, () =>
+        via(
+          input,
+          signal,
+          'get',
+          (r, i) => objectReadRequest(r, 'GET', i),
+          (i, s) => fallback.getObject(i, s),
+        ),
       ),
     putObject: (input, signal) =>
-      via(input, signal, 'put', putObjectRequest, (i, s) => fallback.putObject(i, s)),
+      lane.perform('PutObject', input, signal, () =>
+        via(input, signal, 'put', putObjectRequest, (i, s) => fallback.putObject(i, s)),
+      ),
     uploadPart: (input, signal) =>
-      via(input, signal, 'put', uploadPartRequest, (i, s) => fallback.uploadPart(i, s)),
+      lane.perform('UploadPart', input, signal, () =>
+        via(input, signal, 'put', uploadPartRequest, (i, s) => fallback.uploadPart(i, s)),
+      ),
     listObjectsV2: (input, signal) =>
-      via(input, signal, 'list', listRequest, (i, s) => fallback.listObjectsV2(i, s)),
+      lane.perform('ListObjectsV2', input, signal, () =>
+        via(input, signal, 'list', listRequest, (i, s) => fallback.listObjectsV2(i, s)),
+      ),
   };
 }

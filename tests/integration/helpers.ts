@@ -22,9 +22,12 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, inject, vi } from 'vitest';
 
+import { laneOf, type DataLane, type LaneOperation } from '../../src/client/lane.js';
+import { PROBE_KEY } from '../../src/client/lane/endpoint.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 export const s3 = inject('s3');
@@ -118,19 +121,53 @@ export async function objectExists(
 
 type AnySend = (command: unknown, ...rest: unknown[]) => Promise<unknown>;
 
+/** The SDK command of each operation the data lane sends. */
+const LANE_COMMANDS: Record<LaneOperation, new (input: never) => object> = {
+  HeadObject: HeadObjectCommand,
+  GetObject: GetObjectCommand,
+  PutObject: PutObjectCommand,
+  UploadPart: UploadPartCommand,
+  ListObjectsV2: ListObjectsV2Command,
+};
+
 /**
- * Intercepts every `send` of an SDK client: `around` gets the command and a function that
- * performs the real request, and returns what `send` should resolve to.
+ * Intercepts every request of an SDK client, on both paths: its `send`, and the operations
+ * of its data lane (each shown to `around` as the SDK command it stands for, so a test
+ * reads `command.input` and may change the output either way). `around` gets the command
+ * and a function that performs the real request, and returns what the request should
+ * resolve to. (A request the lane hands to the SDK would be seen twice; against radosgw
+ * the lane hands over none.)
  */
 export function interceptSend(
   client: S3Client,
   around: (command: unknown, send: () => Promise<unknown>) => Promise<unknown>,
 ): void {
   const real = client.send.bind(client) as AnySend;
-  const wrapped: AnySend = (command, ...rest) => around(command, () => real(command, ...rest));
+  // The lane's endpoint probe goes through `send` but never leaves the process.
+  const isProbe = (command: unknown): boolean =>
+    (command as { input?: { Key?: string } }).input?.Key === PROBE_KEY;
+  const wrapped: AnySend = (command, ...rest) =>
+    isProbe(command) ? real(command, ...rest) : around(command, () => real(command, ...rest));
   // send's overloads include a callback form returning void; the promise form is what runs.
   // eslint-disable-next-line @typescript-eslint/no-misused-promises
   vi.spyOn(client, 'send').mockImplementation(wrapped as S3Client['send']);
+  const lane = laneOf(client);
+  if (lane === undefined) return;
+  const perform = lane.perform.bind(lane);
+  vi.spyOn(lane, 'perform').mockImplementation(((operation, input, signal, run) =>
+    around(new LANE_COMMANDS[operation](input as never), () =>
+      perform(operation, input, signal, run),
+    )) as DataLane['perform']);
+}
+
+/** The names of the commands `client` sends from now on (`HeadObjectCommand`…), on both paths. */
+export function recordCommands(client: S3Client): string[] {
+  const names: string[] = [];
+  interceptSend(client, (command, send) => {
+    names.push((command as object).constructor.name);
+    return send();
+  });
+  return names;
 }
 
 /** A unique key prefix for one test. */

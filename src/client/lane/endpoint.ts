@@ -11,7 +11,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { encodeKey, type BucketRoute } from './request.js';
 
 /** The key of the probe: never sent. */
-const PROBE_KEY = 's3lync-endpoint-probe';
+export const PROBE_KEY = 's3lync-endpoint-probe';
 
 /** Why a bucket's requests stay on the SDK. */
 export interface SdkOnly {
