@@ -20,6 +20,7 @@ import {
   LocalRoot,
   openRegularFile,
   readRegularFile,
+  readRegularFileSync,
   removeLocalCopy,
 } from '../../src/local-root.js';
 import { isOrphanTemp, removeOrphanTemps } from '../../src/recovery.js';
@@ -178,6 +179,40 @@ describe('openRegularFile', () => {
   it('reads a regular file, also through a link', async () => {
     await symlink(path.join(outside, 'file.txt'), path.join(rootDir, 'l'));
     expect((await readRegularFile(path.join(rootDir, 'l'))).toString()).toBe('outside');
+  });
+
+  it('reads an empty file and one larger than a read', async () => {
+    const empty = path.join(rootDir, 'empty');
+    const big = path.join(rootDir, 'big');
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    await writeFile(empty, '');
+    await writeFile(big, bytes);
+    expect(await readRegularFile(empty)).toEqual(Buffer.alloc(0));
+    expect((await readRegularFile(big)).equals(bytes)).toBe(true);
+  });
+});
+
+describe('readRegularFileSync', () => {
+  it('reads a small regular file, also through a link, and an empty one', async () => {
+    await symlink(path.join(outside, 'file.txt'), path.join(rootDir, 'l'));
+    await writeFile(path.join(rootDir, 'empty'), '');
+    expect(readRegularFileSync(path.join(rootDir, 'l'), 100)?.toString()).toBe('outside');
+    expect(readRegularFileSync(path.join(rootDir, 'empty'), 100)).toEqual(Buffer.alloc(0));
+  });
+
+  it('says undefined for a file larger than its limit', () => {
+    const file = path.join(outside, 'file.txt');
+    expect(readRegularFileSync(file, 7)?.toString()).toBe('outside');
+    expect(readRegularFileSync(file, 6)).toBeUndefined();
+  });
+
+  it('refuses a FIFO at once, a directory and a device', () => {
+    const fifo = path.join(rootDir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readRegularFileSync(fifo, 100)).toThrow(LocalPathError);
+    expect(() => readRegularFileSync(fifo, 100)).toThrow(/FIFO/);
+    expect(() => readRegularFileSync(rootDir, 100)).toThrow(/directory/);
+    expect(() => readRegularFileSync('/dev/null', 100)).toThrow(/character device/);
   });
 });
 
