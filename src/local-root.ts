@@ -222,7 +222,9 @@ export class LocalRoot {
   private readonly dirs = new Set<string>();
   /** Relative directories found missing by {@link checkWritable}: a write would make them. */
   private readonly absent = new Set<string>();
-  private rootMade = false;
+  /** Directories being checked or made for a write, by relative path. */
+  private readonly making = new Map<string, Promise<Stats | 'made'>>();
+  private rootMade: Promise<void> | undefined;
 
   constructor(dir: string) {
     this.dir = path.resolve(dir);
@@ -319,46 +321,84 @@ export class LocalRoot {
    * made); `exist` fails on it. The root itself is the caller's choice and may be a link.
    */
   private async directoriesOf(rel: string, mode: 'create' | 'check' | 'exist'): Promise<void> {
-    const create = mode === 'create';
-    if (create && !this.rootMade) {
-      await mkdir(this.dir, { recursive: true });
-      this.rootMade = true;
-    }
+    if (mode === 'create') await this.#makeRoot();
     const segments = rel.split('/');
     let dir = '';
     for (let i = 0; i < segments.length - 1; i++) {
       dir = dir === '' ? (segments[i] ?? '') : `${dir}/${segments[i] ?? ''}`;
       if (this.dirs.has(dir)) continue;
       if (mode === 'check' && this.absent.has(dir)) return;
-      const abs = this.#join(dir);
-      let s = await lstat(abs).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist')
-          return undefined;
-        throw error;
-      });
-      if (s === undefined && mode === 'check') {
+      const s = mode === 'create' ? await this.#made(dir) : await this.#lstat(dir, mode);
+      if (s === undefined) {
         this.absent.add(dir);
         return;
       }
-      if (s === undefined) {
-        await mkdir(abs).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        });
-        s = await lstat(abs);
-      }
-      if (s.isSymbolicLink()) {
-        throw new UnsafePathError(
-          `Refusing to write ${this.#join(rel)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
-          abs,
-        );
-      }
-      if (!s.isDirectory()) {
-        throw new LocalPathError(
-          `Cannot write ${this.#join(rel)}: ${abs} is ${fileKind(s)}, expected a directory`,
-          abs,
-        );
-      }
+      if (s !== 'made') this.#assertDirectory(rel, dir, s);
       this.dirs.add(dir);
+    }
+  }
+
+  /** The root, made once (with its parents) by the first write. */
+  async #makeRoot(): Promise<void> {
+    this.rootMade ??= mkdir(this.dir, { recursive: true }).then(
+      () => undefined,
+      (error: unknown) => {
+        this.rootMade = undefined;
+        throw error;
+      },
+    );
+    await this.rootMade;
+  }
+
+  /**
+   * What is at `dir`, made if missing: `'made'` for a directory this call created (mkdir
+   * makes a directory or fails, so it needs no lstat), else its lstat. Writers of the same
+   * new directory share one check instead of each racing to make it.
+   */
+  #made(dir: string): Promise<Stats | 'made'> {
+    let pending = this.making.get(dir);
+    if (pending === undefined) {
+      pending = this.#lstatOrMake(dir).finally(() => this.making.delete(dir));
+      this.making.set(dir, pending);
+    }
+    return pending;
+  }
+
+  async #lstatOrMake(dir: string): Promise<Stats | 'made'> {
+    const abs = this.#join(dir);
+    const s = await this.#lstat(dir, 'create');
+    if (s !== undefined) return s;
+    try {
+      await mkdir(abs);
+      return 'made';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return lstat(abs);
+    }
+  }
+
+  /** The lstat of `dir`; `undefined` when it is missing, unless `mode` is `exist`. */
+  async #lstat(dir: string, mode: 'create' | 'check' | 'exist'): Promise<Stats | undefined> {
+    return lstat(this.#join(dir)).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist') return undefined;
+      throw error;
+    });
+  }
+
+  /** Refuses a link or a non-directory at `dir` on the way to `rel`. */
+  #assertDirectory(rel: string, dir: string, s: Stats): void {
+    const abs = this.#join(dir);
+    if (s.isSymbolicLink()) {
+      throw new UnsafePathError(
+        `Refusing to write ${this.#join(rel)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
+        abs,
+      );
+    }
+    if (!s.isDirectory()) {
+      throw new LocalPathError(
+        `Cannot write ${this.#join(rel)}: ${abs} is ${fileKind(s)}, expected a directory`,
+        abs,
+      );
     }
   }
 }

@@ -93,6 +93,29 @@ describe('LocalRoot writes', () => {
     expect(await readdir(rootDir)).toEqual(['sub']);
   });
 
+  it('makes a new directory once for writers that arrive together', async () => {
+    const root = new LocalRoot(path.join(rootDir, 'new'));
+    const rels = Array.from({ length: 40 }, (_, i) => `a/b${i % 2}/f${i}`);
+    await Promise.all(rels.map((rel) => write(root, rel, rel)));
+    for (const rel of rels) {
+      expect(await readFile(path.join(rootDir, 'new', ...rel.split('/')), 'utf8')).toBe(rel);
+    }
+    expect((await readdir(path.join(rootDir, 'new', 'a'))).sort()).toEqual(['b0', 'b1']);
+  });
+
+  it('refuses every writer that arrives together through a symlinked directory, each by its path', async () => {
+    await symlink(outside, path.join(rootDir, 'sub'));
+    const root = new LocalRoot(rootDir);
+    const errors = await Promise.all(
+      ['sub/x/1', 'sub/x/2', 'sub/3'].map((rel) => root.createTemp(rel).catch((e: unknown) => e)),
+    );
+    for (const [i, rel] of ['sub/x/1', 'sub/x/2', 'sub/3'].entries()) {
+      expect(errors[i]).toBeInstanceOf(UnsafePathError);
+      expect((errors[i] as Error).message).toContain(path.join(rootDir, ...rel.split('/')));
+    }
+    expect(await readdir(outside)).toEqual(['file.txt']);
+  });
+
   it('refuses a file where a directory should be', async () => {
     await writeFile(path.join(rootDir, 'plain'), 'x');
     const error = await new LocalRoot(rootDir).createTemp('plain/x.txt').catch((e: unknown) => e);
