@@ -248,8 +248,17 @@ export class PartHasher {
   }
 }
 
+/** The hex MD5 of bytes in memory. */
+export function md5Hex(data: Uint8Array): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
 /** The digests of bytes already in memory (a small file read whole). */
 export async function hashBuffer(data: Buffer, options: HashingOptions = {}): Promise<FileDigest> {
+  const { candidatePartSizes, checksum, knownMd5 } = options;
+  // The MD5 alone needs no stream.
+  if ((candidatePartSizes?.length ?? 0) === 0 && checksum === undefined && knownMd5 === undefined)
+    return { size: data.length, md5: md5Hex(data) };
   // Callers of this and hashFile need the MD5: skipMd5 (downloads only) does not apply.
   const hasher = new HashingStream(undefined, undefined, { ...options, skipMd5: false });
   hasher.update(data);

@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import {
   copyFile,
   lstat,
@@ -66,27 +66,70 @@ export function fileKind(s: EntryKind): string {
  * @throws {LocalPathError} for anything but a regular file.
  */
 export async function openRegularFile(file: string): Promise<FileHandle> {
+  return (await openRegular(file)).fh;
+}
+
+/** {@link openRegularFile}, with the descriptor's stat. */
+async function openRegular(file: string): Promise<{ fh: FileHandle; size: number }> {
   const fh = await open(file, O_RDONLY | O_NONBLOCK);
   try {
     const s = await fh.stat();
-    if (s.isFile()) return fh;
-    throw new LocalPathError(
-      `Cannot read ${file}: it is ${fileKind(s)}; s3lync reads only regular files`,
-      file,
-    );
+    if (s.isFile()) return { fh, size: s.size };
+    throw notRegular(file, s);
   } catch (error) {
     await fh.close();
     throw error;
   }
 }
 
+function notRegular(file: string, s: EntryKind): LocalPathError {
+  return new LocalPathError(
+    `Cannot read ${file}: it is ${fileKind(s)}; s3lync reads only regular files`,
+    file,
+  );
+}
+
 /** Reads a whole regular file (small files); see {@link openRegularFile}. */
 export async function readRegularFile(file: string, signal?: AbortSignal): Promise<Buffer> {
-  const fh = await openRegularFile(file);
+  const { fh, size } = await openRegular(file);
   try {
-    return await fh.readFile(signal ? { signal } : {});
+    // As readFile does, but with the size already known: one read, not another fstat.
+    if (size === 0) return await fh.readFile(signal ? { signal } : {});
+    signal?.throwIfAborted();
+    const out = Buffer.allocUnsafeSlow(size);
+    let n = 0;
+    for (let got = 1; got > 0 && n < size; n += got) {
+      got = (await fh.read(out, n, size - n, n)).bytesRead;
+      signal?.throwIfAborted();
+    }
+    return n === size ? out : out.subarray(0, n);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Reads a whole regular file of at most `maxSize` bytes synchronously (tiny files, whose
+ * read blocks the event loop for microseconds); see {@link openRegularFile}. `undefined`
+ * when the open descriptor says it is larger.
+ *
+ * @throws {LocalPathError} for anything but a regular file.
+ */
+export function readRegularFileSync(file: string, maxSize: number): Buffer | undefined {
+  const fd = openSync(file, O_RDONLY | O_NONBLOCK);
+  try {
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw notRegular(file, s);
+    if (s.size > maxSize) return undefined;
+    // As readFile: the size the descriptor says, or to the end when it says 0.
+    const out = Buffer.allocUnsafe(s.size > 0 ? s.size : maxSize + 1);
+    let n = 0;
+    for (let got = 1; got > 0 && n < out.length; n += got) {
+      got = readSync(fd, out, n, out.length - n, n);
+    }
+    return n > maxSize ? undefined : out.subarray(0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -179,7 +222,9 @@ export class LocalRoot {
   private readonly dirs = new Set<string>();
   /** Relative directories found missing by {@link checkWritable}: a write would make them. */
   private readonly absent = new Set<string>();
-  private rootMade = false;
+  /** Directories being checked or made for a write, by relative path. */
+  private readonly making = new Map<string, Promise<Stats | 'made'>>();
+  private rootMade: Promise<void> | undefined;
 
   constructor(dir: string) {
     this.dir = path.resolve(dir);
@@ -276,46 +321,84 @@ export class LocalRoot {
    * made); `exist` fails on it. The root itself is the caller's choice and may be a link.
    */
   private async directoriesOf(rel: string, mode: 'create' | 'check' | 'exist'): Promise<void> {
-    const create = mode === 'create';
-    if (create && !this.rootMade) {
-      await mkdir(this.dir, { recursive: true });
-      this.rootMade = true;
-    }
+    if (mode === 'create') await this.#makeRoot();
     const segments = rel.split('/');
     let dir = '';
     for (let i = 0; i < segments.length - 1; i++) {
       dir = dir === '' ? (segments[i] ?? '') : `${dir}/${segments[i] ?? ''}`;
       if (this.dirs.has(dir)) continue;
       if (mode === 'check' && this.absent.has(dir)) return;
-      const abs = this.#join(dir);
-      let s = await lstat(abs).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist')
-          return undefined;
-        throw error;
-      });
-      if (s === undefined && mode === 'check') {
+      const s = mode === 'create' ? await this.#made(dir) : await this.#lstat(dir, mode);
+      if (s === undefined) {
         this.absent.add(dir);
         return;
       }
-      if (s === undefined) {
-        await mkdir(abs).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        });
-        s = await lstat(abs);
-      }
-      if (s.isSymbolicLink()) {
-        throw new UnsafePathError(
-          `Refusing to write ${this.#join(rel)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
-          abs,
-        );
-      }
-      if (!s.isDirectory()) {
-        throw new LocalPathError(
-          `Cannot write ${this.#join(rel)}: ${abs} is ${fileKind(s)}, expected a directory`,
-          abs,
-        );
-      }
+      if (s !== 'made') this.#assertDirectory(rel, dir, s);
       this.dirs.add(dir);
+    }
+  }
+
+  /** The root, made once (with its parents) by the first write. */
+  async #makeRoot(): Promise<void> {
+    this.rootMade ??= mkdir(this.dir, { recursive: true }).then(
+      () => undefined,
+      (error: unknown) => {
+        this.rootMade = undefined;
+        throw error;
+      },
+    );
+    await this.rootMade;
+  }
+
+  /**
+   * What is at `dir`, made if missing: `'made'` for a directory this call created (mkdir
+   * makes a directory or fails, so it needs no lstat), else its lstat. Writers of the same
+   * new directory share one check instead of each racing to make it.
+   */
+  #made(dir: string): Promise<Stats | 'made'> {
+    let pending = this.making.get(dir);
+    if (pending === undefined) {
+      pending = this.#lstatOrMake(dir).finally(() => this.making.delete(dir));
+      this.making.set(dir, pending);
+    }
+    return pending;
+  }
+
+  async #lstatOrMake(dir: string): Promise<Stats | 'made'> {
+    const abs = this.#join(dir);
+    const s = await this.#lstat(dir, 'create');
+    if (s !== undefined) return s;
+    try {
+      await mkdir(abs);
+      return 'made';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return lstat(abs);
+    }
+  }
+
+  /** The lstat of `dir`; `undefined` when it is missing, unless `mode` is `exist`. */
+  async #lstat(dir: string, mode: 'create' | 'check' | 'exist'): Promise<Stats | undefined> {
+    return lstat(this.#join(dir)).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && mode !== 'exist') return undefined;
+      throw error;
+    });
+  }
+
+  /** Refuses a link or a non-directory at `dir` on the way to `rel`. */
+  #assertDirectory(rel: string, dir: string, s: Stats): void {
+    const abs = this.#join(dir);
+    if (s.isSymbolicLink()) {
+      throw new UnsafePathError(
+        `Refusing to write ${this.#join(rel)}: ${abs} is a symbolic link, and s3lync never writes or deletes through one (it may lead outside ${this.dir})`,
+        abs,
+      );
+    }
+    if (!s.isDirectory()) {
+      throw new LocalPathError(
+        `Cannot write ${this.#join(rel)}: ${abs} is ${fileKind(s)}, expected a directory`,
+        abs,
+      );
     }
   }
 }

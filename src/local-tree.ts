@@ -17,7 +17,7 @@ import { fileKind } from './local-root.js';
 import { getLogger } from './logging.js';
 import { isTempName } from './utils.js';
 import type { SyncFailure, SkippedEntry } from './result.js';
-import { identityOf, IdentityColumns, type FileIdentity } from './identity.js';
+import { identityOf, IdentityColumns, nowNs, type FileIdentity } from './identity.js';
 import { compareKeys, sortKeys } from './keys.js';
 
 const log = getLogger('local-tree');
@@ -47,11 +47,18 @@ export class LocalTree {
   readonly skipped: SkippedEntry[] = [];
   /** Entries that could not be read or named (an unreadable directory, a name not UTF-8). */
   readonly problems: SyncFailure[] = [];
+  /**
+   * A wall-clock time (ns) no later than any stat behind the identities: from then on an
+   * identity's size 0 says the file was empty, so its digest needs no read. `undefined`
+   * when unknown.
+   */
+  statedFromNs: bigint | undefined;
   private readonly ids = new IdentityColumns();
 
-  /** A tree of the given files (sorted here). */
-  static of(files: Iterable<LocalFile>): LocalTree {
+  /** A tree of the given files (sorted here), stat'ed no earlier than `statedFromNs`. */
+  static of(files: Iterable<LocalFile>, statedFromNs?: bigint): LocalTree {
     const tree = new LocalTree();
+    tree.statedFromNs = statedFromNs;
     for (const f of [...files].sort((a, b) => compareKeys(a.path, b.path))) tree.push(f.path, f);
     return tree;
   }
@@ -136,6 +143,7 @@ export async function walkLocalTree(
     signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
   const { signal } = options;
   const tree = new LocalTree();
+  tree.statedFromNs = nowNs();
   signal?.throwIfAborted();
   const rootReal = realRoot(root);
   if (rootReal === undefined) return tree;

@@ -7,10 +7,10 @@
 import { stat } from 'node:fs/promises';
 
 import { PreconditionFailedError } from '../exceptions.js';
-import { hashBuffer, hashFile, SMALL_FILE_SIZE, type FileDigest } from '../hash.js';
+import { hashBuffer, hashFile, md5Hex, SMALL_FILE_SIZE, type FileDigest } from '../hash.js';
 import type { HashIndex } from '../hash-index.js';
 import { identityOf, nowNs, type FileIdentity } from '../identity.js';
-import { readRegularFile, type LocalRoot } from '../local-root.js';
+import { readRegularFile, readRegularFileSync, type LocalRoot } from '../local-root.js';
 import type { LocalFile } from '../local-tree.js';
 import { getLogger } from '../logging.js';
 import type { KnownDigest, RemoteEntry } from '../plan.js';
@@ -123,14 +123,57 @@ export interface FileRun {
   signal: AbortSignal | undefined;
 }
 
+/** The MD5 of no bytes: the digest of every empty file. */
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+/**
+ * Files up to this size are hashed from one synchronous read: through libuv's threadpool
+ * the open, fstat, read and close of a small file cost about four times the system calls
+ * themselves (measured: 210 against 50 CPU µs for a 4 KiB file, its MD5 included), and the page cache answers a
+ * read this small in microseconds.
+ */
+export const TINY_FILE_SIZE = 64 * 1024;
+
+/** Synchronous reads between two turns of the event loop, which they block meanwhile. */
+const SYNC_READ_BATCH = 64;
+let syncReads = 0;
+
+/**
+ * The digest of a file the walk found empty, recorded in the index without opening it: the
+ * walk's stat saw its content. The entry is stamped with a time no later than that stat
+ * (`statedFromNs`), so {@link isTrusted}'s racy margin holds as for a read. `undefined`
+ * when the file is not empty or the stat's time is unknown: it has to be read.
+ */
+export function emptyFileDigest(
+  run: FileRun,
+  file: LocalFile,
+  statedFromNs: bigint | undefined,
+): LocalDigest | undefined {
+  if (file.size !== 0 || statedFromNs === undefined) return undefined;
+  run.hashed.files++;
+  run.index.record(file.path, {
+    ...file,
+    md5: EMPTY_MD5,
+    hashedAtNs: statedFromNs,
+    ownMtime: false,
+  });
+  return { size: 0, md5: EMPTY_MD5 };
+}
+
 /** Hashes a local file and records its digest in the index. */
 export async function hashLocal(run: FileRun, file: LocalFile): Promise<LocalDigest> {
   const { hashed, signal } = run;
   const hashedAtNs = nowNs();
-  const digest = await hashFile(run.ctx.root.resolve(file.path), {
-    size: file.size,
-    ...(signal && { signal }),
-  });
+  const abs = run.ctx.root.resolve(file.path);
+  let digest: LocalDigest | undefined;
+  if (file.size <= TINY_FILE_SIZE) {
+    signal?.throwIfAborted();
+    if (++syncReads % SYNC_READ_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+    const data = readRegularFileSync(abs, TINY_FILE_SIZE);
+    // A file that grew past the limit since the walk is read like a large one.
+    if (data !== undefined) digest = { size: data.length, md5: md5Hex(data) };
+  }
+  digest ??= await hashFile(abs, { size: file.size, ...(signal && { signal }) });
   hashed.files++;
   hashed.bytes += digest.size;
   run.index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });

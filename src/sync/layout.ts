@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import type { RemoteObject } from '../client.js';
 import { LocalPathError, NotFoundError } from '../exceptions.js';
-import { identityOf } from '../identity.js';
+import { identityOf, nowNs } from '../identity.js';
 import { fileKind } from '../local-root.js';
 import { LocalTree, walkLocalTree } from '../local-tree.js';
 import type { RemoteEntry } from '../plan.js';
@@ -34,6 +34,7 @@ export interface Layout {
 export async function downloadLayout(target: SyncTarget, scope: Scope): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
   const { signal } = scope;
+  const statedFromNs = nowNs();
   const localStat = await statLocal(localPath);
   // A local directory means a tree: list it straight away, with no HEAD.
   if (key.endsWith('/') || localStat?.isDirectory() === true) {
@@ -61,12 +62,13 @@ export async function downloadLayout(target: SyncTarget, scope: Scope): Promise<
     }
     return treeLayout(target, prefix, listing.pages, scope);
   }
-  return fileLayout(target, head, localStat);
+  return fileLayout(target, head, localStat, statedFromNs);
 }
 
 export async function uploadLayout(target: SyncTarget, scope: Scope): Promise<Layout> {
   const { client, bucket, key, localPath } = target;
   const { signal } = scope;
+  const statedFromNs = nowNs();
   const localStat = await statLocal(localPath);
   if (localStat === undefined) {
     throw new LocalPathError(
@@ -94,7 +96,7 @@ export async function uploadLayout(target: SyncTarget, scope: Scope): Promise<La
     );
   }
   const head = await client.head(bucket, key, signal);
-  return fileLayout(target, head, localStat);
+  return fileLayout(target, head, localStat, statedFromNs);
 }
 
 /** The local path's bigint stat (identity for the index), or `undefined` when it is missing. */
@@ -114,11 +116,13 @@ function fileLayout(
   target: SyncTarget,
   head: RemoteObject | undefined,
   localStat: BigIntStats | undefined,
+  statedFromNs: bigint,
 ): Layout {
   const root = path.dirname(target.localPath);
   const rel = path.basename(target.localPath);
   const local = LocalTree.of(
     localStat === undefined ? [] : [{ path: rel, ...identityOf(localStat) }],
+    statedFromNs,
   );
   const entry: RemoteEntry | undefined =
     head === undefined

@@ -32,6 +32,7 @@ import {
   deleteLocal,
   deleteRemote,
   downloadOne,
+  emptyFileDigest,
   hashLocal,
   progressFor,
   resolveUnknown,
@@ -266,11 +267,19 @@ export class SyncRun {
   private compare(rel: string, remote: RemoteEntry, row: number): void {
     const file = this.layout.local.file(row);
     const cached = this.files.index.lookup(rel, file);
-    const known: KnownDigest | undefined =
+    let known: KnownDigest | undefined =
       cached === undefined
         ? undefined
         : { size: cached.size, md5: cached.md5, syncedEtag: cached.etag };
-    const verdict = known === undefined ? 'unknown' : contentVerdict(known, remote);
+    let verdict = known === undefined ? 'unknown' : contentVerdict(known, remote);
+    if (verdict === 'unknown' && known?.md5 === undefined) {
+      // An empty file is decided here too: its digest needs no read (nor a task).
+      const empty = emptyFileDigest(this.files, file, this.layout.local.statedFromNs);
+      if (empty !== undefined) {
+        known = empty;
+        verdict = contentVerdict(empty, remote);
+      }
+    }
     if (verdict === 'unchanged') {
       this.result.unchanged++;
       return;
@@ -280,12 +289,11 @@ export class SyncRun {
       return;
     }
     const slot = this.deferred ? this.planned.push(undefined) - 1 : undefined;
+    const md5 = known?.md5;
+    const size = known?.size ?? 0;
     const work = async (): Promise<void> => {
       // An entry without an MD5 (known by an ETag the listing no longer has) is a miss.
-      const digest =
-        known?.md5 !== undefined
-          ? { size: known.size, md5: known.md5 }
-          : await hashLocal(this.files, file);
+      const digest = md5 !== undefined ? { size, md5 } : await hashLocal(this.files, file);
       let equal = contentVerdict(digest, remote);
       // Only a same-size pair the MD5 and the index cannot decide needs the server's help.
       if (equal === 'unknown') {

@@ -20,6 +20,7 @@ import {
   LocalRoot,
   openRegularFile,
   readRegularFile,
+  readRegularFileSync,
   removeLocalCopy,
 } from '../../src/local-root.js';
 import { isOrphanTemp, removeOrphanTemps } from '../../src/recovery.js';
@@ -90,6 +91,29 @@ describe('LocalRoot writes', () => {
     await expect(root.checkWritable('sub/x.txt')).rejects.toBeInstanceOf(UnsafePathError);
     await expect(root.checkWritable('../x.txt')).rejects.toBeInstanceOf(UnsafePathError);
     expect(await readdir(rootDir)).toEqual(['sub']);
+  });
+
+  it('makes a new directory once for writers that arrive together', async () => {
+    const root = new LocalRoot(path.join(rootDir, 'new'));
+    const rels = Array.from({ length: 40 }, (_, i) => `a/b${i % 2}/f${i}`);
+    await Promise.all(rels.map((rel) => write(root, rel, rel)));
+    for (const rel of rels) {
+      expect(await readFile(path.join(rootDir, 'new', ...rel.split('/')), 'utf8')).toBe(rel);
+    }
+    expect((await readdir(path.join(rootDir, 'new', 'a'))).sort()).toEqual(['b0', 'b1']);
+  });
+
+  it('refuses every writer that arrives together through a symlinked directory, each by its path', async () => {
+    await symlink(outside, path.join(rootDir, 'sub'));
+    const root = new LocalRoot(rootDir);
+    const errors = await Promise.all(
+      ['sub/x/1', 'sub/x/2', 'sub/3'].map((rel) => root.createTemp(rel).catch((e: unknown) => e)),
+    );
+    for (const [i, rel] of ['sub/x/1', 'sub/x/2', 'sub/3'].entries()) {
+      expect(errors[i]).toBeInstanceOf(UnsafePathError);
+      expect((errors[i] as Error).message).toContain(path.join(rootDir, ...rel.split('/')));
+    }
+    expect(await readdir(outside)).toEqual(['file.txt']);
   });
 
   it('refuses a file where a directory should be', async () => {
@@ -178,6 +202,40 @@ describe('openRegularFile', () => {
   it('reads a regular file, also through a link', async () => {
     await symlink(path.join(outside, 'file.txt'), path.join(rootDir, 'l'));
     expect((await readRegularFile(path.join(rootDir, 'l'))).toString()).toBe('outside');
+  });
+
+  it('reads an empty file and one larger than a read', async () => {
+    const empty = path.join(rootDir, 'empty');
+    const big = path.join(rootDir, 'big');
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    await writeFile(empty, '');
+    await writeFile(big, bytes);
+    expect(await readRegularFile(empty)).toEqual(Buffer.alloc(0));
+    expect((await readRegularFile(big)).equals(bytes)).toBe(true);
+  });
+});
+
+describe('readRegularFileSync', () => {
+  it('reads a small regular file, also through a link, and an empty one', async () => {
+    await symlink(path.join(outside, 'file.txt'), path.join(rootDir, 'l'));
+    await writeFile(path.join(rootDir, 'empty'), '');
+    expect(readRegularFileSync(path.join(rootDir, 'l'), 100)?.toString()).toBe('outside');
+    expect(readRegularFileSync(path.join(rootDir, 'empty'), 100)).toEqual(Buffer.alloc(0));
+  });
+
+  it('says undefined for a file larger than its limit', () => {
+    const file = path.join(outside, 'file.txt');
+    expect(readRegularFileSync(file, 7)?.toString()).toBe('outside');
+    expect(readRegularFileSync(file, 6)).toBeUndefined();
+  });
+
+  it('refuses a FIFO at once, a directory and a device', () => {
+    const fifo = path.join(rootDir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readRegularFileSync(fifo, 100)).toThrow(LocalPathError);
+    expect(() => readRegularFileSync(fifo, 100)).toThrow(/FIFO/);
+    expect(() => readRegularFileSync(rootDir, 100)).toThrow(/directory/);
+    expect(() => readRegularFileSync('/dev/null', 100)).toThrow(/character device/);
   });
 });
 
