@@ -268,15 +268,18 @@ export interface UploadSource {
 export interface UploadedFile {
   /** The ETag the object ended with. */
   etag: string | undefined;
-  /** The digests of the bytes sent: the source's, or computed from the read that sent them. */
-  digest: FileDigest;
+  /**
+   * The digests of the bytes sent: the source's, or computed from the read that sent them.
+   * A multipart upload without a known MD5 computes none: its composite ETag verified it.
+   */
+  digest: ReceivedDigest;
 }
 
 /**
  * Uploads `filePath` to `key`. Up to the multipart threshold: one PUT with `Content-MD5`,
  * the file hashed first unless `source` has its MD5 (and checksum). Above it: parallel
- * parts from a single read that also computes the MD5 and the composite ETag; an MD5 known
- * beforehand becomes the object's fingerprint. Either way the server's ETag is then checked
+ * parts from a single read that also computes the composite ETag; an MD5 known beforehand
+ * becomes the object's fingerprint (and is checked against the bytes read). Either way the server's ETag is then checked
  * against the digests of what was sent.
  *
  * @throws {HashMismatchError} when the server reports content other than what was sent.
