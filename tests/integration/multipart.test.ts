@@ -119,15 +119,27 @@ describeS3('multipart uploads against radosgw', () => {
     );
   });
 
-  it('downloads in ranges with one file in flight (maxConcurrency 1): every range, not only the first', async () => {
-    const key = uniqueKey('one-at-a-time.bin');
-    const data = randomBytes(12 * MiB + 3);
-    await putObject(bucket.client, bucket.name, key, data);
-    // Three ranges of the part size, one request in flight.
-    const back = object(key, { rangeThreshold: MiB, partSize: 5 * MiB, maxConcurrency: 1 });
-    expect(await back.sync('download')).toMatchObject({ transferred: 1 });
-    expect(md5(await readFile(back.localPath))).toBe(md5(data));
-  });
+  it.each([
+    [1, ['bytes=0-12582914']],
+    [2, ['bytes=0-6291457', 'bytes=6291458-12582914']],
+    [4, ['bytes=0-5242879', 'bytes=5242880-10485759', 'bytes=10485760-12582914']],
+  ])(
+    'downloads in one range per request in flight (maxConcurrency %i), none under the part size: every range, not only the first',
+    async (maxConcurrency, ranges) => {
+      const key = uniqueKey('one-at-a-time.bin');
+      const data = randomBytes(12 * MiB + 3);
+      await putObject(bucket.client, bucket.name, key, data);
+      const back = object(key, { rangeThreshold: MiB, partSize: 5 * MiB, maxConcurrency });
+      const asked: string[] = [];
+      interceptSend(back.client.sdk, (command, send) => {
+        if (command instanceof GetObjectCommand) asked.push(command.input.Range ?? 'all');
+        return send();
+      });
+      expect(await back.sync('download')).toMatchObject({ transferred: 1 });
+      expect(md5(await readFile(back.localPath))).toBe(md5(data));
+      expect(asked.sort()).toEqual([...ranges].sort());
+    },
+  );
 
   /** The entries of every index file in the index directory of `obj`'s case. */
   async function indexEntries(obj: S3Object): Promise<Map<string, IndexEntry>> {
