@@ -3,12 +3,13 @@
  * s3lync benchmark against a throwaway radosgw (Ceph's S3 server, memstore).
  *
  *   npm run bench                       (builds the package, then runs this file)
- *   node bench/run.mjs [--json PATH] [--reps N] [--cpu-prof DIR]
+ *   node bench/run.mjs [--json PATH] [--reps N] [--cpu-prof DIR] [--only NAME[,NAME]]
  *                      [--large] [--million] [--all] [--no-trees]
  *
  * Every scenario runs in a fresh child process (bench/worker.mjs), --reps times (3), and
  * the table shows the median wall time with the other columns of that same run. The raw
- * SDK with the same concurrency is the ceiling that uploads and downloads are held to.
+ * SDK with the same concurrency is the ceiling that uploads and downloads are held to;
+ * `rclone copy --checksum` on the same server, when installed, is the peer row.
  * The server, the data and the hash indexes live in a temp dir removed on exit, on errors
  * and on Ctrl-C. See bench/README.md.
  */
@@ -64,6 +65,34 @@ const LARGE = {
   queueSize: 4,
 };
 const MILLION = { pages: 1000, pageSize: 1000 };
+const RCLONE_REMOTE = 'bench';
+/** rclone's flags in every run: the same concurrency, and its closing stats on stderr. */
+const RCLONE_FLAGS = [
+  '--checksum',
+  '--transfers',
+  String(CONCURRENCY),
+  '--checkers',
+  String(CONCURRENCY),
+  '--stats',
+  '1h',
+  '--stats-log-level',
+  'NOTICE',
+];
+/** The 512 MiB file: rclone's parts as s3lync's (8 MiB, 4 in flight). */
+const RCLONE_LARGE_FLAGS = ['--s3-chunk-size', '8M', '--s3-upload-concurrency', '4'];
+
+/** What each `--only` name selects, in the tree section and in --large. */
+const ONLY = {
+  upload: ['a', 'L-up'],
+  download: ['b', 'L-down'],
+  'noop-upload': ['c'],
+  'noop-download': ['d'],
+  changed: ['e'],
+  'noop-10k': ['f'],
+  fingerprint: ['L-down-fp'],
+  rehash: ['L-rehash'],
+  hashing: ['L-md5sum', 'L-hashfile', 'L-md5node'],
+};
 const LIVE_SAMPLE_MS = 100;
 const LIVE_SAMPLE_MS_TEXT = `${LIVE_SAMPLE_MS} ms`;
 const HOUR_AGO = new Date(Date.now() - 3_600_000);
@@ -80,6 +109,7 @@ function parseArgs(argv) {
     trees: true,
     large: false,
     million: false,
+    only: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -95,9 +125,20 @@ function parseArgs(argv) {
     else if (a === '--million') out.million = true;
     else if (a === '--all') out.large = out.million = true;
     else if (a === '--no-trees') out.trees = false;
-    else {
+    else if (a === '--only') {
+      out.only = new Set();
+      for (const name of value().split(',')) {
+        const ids = ONLY[name];
+        if (ids === undefined) {
+          throw new Error(
+            `--only: unknown scenario ${name} (known: ${Object.keys(ONLY).join(', ')})`,
+          );
+        }
+        for (const id of ids) out.only.add(id);
+      }
+    } else {
       throw new Error(
-        `unknown argument ${a} (known: --json PATH, --reps N, --cpu-prof DIR, --large, --million, --all, --no-trees)`,
+        `unknown argument ${a} (known: --json PATH, --reps N, --cpu-prof DIR, --only NAME[,NAME], --large, --million, --all, --no-trees)`,
       );
     }
   }
@@ -168,6 +209,35 @@ async function startServer() {
 
   log(`radosgw is up at ${endpoint} (${Date.now() - start} ms), temp dir ${tempDir}`);
   return endpoint;
+}
+
+/** Whether scenario `id` was asked for (every one without --only). */
+function picked(args, id) {
+  return args.only === undefined || args.only.has(id);
+}
+
+/**
+ * rclone's configuration, from the environment only: a remote named `bench` of type s3 on
+ * this radosgw, and RCLONE_CONFIG="" so no config file is read or written. `undefined`
+ * when rclone is not installed.
+ */
+function rcloneEnv(endpoint) {
+  if (!hasCommand('rclone')) return undefined;
+  const name = `RCLONE_CONFIG_${RCLONE_REMOTE.toUpperCase()}`;
+  return {
+    RCLONE_CONFIG: '',
+    RCLONE_CACHE_DIR: path.join(tempDir, 'rclone-cache'),
+    [`${name}_TYPE`]: 's3',
+    [`${name}_PROVIDER`]: 'Ceph',
+    [`${name}_ENDPOINT`]: endpoint,
+    [`${name}_ACCESS_KEY_ID`]: ACCESS_KEY,
+    [`${name}_SECRET_ACCESS_KEY`]: SECRET_KEY,
+    [`${name}_REGION`]: 'us-east-1',
+    [`${name}_FORCE_PATH_STYLE`]: 'true',
+    // Unset (null): the server is plain HTTP, and rclone's AWS SDK fails to start with a
+    // CA bundle it cannot load into rclone's own HTTP transport.
+    AWS_CA_BUNDLE: null,
+  };
 }
 
 function rawClient(endpoint) {
@@ -417,6 +487,7 @@ async function main() {
     };
     const worker = (label, spec, nodeArgs) =>
       runWorker({ label, ...common, ...spec }, args.cpuProf, nodeArgs);
+    const rclone = await rclonePeer(endpoint, worker);
     const markdown = [];
     const json = {
       date: new Date().toISOString(),
@@ -427,12 +498,12 @@ async function main() {
       concurrency: CONCURRENCY,
     };
     if (args.trees) {
-      const trees = await runTrees(sdk, worker, args, loadAtStart);
+      const trees = await runTrees(sdk, worker, args, loadAtStart, rclone);
       markdown.push(trees.markdown);
       Object.assign(json, trees.json);
     }
     if (args.large) {
-      const large = await runLarge(sdk, worker, args);
+      const large = await runLarge(sdk, worker, args, rclone);
       markdown.push(large.markdown);
       json.large = large.json;
     }
@@ -455,8 +526,33 @@ async function main() {
   }
 }
 
-/** The tree scenarios (a)–(f) and their ceilings: the default section. */
-async function runTrees(sdk, worker, args, loadAtStart) {
+/**
+ * The peer: runs `rclone ARGS… --checksum --transfers 16 --checkers 16` in a worker, or
+ * `undefined` (with a notice) when rclone is not installed. Its start-up, measured once
+ * with `rclone version`, is in `startS`: its rows include it, s3lync's exclude Node's.
+ */
+async function rclonePeer(endpoint, worker) {
+  const env = rcloneEnv(endpoint);
+  if (env === undefined) {
+    log('rclone is not installed: the peer rows are skipped (apt-get install rclone)');
+    return undefined;
+  }
+  const version = await worker('rclone-version', { kind: 'rclone', args: ['version'], env });
+  log(`rclone start-up (\`rclone version\`): ${f3(version.wallS)} s`);
+  return {
+    startS: version.wallS,
+    run: (label, rcloneArgs, extraFlags = []) =>
+      worker(label, {
+        kind: 'rclone',
+        args: [...rcloneArgs, ...RCLONE_FLAGS, ...extraFlags],
+        env,
+      }),
+    remote: (bucket, key) => `${RCLONE_REMOTE}:${bucket}/${key}`,
+  };
+}
+
+/** The tree scenarios (a)–(f), their ceilings and the rclone peer: the default section. */
+async function runTrees(sdk, worker, args, loadAtStart, rclone) {
   {
     // Data.
     const dataDir = path.join(tempDir, 'data');
@@ -472,43 +568,58 @@ async function runTrees(sdk, worker, args, loadAtStart) {
     );
 
     // The 10,000-file tree is uploaded once, untimed; scenario (f) re-syncs it.
+    const on = (id) => picked(args, id);
     const bigIndex = path.join(tempDir, 'index', 'big');
-    t = Date.now();
-    const seed = await worker('f-seed', {
-      kind: 's3lync',
-      direction: 'upload',
-      bucket: BIG_BUCKET,
-      prefix: 'big/',
-      localPath: bigDir,
-      indexDir: bigIndex,
-    });
-    if (seed.transferred !== BIG.files) {
-      throw new Error(`the first upload of the 10,000-file tree sent ${seed.transferred} files`);
+    let seed;
+    if (on('f')) {
+      t = Date.now();
+      seed = await worker('f-seed', {
+        kind: 's3lync',
+        direction: 'upload',
+        bucket: BIG_BUCKET,
+        prefix: 'big/',
+        localPath: bigDir,
+        indexDir: bigIndex,
+      });
+      if (seed.transferred !== BIG.files) {
+        throw new Error(`the first upload of the 10,000-file tree sent ${seed.transferred} files`);
+      }
+      log(
+        `uploaded the 10,000-file tree once (untimed setup): ${f2(seed.wallS)} s, ${int(BIG.files / seed.wallS)} files/s, ${requestText(seed.requests)}`,
+      );
     }
-    log(
-      `uploaded the 10,000-file tree once (untimed setup): ${f2(seed.wallS)} s, ${int(BIG.files / seed.wallS)} files/s, ${requestText(seed.requests)}`,
-    );
 
     /** @type {Record<string, object[]>} */
     const runs = {};
     const record = (id, result) => {
       (runs[id] ??= []).push(result);
       const fails =
-        Object.keys(result.failures).length > 0
+        Object.keys(result.failures ?? {}).length > 0
           ? ` FAILED REQUESTS ${JSON.stringify(result.failures)}`
           : '';
       log(
-        `  ${id.padEnd(8)} ${f3(result.wallS)} s  cpu ${f2(result.cpuS)} s  rss ${Math.round(result.peakRssMiB)} MiB  transferred ${result.transferred}  hashed ${result.hashedFiles}  ${requestText(result.requests)}${fails}`,
+        `  ${id.padEnd(8)} ${f3(result.wallS)} s  cpu ${f2(result.cpuS)} s  rss ${Math.round(result.peakRssMiB)} MiB  transferred ${result.transferred}  ${result.requests === undefined ? `checked ${result.checks}` : `hashed ${result.hashedFiles}  ${requestText(result.requests)}`}${fails}`,
       );
+    };
+    // What a later scenario starts from runs even when only that one was asked for
+    // (untimed, not recorded): a download needs the upload, a no-op its first run.
+    const needUpload = ['a', 'b', 'c', 'd', 'e'].some(on);
+    const needDownload = on('b') || on('d');
+    const keep = (id, r) => {
+      if (on(id.replace(/^rc-/, ''))) record(id, r);
+      else log(`  ${id.padEnd(8)} ${f3(r.wallS)} s  (setup for another scenario, not recorded)`);
+      return r;
     };
 
     for (let rep = 1; rep <= args.reps; rep++) {
       log(`repetition ${rep}/${args.reps}`);
       const prefix = `r${rep}/`;
       const ceilPrefix = `c${rep}/`;
+      const rclonePrefix = `k${rep}`;
       const indexDir = path.join(tempDir, 'index', `r${rep}`);
       const dlDir = path.join(tempDir, `dl-${rep}`);
       const ceilDlDir = path.join(tempDir, `ceil-dl-${rep}`);
+      const rcloneDlDir = path.join(tempDir, `rclone-dl-${rep}`);
       const ceilPut = () =>
         worker('ceil-put', {
           kind: 'ceil-put',
@@ -538,48 +649,73 @@ async function runTrees(sdk, worker, args, loadAtStart) {
           localPath,
           indexDir,
           ...extra,
-        }).then((r) => {
-          record(id, r);
-          return r;
-        });
-
+        }).then((r) => keep(id, r));
+      const remote = rclone?.remote(BUCKET, rclonePrefix);
+      const peer = (id, direction) =>
+        rclone === undefined
+          ? Promise.resolve()
+          : rclone
+              .run(
+                id,
+                direction === 'upload' ? ['copy', smallDir, remote] : ['copy', remote, rcloneDlDir],
+              )
+              .then((r) => keep(id, r));
       // Alternate which goes first, so neither side always meets a warmer server.
-      if (rep % 2 === 1) {
-        await ceilPut();
-        await sync('a', 'upload', smallDir);
-      } else {
-        await sync('a', 'upload', smallDir);
-        await ceilPut();
-      }
-      await sync('c', 'upload', smallDir);
-      if (rep % 2 === 1) {
-        await ceilGet();
-        await sync('b', 'download', dlDir);
-      } else {
-        await sync('b', 'download', dlDir);
-        await ceilGet();
-      }
-      await verifyTree(dlDir, small.paths, SMALL);
-      await verifyTree(ceilDlDir, small.paths, SMALL);
-      await sync('d', 'download', dlDir);
+      const inTurn = async (steps) => {
+        for (const step of rep % 2 === 1 ? steps : [...steps].reverse()) await step();
+      };
 
-      await changeFiles(smallDir, small.paths, rep);
-      await sync('e', 'upload', smallDir);
-      await restoreFiles(smallDir, small.paths);
-
-      await sync('f', 'upload', bigDir, { bucket: BIG_BUCKET, prefix: 'big/', indexDir: bigIndex });
+      if (needUpload) {
+        await inTurn([
+          ...(on('a') || on('b') ? [ceilPut] : []),
+          () => sync('a', 'upload', smallDir),
+          () => peer('rc-a', 'upload'),
+        ]);
+      }
+      if (on('c')) {
+        await sync('c', 'upload', smallDir);
+        await peer('rc-c', 'upload');
+      }
+      if (needDownload) {
+        await inTurn([
+          ...(on('b') ? [ceilGet] : []),
+          () => sync('b', 'download', dlDir),
+          () => peer('rc-b', 'download'),
+        ]);
+        await verifyTree(dlDir, small.paths, SMALL);
+        if (on('b')) await verifyTree(ceilDlDir, small.paths, SMALL);
+        if (rclone !== undefined) await verifyTree(rcloneDlDir, small.paths, SMALL);
+      }
+      if (on('d')) {
+        await sync('d', 'download', dlDir);
+        await peer('rc-d', 'download');
+      }
+      if (on('e')) {
+        await changeFiles(smallDir, small.paths, rep);
+        await sync('e', 'upload', smallDir);
+        await peer('rc-e', 'upload');
+        await restoreFiles(smallDir, small.paths);
+      }
+      if (on('f')) {
+        await sync('f', 'upload', bigDir, {
+          bucket: BIG_BUCKET,
+          prefix: 'big/',
+          indexDir: bigIndex,
+        });
+      }
 
       // Housekeeping, untimed: free what this repetition wrote.
       t = Date.now();
       await deletePrefix(sdk, BUCKET, prefix);
+      await deletePrefix(sdk, BUCKET, `${rclonePrefix}/`);
       await deletePrefix(sdk, CEIL_BUCKET, ceilPrefix);
-      await rm(dlDir, { recursive: true, force: true });
-      await rm(ceilDlDir, { recursive: true, force: true });
+      for (const dir of [dlDir, ceilDlDir, rcloneDlDir])
+        await rm(dir, { recursive: true, force: true });
       await gcProcess();
       log(`  cleanup ${Date.now() - t} ms`);
     }
 
-    const report = buildReport(runs, args.reps, loadAtStart);
+    const report = buildReport(runs, args.reps, loadAtStart, rclone);
     return {
       markdown: report.markdown,
       json: {
@@ -628,8 +764,20 @@ async function md5OfFile(file) {
 const LARGE_SCENARIOS = [
   { id: 'L-ceil-up', name: 'ceiling: lib-storage Upload, 8 MiB parts, queueSize 4' },
   { id: 'L-up', name: 's3lync upload, 512 MiB, new key', ceiling: 'L-ceil-up' },
+  {
+    id: 'L-rclone-up',
+    name: 'peer: rclone copyto, upload',
+    ceiling: 'L-ceil-up',
+    peerOf: 'L-up',
+  },
   { id: 'L-ceil-down', name: 'ceiling: one GetObject stream → file' },
   { id: 'L-down', name: 's3lync download, 512 MiB, new file', ceiling: 'L-ceil-down' },
+  {
+    id: 'L-rclone-down',
+    name: 'peer: rclone copyto, download of its upload',
+    ceiling: 'L-ceil-down',
+    peerOf: 'L-down',
+  },
   {
     id: 'L-down-fp',
     name: 's3lync download of the same bytes with an MD5 fingerprint',
@@ -644,7 +792,7 @@ const LARGE_SCENARIOS = [
   { id: 'L-md5node', name: "Node's MD5 of the file, createReadStream, 1 MiB chunks" },
 ];
 
-async function runLarge(sdk, worker, args) {
+async function runLarge(sdk, worker, args, rclone) {
   const loadAtStart = load();
   const size = LARGE.size;
   const file = path.join(tempDir, 'data', 'large-512m.bin');
@@ -667,13 +815,23 @@ async function runLarge(sdk, worker, args) {
     return result;
   };
   const base = { bucket: LARGE_BUCKET, size, partSize: LARGE.partSize, queueSize: LARGE.queueSize };
+  const on = (id) => picked(args, id);
+  // The downloads, the fingerprinted copy and the re-upload start from s3lync's upload.
+  const needUpload = ['L-up', 'L-down', 'L-down-fp', 'L-rehash'].some(on);
+  const keep = (id, r) => {
+    if (on(id) || (r.peerOf !== undefined && on(r.peerOf))) return record(id, r);
+    log(`  ${id.padEnd(11)} ${f3(r.wallS)} s  (setup for another scenario, not recorded)`);
+    return r;
+  };
 
   for (let rep = 1; rep <= args.reps; rep++) {
     log(`large, repetition ${rep}/${args.reps}`);
     const sKey = `large/s${rep}.bin`;
     const cKey = `large/c${rep}.bin`;
+    const kKey = `large/k${rep}.bin`;
     const sDown = path.join(tempDir, `large-dl-s${rep}.bin`);
     const cDown = path.join(tempDir, `large-dl-c${rep}.bin`);
+    const kDown = path.join(tempDir, `large-dl-k${rep}.bin`);
     const indexDir = path.join(tempDir, 'index', `large-${rep}`);
     const up = () =>
       worker('L-up', {
@@ -683,7 +841,7 @@ async function runLarge(sdk, worker, args) {
         key: sKey,
         localPath: file,
         indexDir,
-      }).then((r) => record('L-up', r));
+      }).then((r) => keep('L-up', r));
     const ceilUp = () =>
       worker('L-ceil-up', { ...base, kind: 'ceil-upload', key: cKey, localPath: file }).then((r) =>
         record('L-ceil-up', r),
@@ -704,68 +862,90 @@ async function runLarge(sdk, worker, args) {
         key: cKey,
         localPath: cDown,
       }).then((r) => record('L-ceil-down', r));
+    const remote = rclone?.remote(LARGE_BUCKET, kKey);
+    const peer = (id, from, to) =>
+      rclone.run(id, ['copyto', from, to], RCLONE_LARGE_FLAGS).then((r) => {
+        const peerOf = LARGE_SCENARIOS.find((x) => x.id === id).peerOf;
+        return keep(id, { ...r, peerOf });
+      });
+    const withPeer = rclone !== undefined && (on('L-up') || on('L-down'));
+    const ups = [
+      ...(on('L-up') || on('L-down') ? [ceilUp] : []),
+      ...(needUpload ? [up] : []),
+      ...(withPeer ? [() => peer('L-rclone-up', file, remote)] : []),
+    ];
+    const downs = on('L-down')
+      ? [ceilDown, down, ...(withPeer ? [() => peer('L-rclone-down', remote, kDown)] : [])]
+      : [];
     // Alternate which goes first, so neither side always meets a fuller memstore.
-    for (const step of rep % 2 === 1 ? [ceilUp, up, ceilDown, down] : [up, ceilUp, down, ceilDown])
+    for (const step of rep % 2 === 1 ? [...ups, ...downs] : [...ups.reverse(), ...downs.reverse()])
       await step();
     for (const [what, f] of [
       ['s3lync download', sDown],
       ['ceiling download', cDown],
+      ['rclone download', kDown],
     ]) {
+      if (!existsSync(f)) continue;
       const got = await md5OfFile(f);
       if (got !== md5)
         throw new Error(`the ${what} of the 512 MiB file has md5 ${got}, not ${md5}`);
+      await rm(f, { force: true });
     }
-    await rm(sDown, { force: true });
-    await rm(cDown, { force: true });
+    await deletePrefix(sdk, LARGE_BUCKET, cKey);
+    await deletePrefix(sdk, LARGE_BUCKET, kKey);
     // The same bytes with the fingerprint a same-size overwrite records (here by a
     // server-side copy): one MD5 pass verifies the download, instead of the MD5 and the
     // composite ETag of the recorded part size.
-    const fKey = `large/f${rep}.bin`;
-    const fDown = path.join(tempDir, `large-dl-f${rep}.bin`);
-    await sdk.send(new DeleteObjectCommand({ Bucket: LARGE_BUCKET, Key: cKey }));
-    await sdk.send(
-      new CopyObjectCommand({
-        Bucket: LARGE_BUCKET,
-        Key: fKey,
-        CopySource: `${LARGE_BUCKET}/${sKey}`,
-        MetadataDirective: 'REPLACE',
-        Metadata: { 's3lync-md5': md5, 's3lync-part-size': String(LARGE.partSize) },
-      }),
-    );
-    record(
-      'L-down-fp',
-      await worker('L-down-fp', {
-        ...base,
-        kind: 'one',
-        direction: 'download',
-        key: fKey,
-        localPath: fDown,
-        indexDir: path.join(tempDir, 'index', `large-fp-${rep}`),
-      }),
-    );
-    const gotFp = await md5OfFile(fDown);
-    if (gotFp !== md5) throw new Error(`the fingerprinted download has md5 ${gotFp}, not ${md5}`);
-    await rm(fDown, { force: true });
-    await sdk.send(new DeleteObjectCommand({ Bucket: LARGE_BUCKET, Key: fKey }));
-    const rehash = record(
-      'L-rehash',
-      await worker('L-rehash', {
-        ...base,
-        kind: 'one',
-        direction: 'upload',
-        key: sKey,
-        localPath: file,
-        indexDir: path.join(tempDir, 'index', `large-rehash-${rep}`),
-      }),
-    );
-    if (rehash.transferred !== 0) {
-      throw new Error(`the re-upload of an unchanged file sent it (${rehash.transferred})`);
+    if (on('L-down-fp')) {
+      const fKey = `large/f${rep}.bin`;
+      const fDown = path.join(tempDir, `large-dl-f${rep}.bin`);
+      await sdk.send(
+        new CopyObjectCommand({
+          Bucket: LARGE_BUCKET,
+          Key: fKey,
+          CopySource: `${LARGE_BUCKET}/${sKey}`,
+          MetadataDirective: 'REPLACE',
+          Metadata: { 's3lync-md5': md5, 's3lync-part-size': String(LARGE.partSize) },
+        }),
+      );
+      record(
+        'L-down-fp',
+        await worker('L-down-fp', {
+          ...base,
+          kind: 'one',
+          direction: 'download',
+          key: fKey,
+          localPath: fDown,
+          indexDir: path.join(tempDir, 'index', `large-fp-${rep}`),
+        }),
+      );
+      const gotFp = await md5OfFile(fDown);
+      if (gotFp !== md5) throw new Error(`the fingerprinted download has md5 ${gotFp}, not ${md5}`);
+      await rm(fDown, { force: true });
+      await sdk.send(new DeleteObjectCommand({ Bucket: LARGE_BUCKET, Key: fKey }));
+    }
+    if (on('L-rehash')) {
+      const rehash = record(
+        'L-rehash',
+        await worker('L-rehash', {
+          ...base,
+          kind: 'one',
+          direction: 'upload',
+          key: sKey,
+          localPath: file,
+          indexDir: path.join(tempDir, 'index', `large-rehash-${rep}`),
+        }),
+      );
+      if (rehash.transferred !== 0) {
+        throw new Error(`the re-upload of an unchanged file sent it (${rehash.transferred})`);
+      }
     }
     for (const [id, kind] of [
       ['L-md5sum', 'md5sum'],
       ['L-hashfile', 'hashfile'],
       ['L-md5node', 'md5-node'],
     ]) {
+      if (!on(id)) continue;
       const r = record(id, await worker(id, { ...base, kind, localPath: file }));
       if (r.md5 !== md5) throw new Error(`${id} computed ${r.md5}, not ${md5}`);
     }
@@ -776,26 +956,29 @@ async function runLarge(sdk, worker, args) {
     log(`  cleanup ${Date.now() - t} ms`);
   }
   await rm(file, { force: true });
-  return buildLargeReport(runs, args.reps, md5, loadAtStart);
+  return buildLargeReport(runs, args.reps, md5, loadAtStart, rclone);
 }
 
-function buildLargeReport(runs, reps, md5, loadAtStart) {
+function buildLargeReport(runs, reps, md5, loadAtStart, rclone) {
   const size = LARGE.size;
   const med = {};
-  for (const s of LARGE_SCENARIOS) med[s.id] = median(runs[s.id]);
+  const present = LARGE_SCENARIOS.filter((s) => runs[s.id] !== undefined);
+  for (const s of present) med[s.id] = median(runs[s.id]);
+  const versusPeer = peerRatios(present, med);
   const mbps = (r) => size / 1e6 / r.wallS;
-  const rows = LARGE_SCENARIOS.map((s) => {
+  const rows = present.map((s) => {
     const m = med[s.id];
-    const ratio = s.ceiling === undefined ? undefined : mbps(m) / mbps(med[s.ceiling]);
+    const ratio = med[s.ceiling] === undefined ? undefined : mbps(m) / mbps(med[s.ceiling]);
     const rss = m.childPeakRssMiB ?? m.peakRssMiB;
-    return `| ${s.name} | ${f3(m.wallS)} | ${f2(m.cpuS)} | ${Math.round(rss)} | ${int(mbps(m))} | ${ratio === undefined ? '—' : pct(ratio)} | ${m.rchar === undefined ? '—' : f2(m.rchar / size)} | ${m.readBytes === undefined ? '—' : f2(m.readBytes / size)} | ${m.requests === undefined ? '—' : requestText(m.requests)} |`;
+    return `| ${s.name} | ${f3(m.wallS)} | ${f2(m.cpuS)} | ${Math.round(rss)} | ${int(mbps(m))} | ${ratio === undefined ? '—' : pct(ratio)} | ${m.rchar === undefined ? '—' : f2(m.rchar / size)} | ${m.readBytes === undefined ? '—' : f2(m.readBytes / size)} | ${m.requests === undefined ? '—' : requestText(m.requests)} | ${timesText(versusPeer[s.id])} |`;
   });
 
   const targets = [];
   const target = (name, pass, detail) => {
     targets.push({ name, pass, detail });
   };
-  for (const s of LARGE_SCENARIOS.filter((x) => x.ceiling !== undefined)) {
+  const own = present.filter((x) => x.peerOf === undefined);
+  for (const s of own.filter((x) => med[x.ceiling] !== undefined)) {
     const ratio = mbps(med[s.id]) / mbps(med[s.ceiling]);
     target(
       `${s.name}: ≥ 90% of the ceiling's MB/s`,
@@ -809,35 +992,39 @@ function buildLargeReport(runs, reps, md5, loadAtStart) {
       `peak RSS per run: ${rss.map((x) => `${Math.round(x)} MiB`).join(', ')} (the ceiling: ${runs[s.ceiling].map((r) => `${Math.round(r.peakRssMiB)} MiB`).join(', ')})`,
     );
   }
-  const upReads = runs['L-up'].map((r) => r.rchar / size);
-  target(
-    's3lync upload, 512 MiB, new key: reads the file once (rchar / size ≤ 1.05)',
-    upReads.every((x) => x <= 1.05),
-    `rchar / size per run: ${upReads.map(f2).join(', ')}`,
-  );
+  if (runs['L-up'] !== undefined) {
+    const upReads = runs['L-up'].map((r) => r.rchar / size);
+    target(
+      's3lync upload, 512 MiB, new key: reads the file once (rchar / size ≤ 1.05)',
+      upReads.every((x) => x <= 1.05),
+      `rchar / size per run: ${upReads.map(f2).join(', ')}`,
+    );
+  }
   const floor = med['L-md5sum'];
   const versusFloor = (id) =>
-    `${f3(med[id].wallS)} s vs ${f3(floor.wallS)} s = ${f2(med[id].wallS / floor.wallS)}× (${int(mbps(med[id]))} vs ${int(mbps(floor))} MB/s; CPU s ${f2(med[id].cpuS)} vs ${f2(floor.cpuS)})`;
-  const hashing = LARGE_SCENARIOS.find((x) => x.id === 'L-hashfile');
-  target(
-    `${hashing.name}: within 10% of md5sum's wall time`,
-    med['L-hashfile'].wallS / floor.wallS <= 1.1,
-    versusFloor('L-hashfile'),
-  );
+    floor === undefined || med[id] === undefined
+      ? 'not run'
+      : `${f3(med[id].wallS)} s vs ${f3(floor.wallS)} s = ${f2(med[id].wallS / floor.wallS)}× (${int(mbps(med[id]))} vs ${int(mbps(floor))} MB/s; CPU s ${f2(med[id].cpuS)} vs ${f2(floor.cpuS)})`;
+  if (floor !== undefined && med['L-hashfile'] !== undefined) {
+    const hashing = LARGE_SCENARIOS.find((x) => x.id === 'L-hashfile');
+    target(
+      `${hashing.name}: within 10% of md5sum's wall time`,
+      med['L-hashfile'].wallS / floor.wallS <= 1.1,
+      versusFloor('L-hashfile'),
+    );
+  }
 
   const lines = [
     `## 512 MiB transfers and the hashing floor (${os.cpus().length} CPUs, median of ${reps})`,
     '',
     `One seeded file of ${size / 2 ** 20} MiB (md5 ${md5}), in the page cache. Every row is a fresh process. Load average (1/5/15 min) at the start of the section: ${loadAtStart}; at the end: ${load()}.`,
     '',
-    '| scenario | wall s (median) | CPU s | peak RSS MiB | MB/s | vs ceiling | rchar / size | read_bytes / size | requests |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| scenario | wall s (median) | CPU s | peak RSS MiB | MB/s | vs ceiling | rchar / size | read_bytes / size | requests | s3lync ÷ rclone |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|',
     ...rows,
     '',
     'All runs, wall s: ' +
-      LARGE_SCENARIOS.map((s) => `${s.id} ${runs[s.id].map((r) => f3(r.wallS)).join('/')}`).join(
-        '; ',
-      ),
+      present.map((s) => `${s.id} ${runs[s.id].map((r) => f3(r.wallS)).join('/')}`).join('; '),
     '',
     'MB/s = 10^6 bytes per second. rchar / size: bytes the worker read through read syscalls',
     '(/proc/self/io `rchar`, page-cache hits included, so it counts how many times the file is read;',
@@ -852,6 +1039,10 @@ function buildLargeReport(runs, reps, md5, loadAtStart) {
     `Re-upload vs md5sum: ${versusFloor('L-rehash')}.`,
     "Node's own MD5 over createReadStream is a reference (what plain Node reaches), not s3lync:",
     `it is shown, not held to a target. Node's MD5 vs md5sum: ${versusFloor('L-md5node')}.`,
+    ...peerNotes(
+      rclone,
+      `, \`copyto\` one file, \`${RCLONE_LARGE_FLAGS.join(' ')}\` (s3lync's parts), its downloads with its default 4 streams`,
+    ),
     '',
     ...targetLines('Targets (512 MiB)', targets),
   ];
@@ -1110,36 +1301,79 @@ const SCENARIOS = [
     files: SMALL.files,
     ceiling: 'ceil-put',
   },
+  { id: 'rc-a', name: 'peer: rclone, (a)', files: SMALL.files, ceiling: 'ceil-put', peerOf: 'a' },
   {
     id: 'b',
     name: '(b) download 1,000 × 4 KiB, empty dir',
     files: SMALL.files,
     ceiling: 'ceil-get',
   },
+  { id: 'rc-b', name: 'peer: rclone, (b)', files: SMALL.files, ceiling: 'ceil-get', peerOf: 'b' },
   { id: 'c', name: '(c) no-op re-upload, 1,000 files', files: SMALL.files, noop: true },
+  { id: 'rc-c', name: 'peer: rclone, (c)', files: SMALL.files, peerOf: 'c' },
   { id: 'd', name: '(d) no-op re-download, 1,000 files', files: SMALL.files, noop: true },
+  { id: 'rc-d', name: 'peer: rclone, (d)', files: SMALL.files, peerOf: 'd' },
   { id: 'e', name: '(e) re-upload, 10 of 1,000 changed', files: SMALL.files },
+  { id: 'rc-e', name: 'peer: rclone, (e)', files: SMALL.files, peerOf: 'e' },
   { id: 'f', name: '(f) no-op re-upload, 10,000 × 1 KiB', files: BIG.files, noop: true },
 ];
 
-function buildReport(runs, reps, loadAtStart) {
+/** s3lync's speed over the peer's (its wall ÷ s3lync's, medians), for the rows that have one. */
+function peerRatios(scenarios, med) {
+  const out = {};
+  for (const p of scenarios.filter((x) => x.peerOf !== undefined)) {
+    if (med[p.id] !== undefined && med[p.peerOf] !== undefined) {
+      out[p.peerOf] = med[p.id].wallS / med[p.peerOf].wallS;
+    }
+  }
+  return out;
+}
+
+const timesText = (x) => (x === undefined ? '—' : `${f2(x)}×`);
+
+/** The rclone notes under a table, when its rows are there. */
+function peerNotes(rclone, extra) {
+  if (rclone === undefined) return ['rclone is not installed: no peer rows.'];
+  return [
+    `Peer rows: \`rclone copy --checksum --transfers ${CONCURRENCY} --checkers ${CONCURRENCY}\`${extra}, configured by`,
+    'environment variables only (an s3 remote, provider Ceph, path style; no config file), on the same server.',
+    "Its wall time is around the child process, so it includes rclone's start-up",
+    `(\`rclone version\` took ${f3(rclone.startS)} s); s3lync's rows exclude Node's. CPU s and peak RSS are rclone's own`,
+    '(/usr/bin/time); its requests and hashing are not counted (—), its files transferred come from its',
+    "closing stats. \"s3lync ÷ rclone\" is s3lync's speed over rclone's (rclone's wall ÷ s3lync's, medians):",
+    'above 1× s3lync is faster.',
+  ];
+}
+
+function buildReport(runs, reps, loadAtStart, rclone) {
   const rows = [];
   const scenarios = [];
   const med = {};
-  for (const s of SCENARIOS) med[s.id] = median(runs[s.id]);
-  for (const s of SCENARIOS) {
+  const present = SCENARIOS.filter((s) => runs[s.id] !== undefined);
+  for (const s of present) med[s.id] = median(runs[s.id]);
+  const versusPeer = peerRatios(present, med);
+  for (const s of present) {
     const m = med[s.id];
     const filesPerS = s.files / m.wallS;
-    const ceil = s.ceiling === undefined ? undefined : s.files / med[s.ceiling].wallS;
+    const ceil =
+      s.ceiling === undefined || med[s.ceiling] === undefined
+        ? undefined
+        : s.files / med[s.ceiling].wallS;
     const ratio = ceil === undefined ? undefined : filesPerS / ceil;
+    const counted = m.requests !== undefined;
     rows.push(
-      `| ${s.name} | ${f3(m.wallS)} | ${f2(m.cpuS)} | ${Math.round(m.peakRssMiB)} | ${requestText(m.requests)} | ${int(m.transferred)} | ${s.id.startsWith('ceil') ? '—' : `${int(m.hashedFiles)} (${int(m.hashedBytes / 1024)} KiB)`} | ${int(filesPerS)} | ${ratio === undefined ? '—' : `${(ratio * 100).toFixed(0)}%`} |`,
+      `| ${s.name} | ${f3(m.wallS)} | ${f2(m.cpuS)} | ${Math.round(m.peakRssMiB)} | ${counted ? requestText(m.requests) : '—'} | ${int(m.transferred)} | ${s.id.startsWith('ceil') || !counted ? '—' : `${int(m.hashedFiles)} (${int(m.hashedBytes / 1024)} KiB)`} | ${int(filesPerS)} | ${ratio === undefined ? '—' : `${(ratio * 100).toFixed(0)}%`} | ${timesText(versusPeer[s.id])} |`,
     );
     scenarios.push({
       id: s.id,
       name: s.name,
       files: s.files,
-      median: { ...m, filesPerS, ...(ratio !== undefined && { vsCeiling: ratio }) },
+      median: {
+        ...m,
+        filesPerS,
+        ...(ratio !== undefined && { vsCeiling: ratio }),
+        ...(versusPeer[s.id] !== undefined && { vsRclone: versusPeer[s.id] }),
+      },
       runs: runs[s.id],
     });
   }
@@ -1148,7 +1382,8 @@ function buildReport(runs, reps, loadAtStart) {
   const target = (name, pass, detail) => {
     targets.push({ name, pass, detail });
   };
-  for (const s of SCENARIOS.filter((x) => x.noop)) {
+  const own = present.filter((x) => x.peerOf === undefined);
+  for (const s of own.filter((x) => x.noop)) {
     const lists = Math.ceil(s.files / 1000);
     const bad = runs[s.id].filter(
       (r) =>
@@ -1161,7 +1396,7 @@ function buildReport(runs, reps, loadAtStart) {
       runs[s.id].map((r) => requestText(r.requests)).join(' | '),
     );
   }
-  for (const s of SCENARIOS.filter((x) => x.noop)) {
+  for (const s of own.filter((x) => x.noop)) {
     const bytes = runs[s.id].map((r) => r.hashedBytes);
     target(
       `${s.name}: re-hashes 0 bytes`,
@@ -1169,7 +1404,7 @@ function buildReport(runs, reps, loadAtStart) {
       `hashed bytes per run: ${bytes.join(', ')}`,
     );
   }
-  for (const s of SCENARIOS.filter((x) => x.ceiling !== undefined)) {
+  for (const s of own.filter((x) => x.ceiling !== undefined && med[x.ceiling] !== undefined)) {
     const ratio = scenarios.find((x) => x.id === s.id).median.vsCeiling;
     target(
       `${s.name}: ≥ 80% of the ceiling's files/s`,
@@ -1177,29 +1412,32 @@ function buildReport(runs, reps, loadAtStart) {
       `${int(s.files / med[s.id].wallS)} vs ${int(s.files / med[s.ceiling].wallS)} files/s = ${(ratio * 100).toFixed(0)}% (each repetition against its own ceiling run: ${runs[s.id].map((r, i) => pct(runs[s.ceiling][i].wallS / r.wallS)).join(', ')}; CPU s ${f2(med[s.id].cpuS)} vs ${f2(med[s.ceiling].cpuS)})`,
     );
   }
-  const changed = runs.e.map((r) => r.transferred);
-  target(
-    `(e) transfers exactly ${CHANGED}`,
-    changed.every((n) => n === CHANGED),
-    `transferred per run: ${changed.join(', ')}`,
-  );
+  if (runs.e !== undefined) {
+    const changed = runs.e.map((r) => r.transferred);
+    target(
+      `(e) transfers exactly ${CHANGED}`,
+      changed.every((n) => n === CHANGED),
+      `transferred per run: ${changed.join(', ')}`,
+    );
+  }
 
   const lines = [
     `## s3lync benchmark (radosgw memstore on 127.0.0.1, ${os.cpus().length} CPUs, Node ${process.version}, ${CONCURRENCY} in flight, median of ${reps})`,
     '',
-    '| scenario | wall s (median) | CPU s | peak RSS MiB | requests | files transferred | hashed files | files/s | vs ceiling |',
-    '|---|---:|---:|---:|---|---:|---:|---:|---:|',
+    '| scenario | wall s (median) | CPU s | peak RSS MiB | requests | files transferred | hashed files | files/s | vs ceiling | s3lync ÷ rclone |',
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     `Load average (1/5/15 min) at the start: ${loadAtStart}; at the end: ${load()}. On a shared or busy machine wall times`,
     'scatter; compare the runs below and the CPU column before trusting a small difference.',
     '',
     'All runs, wall s: ' +
-      SCENARIOS.map((s) => `${s.id} ${runs[s.id].map((r) => f3(r.wallS)).join('/')}`).join('; '),
+      present.map((s) => `${s.id} ${runs[s.id].map((r) => f3(r.wallS)).join('/')}`).join('; '),
     '',
     'Wall and CPU s cover the operation only, in a fresh process (not Node start-up or imports); peak RSS is the',
     'whole worker process. files/s = files in the tree ÷ wall s (checked or sent). Ceiling PUT bodies are Buffers',
     'from fs.readFile; ceiling GETs pipe the body to a file. Requests are HTTP attempts, SDK retries included.',
+    ...peerNotes(rclone, ''),
     '',
     ...targetLines('Targets', targets),
   ];

@@ -14,6 +14,7 @@
  *   md5-node  Node's MD5 of a file, read with 1 MiB chunks (--large)
  *   hashfile  s3lync's `hashFile` of a file: the library's own MD5 pass (--large)
  *   md5sum    `md5sum` of a file, run under /usr/bin/time (--large)
+ *   rclone    `rclone spec.args…` under /usr/bin/time, configured by `spec.env` (the peer)
  *   plan-mock a tree sync planned against a mocked SDK client that generates listing
  *             pages on the fly (--million); run with --expose-gc for the heap figures
  *   index-io  load and saves of a hash index of N entries (--million), with --expose-gc
@@ -194,6 +195,7 @@ async function runOne() {
     localPath: spec.localPath,
     progressMode: 'disabled',
     hashIndex: spec.indexDir,
+    ...spec.options,
   });
   const counter = countRequests(obj.client.sdk);
   const m = await measureIo(async () => {
@@ -267,6 +269,37 @@ async function runMd5sum() {
     md5: stdout.split(' ')[0],
     bytes: spec.size,
     childPeakRssMiB: rssKiB / 1024,
+  };
+}
+
+/**
+ * `rclone` with `spec.args` under /usr/bin/time: wall time around the child (its start-up
+ * included), its own CPU and peak RSS, and the files it transferred and checked from its
+ * closing stats. Configured by `spec.env` only (RCLONE_CONFIG="" : no config file); a
+ * variable set to null there is removed from the child's environment.
+ */
+async function runRclone() {
+  const childEnv = (extra) =>
+    Object.fromEntries(Object.entries({ ...process.env, ...extra }).filter(([, v]) => v !== null));
+  const t0 = performance.now();
+  const { stderr } = await promisify(execFile)(
+    '/usr/bin/time',
+    ['-f', 'TIME %e %U %S %M', 'rclone', ...spec.args],
+    { env: childEnv(spec.env), maxBuffer: 64 * 1024 * 1024 },
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const line = stderr.split('\n').find((l) => l.startsWith('TIME '));
+  if (line === undefined) throw new Error(`no /usr/bin/time line in ${JSON.stringify(stderr)}`);
+  const [, user, sys, rssKiB] = line.split(' ').slice(1).map(Number);
+  // "Transferred: 1000 / 1000, 100%" (files; the bytes line has units) and "Checks: 3 / 3".
+  const count = (name) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) / \\d+,`, 'm').exec(stderr)?.[1] ?? 0);
+  return {
+    wallS,
+    cpuS: user + sys,
+    childPeakRssMiB: rssKiB / 1024,
+    transferred: count('Transferred'),
+    checks: count('Checks'),
   };
 }
 
@@ -496,11 +529,13 @@ const KINDS = {
   'md5-node': runMd5Node,
   hashfile: runHashFile,
   md5sum: runMd5sum,
+  rclone: runRclone,
   'plan-mock': runPlanMock,
   'index-io': runIndexIo,
 };
 const runKind = KINDS[spec.kind];
 if (runKind === undefined) throw new Error(`unknown worker kind ${spec.kind}`);
 const result = await runKind();
-result.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+// A child's own peak (md5sum, rclone), else this process's.
+result.peakRssMiB = result.childPeakRssMiB ?? process.resourceUsage().maxRSS / 1024;
 await writeFile(spec.out, JSON.stringify(result));

@@ -208,25 +208,29 @@ export interface PartDigest {
 /**
  * The digests of content that is sent part by part, from the one read that sends it:
  * each part's MD5 (for `Content-MD5` and the composite ETag), its additional checksum if
- * asked, and the MD5 of the whole content.
+ * asked, and, only if asked, the MD5 of the whole content: a second MD5 of every byte.
  */
 export class PartHasher {
-  private readonly whole: Hash = createHash('md5');
+  private readonly whole: Hash | undefined;
   private readonly partMd5s: string[] = [];
   private bytes = 0;
 
   /**
    * @param partSize - the part size the composite ETag is for.
    * @param checksum - also compute this additional checksum of each part.
+   * @param wholeMd5 - also compute the whole content's MD5.
    */
   constructor(
     readonly partSize: number,
     private readonly checksum?: ChecksumAlgorithm,
-  ) {}
+    wholeMd5 = true,
+  ) {
+    this.whole = wholeMd5 ? createHash('md5') : undefined;
+  }
 
   /** Hashes the next part, in order. */
   async addPart(part: Buffer): Promise<PartDigest> {
-    this.whole.update(part);
+    this.whole?.update(part);
     this.bytes += part.length;
     const md5 = createHash('md5').update(part).digest('hex');
     this.partMd5s.push(md5);
@@ -239,9 +243,9 @@ export class PartHasher {
     return { md5, checksum };
   }
 
-  /** The digests of everything added; call once, after the last part. */
-  digest(): FileDigest {
-    const out: FileDigest = { size: this.bytes, md5: this.whole.digest('hex') };
+  /** The digests of everything added (the MD5 if asked for); call once, after the last part. */
+  digest(): ReceivedDigest {
+    const out: ReceivedDigest = { size: this.bytes, md5: this.whole?.digest('hex') };
     if (this.partMd5s.length === 0) return out;
     const etag = compositeEtag(this.partMd5s);
     return { ...out, multipartEtag: etag, composites: { [this.partSize]: etag } };

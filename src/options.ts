@@ -63,8 +63,9 @@ export interface S3ObjectOptions {
    */
   hashIndex?: boolean | string;
   /**
-   * Objects larger than this download as parallel ranged GETs of `partSize` bytes (up to 4
-   * in flight), all pinned to one ETag with `If-Match`; smaller ones in one GET.
+   * Objects larger than this download as parallel ranged GETs, one per request in flight
+   * (up to 4) and at least `partSize` bytes each, all pinned to one ETag with `If-Match`;
+   * smaller ones in one GET.
    * @default 32 MiB
    */
   rangeThreshold?: number;

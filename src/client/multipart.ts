@@ -11,7 +11,7 @@ import type { CompletedPart } from '@aws-sdk/client-s3';
 
 import { checksumOf } from '../checksum.js';
 import { HashMismatchError, LocalPathError, S3ObjectError } from '../exceptions.js';
-import { PartHasher, type FileDigest, type PartDigest } from '../hash.js';
+import { PartHasher, type PartDigest, type ReceivedDigest } from '../hash.js';
 import { openRegularFile } from '../local-root.js';
 import { getLogger } from '../logging.js';
 import { AttemptProgress } from './attempt-progress.js';
@@ -35,14 +35,14 @@ interface Upload {
 /**
  * Uploads a file in parts, reading it once: each part is read into one of
  * `queueSize + 1` reused buffers, hashed (its MD5 goes as `Content-MD5`, so the server
- * checks every part; the whole file's MD5 and the composite ETag come from the same
- * read) and sent, with at most `queueSize` parts in flight. Memory stays below
+ * checks every part; the composite ETag comes from the same read, one MD5 pass) and sent, with at most `queueSize` parts in flight. Memory stays below
  * `(queueSize + 1) × partSize` whatever the file's size. The SDK retries each part (a
  * Buffer body is replayable). On any failure or abort the parts in flight settle first,
  * then the upload is aborted on the server, and only then does the promise reject.
  *
- * With `md5`, the object records it as its fingerprint; bytes that no longer have that
- * MD5 (the file changed since it was hashed) fail the upload before it completes.
+ * With `md5`, the object records it as its fingerprint and the whole file's MD5 is
+ * computed too; bytes that no longer have that MD5 (the file changed since it was hashed)
+ * fail the upload before it completes.
  */
 export async function uploadMultipart(
   ctx: ClientContext,
@@ -86,7 +86,13 @@ async function uploadParts(
   options: MultipartOptions,
   progress: AttemptProgress,
 ): Promise<MultipartResult> {
-  const hasher = new PartHasher(options.partSize, options.checksumAlgorithm);
+  // The whole file's MD5 would be a second pass over every byte: computed only to check a
+  // known MD5 (the fingerprint); otherwise the composite ETag identifies the bytes sent.
+  const hasher = new PartHasher(
+    options.partSize,
+    options.checksumAlgorithm,
+    options.md5 !== undefined,
+  );
   const parts = await sendParts(upload, fh, hasher, {
     ...options,
     filePath: site.localPath,
@@ -136,7 +142,7 @@ async function checkUnchanged(
   ctx: ClientContext,
   site: RequestSite & { localPath: string },
   fh: FileHandle,
-  digest: FileDigest,
+  digest: ReceivedDigest,
   options: MultipartOptions,
 ): Promise<void> {
   const filePath = site.localPath;
@@ -149,9 +155,10 @@ async function checkUnchanged(
     );
   }
   if (options.md5 !== undefined && digest.md5 !== options.md5) {
+    const actual = digest.md5 ?? 'not computed';
     throw new HashMismatchError(
-      `${filePath} changed while it was being uploaded to ${uri}: its MD5 is ${digest.md5}, not ${options.md5}`,
-      { expected: options.md5, actual: digest.md5, uri, path: filePath },
+      `${filePath} changed while it was being uploaded to ${uri}: its MD5 is ${actual}, not ${options.md5}`,
+      { expected: options.md5, actual, uri, path: filePath },
     );
   }
 }
@@ -160,7 +167,7 @@ async function checkUnchanged(
 async function completeUpload(
   upload: Upload,
   parts: CompletedPart[],
-  digest: FileDigest,
+  digest: ReceivedDigest,
   options: MultipartOptions,
 ): Promise<MultipartResult> {
   const out = await upload.ctx.transport.completeMultipartUpload(

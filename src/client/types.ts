@@ -7,7 +7,7 @@
 import type { FileHandle } from 'node:fs/promises';
 
 import type { ChecksumAlgorithm, ObjectChecksum } from '../checksum.js';
-import type { FileDigest, HashingOptions, ReceivedDigest } from '../hash.js';
+import type { HashingOptions, ReceivedDigest } from '../hash.js';
 
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
 export type UriFormatter = (bucket: string, key: string) => string;
@@ -138,8 +138,9 @@ export interface MultipartOptions extends Omit<PutOptions, 'body'> {
   queueSize: number;
   /**
    * The file's MD5, if already known: recorded as the object's fingerprint
-   * (`x-amz-meta-s3lync-md5`). Unknown, the object has none: the MD5 is computed while the
-   * parts are read, after the metadata has been sent.
+   * (`x-amz-meta-s3lync-md5`), and the bytes read must have it. Unknown, the object has
+   * none and the whole file's MD5 is not computed (a second pass over every byte): the
+   * composite ETag identifies the bytes sent.
    * @default unknown (no fingerprint)
    */
   md5?: string | undefined;
@@ -147,6 +148,6 @@ export interface MultipartOptions extends Omit<PutOptions, 'body'> {
 
 /** What a multipart upload sent, and what the server said. */
 export interface MultipartResult extends PutResult {
-  /** The digests of the bytes sent: size, MD5 and the composite ETag for the part size. */
-  digest: FileDigest;
+  /** The digests of the bytes sent: size, the composite ETag for the part size, and the MD5 when `md5` was given. */
+  digest: ReceivedDigest;
 }

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 
 import { PreconditionFailedError } from '../exceptions.js';
-import { hashBuffer, hashFile, md5Hex, SMALL_FILE_SIZE, type FileDigest } from '../hash.js';
+import { hashBuffer, hashFile, md5Hex, SMALL_FILE_SIZE, type ReceivedDigest } from '../hash.js';
 import type { HashIndex } from '../hash-index.js';
 import { identityOf, nowNs, type FileIdentity } from '../identity.js';
 import { readRegularFile, readRegularFileSync, type LocalRoot } from '../local-root.js';
@@ -234,12 +234,20 @@ export async function uploadOne(run: FileRun, job: UploadJob): Promise<string | 
   const multipart = usesMultipart(ctx, file.size);
   const options = { signal, onBytes, ...conditions, checksumAlgorithm: ctx.checksumAlgorithm };
   const hashedAtNs = nowNs();
-  const remember = (digest: FileDigest): void => {
+  const remember = (digest: ReceivedDigest, etag?: string): void => {
     hashed.files++;
     hashed.bytes += digest.size;
-    index.record(file.path, { ...file, md5: digest.md5, hashedAtNs, ownMtime: false });
+    // A multipart upload computes no MD5 unless it knew one: its verified ETag identifies it.
+    if (digest.md5 === undefined && etag === undefined) return;
+    index.record(file.path, {
+      ...file,
+      md5: digest.md5,
+      hashedAtNs,
+      ownMtime: false,
+      ...(digest.md5 === undefined && { etag }),
+    });
   };
-  let digest: FileDigest;
+  let digest: ReceivedDigest;
   let etag: string | undefined;
   if (!multipart && file.size <= SMALL_FILE_SIZE) {
     // One read: the bytes hashed are the bytes sent.
@@ -263,9 +271,9 @@ export async function uploadOne(run: FileRun, job: UploadJob): Promise<string | 
         : undefined;
     const source = cached === undefined ? { size: file.size } : { size: file.size, md5: cached };
     ({ digest, etag } = await uploadFile(ctx, abs, key, source, options));
-    if (cached === undefined) remember(digest);
+    if (cached === undefined) remember(digest, etag);
   }
-  index.setEtag(file.path, digest.md5, etag);
+  if (digest.md5 !== undefined) index.setEtag(file.path, digest.md5, etag);
   return etag;
 }
 

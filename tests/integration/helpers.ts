@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, inject, vi } from 'vitest';
 
-import { laneOf, type DataLane, type LaneOperation } from '../../src/client/lane.js';
+import { laneOf, type LaneOperation } from '../../src/client/lane.js';
 import { PROBE_KEY } from '../../src/client/lane/endpoint.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
@@ -154,10 +154,11 @@ export function interceptSend(
   const lane = laneOf(client);
   if (lane === undefined) return;
   const perform = lane.perform.bind(lane);
-  vi.spyOn(lane, 'perform').mockImplementation(((operation, input, signal, run) =>
+  vi.spyOn(lane, 'perform').mockImplementation((operation, input, signal, run) =>
     around(new LANE_COMMANDS[operation](input as never), () =>
       perform(operation, input, signal, run),
-    )) as DataLane['perform']);
+    ),
+  );
 }
 
 /** The names of the commands `client` sends from now on (`HeadObjectCommand`…), on both paths. */

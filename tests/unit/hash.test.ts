@@ -441,6 +441,19 @@ describe('PartHasher', () => {
     });
   });
 
+  it('computes the whole MD5 only when asked', async () => {
+    const data = bytes(2500, 3);
+    const hasher = new PartHasher(1000, undefined, false);
+    for (let i = 0; i < data.length; i += 1000) await hasher.addPart(data.subarray(i, i + 1000));
+    const composite = expectedComposite(data, 1000);
+    expect(hasher.digest()).toEqual({
+      size: data.length,
+      md5: undefined,
+      multipartEtag: composite,
+      composites: { 1000: composite },
+    });
+  });
+
   it('computes a checksum per part when asked', async () => {
     const hasher = new PartHasher(4, 'SHA1');
     const part = await hasher.addPart(Buffer.from('abcd'));

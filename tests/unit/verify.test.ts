@@ -13,7 +13,7 @@ import {
   type RemoteContent,
 } from '../../src/index.js';
 import { partLayout } from '../../src/hash.js';
-import { partSizeFor, usesMultipart } from '../../src/transfer.js';
+import { partSizeFor, rangeSizeFor, usesMultipart } from '../../src/transfer.js';
 import { checksumOf, createChecksummer } from '../../src/checksum.js';
 import { COMMON_PART_SIZES, MAX_CANDIDATE_PART_SIZES } from '../../src/etag.js';
 import { hashBuffer } from '../../src/hash.js';
@@ -313,6 +313,20 @@ describe('verifyContent without an MD5 (not computed)', () => {
       result: 'match',
       by: 'multipart',
     });
+  });
+});
+
+describe('rangeSizeFor: the ranges of a ranged download', () => {
+  const ctx = { partSize: 8 * MiB, queueSize: 4 };
+  it('cuts an object into one range per request in flight', () => {
+    expect(rangeSizeFor(ctx, 512 * MiB)).toBe(128 * MiB);
+    expect(rangeSizeFor(ctx, 512 * MiB + 1)).toBe(128 * MiB + 1);
+    expect(rangeSizeFor({ ...ctx, queueSize: 1 }, 512 * MiB)).toBe(512 * MiB);
+  });
+
+  it('never below the part size: a small object has fewer ranges than requests allowed', () => {
+    expect(rangeSizeFor(ctx, 20 * MiB)).toBe(8 * MiB);
+    expect(rangeSizeFor(ctx, 0)).toBe(8 * MiB);
   });
 });
 
