@@ -39,31 +39,72 @@ import { Upload } from '@aws-sdk/lib-storage';
 const spec = JSON.parse(process.argv[2] ?? '{}');
 
 /**
- * Counts the HTTP requests an SDK client sends, by command. The middleware sits in the
- * finalizeRequest step at low priority, inside the SDK's retry middleware (high priority
- * in the same step), so every attempt counts, retries included; s3lync's own retries of
- * streaming transfers call `send` again and count too. Failed attempts are also tallied
- * by HTTP status.
+ * Counts the HTTP requests an SDK client sends, by operation, on both paths. On the SDK's,
+ * a middleware sits in the finalizeRequest step at low priority, inside the SDK's retry
+ * middleware (high priority in the same step), so every attempt counts, retries included;
+ * s3lync's own retries of streaming transfers call `send` again and count too. On the data
+ * lane (the clients s3lync builds), every attempt passes through the lane's `send`. Failed
+ * attempts are also tallied by HTTP status. (The lane's endpoint probe stops before the
+ * finalizeRequest step: it sends nothing and is not counted.)
  */
-function countRequests(sdk) {
+async function countRequests(sdk) {
   const requests = {};
   const failures = {};
+  const tally = (name) => {
+    requests[name] = (requests[name] ?? 0) + 1;
+  };
+  const failed = (name, error) => {
+    const status = error?.$metadata?.httpStatusCode ?? error?.code ?? 'network';
+    const k = `${name} ${status}`;
+    failures[k] = (failures[k] ?? 0) + 1;
+  };
   sdk.middlewareStack.add(
     (next, context) => async (args) => {
       const name = (context.commandName ?? 'Unknown').replace(/Command$/, '');
-      requests[name] = (requests[name] ?? 0) + 1;
+      tally(name);
       try {
         return await next(args);
       } catch (error) {
-        const status = error?.$metadata?.httpStatusCode ?? error?.code ?? 'network';
-        const k = `${name} ${status}`;
-        failures[k] = (failures[k] ?? 0) + 1;
+        failed(name, error);
         throw error;
       }
     },
     { step: 'finalizeRequest', priority: 'low', name: 'benchRequestCounter' },
   );
+  const lane = await laneOfClient(sdk);
+  if (lane !== undefined) {
+    const send = lane.send.bind(lane);
+    lane.send = async (route, request, signal) => {
+      const name = laneOperation(request);
+      tally(name);
+      try {
+        const answer = await send(route, request, signal);
+        if (answer.statusCode >= 300) failed(name, { code: answer.statusCode });
+        return answer;
+      } catch (error) {
+        failed(name, error);
+        throw error;
+      }
+    };
+  }
   return { requests, failures };
+}
+
+/** The data lane of an SDK client s3lync built, if it has one (and the build knows lanes). */
+async function laneOfClient(sdk) {
+  try {
+    const { laneOf } = await loadLibModule('client/lane.js');
+    return laneOf(sdk);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The S3 operation of a lane request, by its method and query. */
+function laneOperation(request) {
+  if (request.method === 'HEAD') return 'HeadObject';
+  if (request.query['list-type'] === '2') return 'ListObjectsV2';
+  return request.query['x-id'] ?? `${request.method} ?`;
 }
 
 function rawClient() {
@@ -108,7 +149,7 @@ async function runS3lync() {
     maxConcurrency: spec.concurrency,
     hashIndex: spec.indexDir,
   });
-  const counter = countRequests(obj.client.sdk);
+  const counter = await countRequests(obj.client.sdk);
   const m = await measure(async () => {
     const r = await obj.sync(spec.direction);
     return {
@@ -127,7 +168,7 @@ async function runS3lync() {
 async function runCeiling(kind) {
   const files = JSON.parse(await readFile(spec.manifest, 'utf8'));
   const sdk = rawClient();
-  const counter = countRequests(sdk);
+  const counter = await countRequests(sdk);
   const dirs = new Map();
   const ensureDir = (dir) => {
     let p = dirs.get(dir);
@@ -197,7 +238,7 @@ async function runOne() {
     hashIndex: spec.indexDir,
     ...spec.options,
   });
-  const counter = countRequests(obj.client.sdk);
+  const counter = await countRequests(obj.client.sdk);
   const m = await measureIo(async () => {
     const r = await obj.sync(spec.direction);
     return {
@@ -214,7 +255,7 @@ async function runOne() {
 /** The ceilings of one large file: lib-storage's Upload, or one GetObject stream to a file. */
 async function runCeilingOne(kind) {
   const sdk = rawClient();
-  const counter = countRequests(sdk);
+  const counter = await countRequests(sdk);
   const m = await measureIo(async () => {
     if (kind === 'ceil-upload') {
       const upload = new Upload({

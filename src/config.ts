@@ -36,9 +36,10 @@ export interface EnvConfig {
   idleTimeoutMs: number | undefined;
   /**
    * `S3LYNC_DATA_LANE`: `0` sends every request of the clients s3lync builds through the
-   * SDK (the data lane's escape hatch); `undefined` when unset. The `dataLane` option wins.
+   * SDK (the data lane's escape hatch), `always` starts the lane with the first request;
+   * `undefined` when unset. The `dataLane` option wins.
    */
-  dataLane: boolean | undefined;
+  dataLane: boolean | 'always' | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -154,7 +155,12 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
         : parseTimeoutMs(connectVar, 'S3LYNC_CONNECT_TIMEOUT_MS'),
     idleTimeoutMs:
       idleVar === undefined ? undefined : parseTimeoutMs(idleVar, 'S3LYNC_IDLE_TIMEOUT_MS'),
-    dataLane: laneVar === undefined ? undefined : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
+    dataLane:
+      laneVar === undefined
+        ? undefined
+        : laneVar.trim().toLowerCase() === 'always'
+          ? 'always'
+          : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
     tmpdir: os.tmpdir(),
   };
 }

@@ -133,9 +133,13 @@ export class S3Object {
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env);
     const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
-    // A client given keeps the SDK path unless its owner opts in.
-    if (options.client !== undefined && settings.dataLane === true) {
-      attachLane(sdk, { timeouts: settings.timeouts, connections: settings.maxConcurrency });
+    // A client given keeps the SDK path unless its owner opts in with the option.
+    if (options.client !== undefined && options.dataLane !== undefined && options.dataLane) {
+      attachLane(sdk, {
+        timeouts: settings.timeouts,
+        connections: settings.maxConcurrency,
+        ...(options.dataLane === 'always' && { startAfter: 0 }),
+      });
     }
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });

@@ -38,8 +38,8 @@ export interface Connection {
   readonly retry: ResolvedRetryConfig;
   /** The connect and idle timeouts, complete. */
   readonly timeouts: Required<TimeoutOptions>;
-  /** Whether the built client sends its hot requests through the data lane. */
-  readonly dataLane: boolean;
+  /** Whether the built client sends its hot requests through the data lane (`'always'`: from the first). */
+  readonly dataLane: boolean | 'always';
   /** The lane's open connections per server, at most. */
   readonly maxConnections: number;
 }
@@ -58,7 +58,7 @@ export interface ObjectSettings {
   readonly retry: ResolvedRetryConfig;
   readonly timeouts: Required<TimeoutOptions>;
   /** `dataLane` as given, else the environment's; `undefined` when neither says. */
-  readonly dataLane: boolean | undefined;
+  readonly dataLane: boolean | 'always' | undefined;
   /** The exclude patterns, as regular-expression sources. */
   readonly excludes: readonly string[];
   /** Where hash indexes live; `undefined` disables the index. */
@@ -156,9 +156,9 @@ export function resolveObjectSettings(
         : valid(
             options.dataLane,
             true,
-            (v) => typeof v === 'boolean',
+            (v: unknown) => typeof v === 'boolean' || v === 'always',
             name('dataLane'),
-            'a boolean',
+            "a boolean or 'always'",
           ),
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
     indexDir:

@@ -44,10 +44,12 @@ export interface S3ObjectOptions {
    * send as the SDK would (access points, S3 Express, a redirect), go through the SDK.
    * `false` is the escape hatch for a provider that misbehaves. With a `client` given, the
    * lane would bypass the client's own middleware, so it is off unless this is `true`;
-   * then `timeouts` and `maxConcurrency` bound the lane's connections.
+   * then `timeouts` and `maxConcurrency` bound the lane's connections. The lane starts
+   * after a few transfers (loading it costs more than a few requests save: a no-op sync or
+   * a one-file copy stays on the SDK); `'always'` starts it with the first request.
    * @default S3LYNC_DATA_LANE, else true for the client s3lync builds and false for a `client` given
    */
-  dataLane?: boolean;
+  dataLane?: boolean | 'always';
   /** The region. @default AWS_REGION, AWS_DEFAULT_REGION, the AWS profile, or us-east-1 for custom endpoints */
   region?: string;
   /** Files larger than this upload in parts. @default 8 MiB */

@@ -12,9 +12,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 
 import { isRetryableError, retry, type ResolvedRetryConfig } from '../retry.js';
+import { LaneConnections, type ConnectionSettings } from './lane/connections.js';
 import { resolveRoute, type SdkOnly } from './lane/endpoint.js';
 import {
   listRequest,
@@ -40,18 +41,10 @@ export type LaneOperation =
   'HeadObject' | 'GetObject' | 'PutObject' | 'UploadPart' | 'ListObjectsV2';
 
 /** What a lane is built with. */
-export interface LaneSettings {
-  /** The connect and idle timeouts, in ms (`0`: none). */
-  readonly timeouts: { readonly connectMs: number; readonly idleMs: number };
-  /** Open connections per server, at most (keep-alive ones included). */
-  readonly connections: number;
-}
+export type LaneSettings = ConnectionSettings;
 
 /** The error bodies read, at most: S3 error documents are a few hundred bytes. */
 const MAX_ERROR_BODY = 64 * 1024;
-
-/** How long an idle keep-alive connection stays open. */
-const KEEP_ALIVE_MS = 4_000;
 
 /** Clock skew the SDK corrects: beyond it, S3 refuses a signature as too old or too new. */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -78,20 +71,14 @@ interface SdkConfig {
  */
 export class DataLane {
   readonly #sdk: S3Client;
-  readonly #agent: Agent;
+  readonly #connections: LaneConnections;
   readonly #routes = new Map<string, Promise<BucketRoute | SdkOnly>>();
   readonly #signers = new Map<string, SignatureV4>();
 
   constructor(sdk: S3Client, settings: LaneSettings) {
     this.#sdk = sdk;
     const { connectMs, idleMs } = settings.timeouts;
-    this.#agent = new Agent({
-      connections: settings.connections,
-      connect: { timeout: connectMs },
-      headersTimeout: idleMs,
-      bodyTimeout: idleMs,
-      keepAliveTimeout: KEEP_ALIVE_MS,
-    });
+    this.#connections = new LaneConnections(settings);
     this.idleMs = idleMs;
     this.connectMs = connectMs;
   }
@@ -117,7 +104,15 @@ export class DataLane {
 
   /** Closes the lane's connections. */
   destroy(): void {
-    void this.#agent.destroy().catch(() => undefined);
+    this.#connections.destroy();
+  }
+
+  /**
+   * Whether the lane has started (its connections are loaded); else the request goes
+   * through the SDK. A transfer counts towards starting it.
+   */
+  async ready(transfer: boolean): Promise<boolean> {
+    return (await this.#connections.agent(transfer)) !== undefined;
   }
 
   /** The route of `bucket`, decided once by the SDK; a failed decision is not kept. */
@@ -170,10 +165,12 @@ export class DataLane {
 
   /** Signs and sends one request; resolves when the response's headers arrive. */
   async send(route: BucketRoute, request: LaneRequest, signal?: AbortSignal): Promise<Answer> {
+    const agent: Agent | undefined = await this.#connections.agent(false);
+    if (agent === undefined) throw new Error('the data lane has not started');
     const signed = await this.sign(route, request);
     const origin = `${route.protocol}//${route.hostname}${route.port === undefined ? '' : `:${route.port}`}`;
     try {
-      const answer = await this.#agent.request({
+      const answer = await agent.request({
         origin,
         path: `${request.path}${queryString(request.query)}`,
         method: request.method,
@@ -375,6 +372,7 @@ export function laneTransport(
   ): Promise<O> {
     const bucket = input.Bucket;
     if (bucket === undefined || bucket === '') return sdk(input, signal);
+    if (!(await lane.ready(kind !== 'list'))) return sdk(input, signal);
     let route: BucketRoute | SdkOnly;
     try {
       route = await lane.route(bucket);

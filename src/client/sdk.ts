@@ -118,9 +118,10 @@ export interface ClientOptions {
    * with the `timeouts` and at most `maxConnections` connections per server. The lane
    * would bypass a `requestHandler` (its proxy, agent or CA bundle), so it is off with one
    * unless this is `true`.
+   * `'always'` starts the lane with the first request, not after a few transfers.
    * @default true without a `requestHandler`, else false
    */
-  dataLane?: boolean | undefined;
+  dataLane?: boolean | 'always' | undefined;
   /** The data lane's open connections per server, at most. @default 8 (`maxConcurrency`'s default) */
   maxConnections?: number | undefined;
 }
@@ -198,6 +199,7 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
     attachLane(sdk, {
       timeouts: resolved,
       connections: options.maxConnections ?? DEFAULT_MAX_WORKERS,
+      ...(options.dataLane === 'always' && { startAfter: 0 }),
     });
   }
   return sdk;
