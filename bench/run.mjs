@@ -87,6 +87,7 @@ const ONLY = {
   download: ['b', 'L-down'],
   'noop-upload': ['c'],
   'noop-download': ['d'],
+  'cold-noop': ['g'],
   changed: ['e'],
   'noop-10k': ['f'],
   fingerprint: ['L-down-fp'],
@@ -498,7 +499,7 @@ async function main() {
       concurrency: CONCURRENCY,
     };
     if (args.trees) {
-      const trees = await runTrees(sdk, worker, args, loadAtStart, rclone);
+      const trees = await runTrees(sdk, worker, args, loadAtStart, rclone, { endpoint, lib });
       markdown.push(trees.markdown);
       Object.assign(json, trees.json);
     }
@@ -552,7 +553,7 @@ async function rclonePeer(endpoint, worker) {
 }
 
 /** The tree scenarios (a)–(f), their ceilings and the rclone peer: the default section. */
-async function runTrees(sdk, worker, args, loadAtStart, rclone) {
+async function runTrees(sdk, worker, args, loadAtStart, rclone, { endpoint, lib }) {
   {
     // Data.
     const dataDir = path.join(tempDir, 'data');
@@ -603,8 +604,8 @@ async function runTrees(sdk, worker, args, loadAtStart, rclone) {
     };
     // What a later scenario starts from runs even when only that one was asked for
     // (untimed, not recorded): a download needs the upload, a no-op its first run.
-    const needUpload = ['a', 'b', 'c', 'd', 'e'].some(on);
-    const needDownload = on('b') || on('d');
+    const needUpload = ['a', 'b', 'c', 'd', 'e', 'g'].some(on);
+    const needDownload = on('b') || on('d') || on('g');
     const keep = (id, r) => {
       if (on(id.replace(/^rc-/, ''))) record(id, r);
       else log(`  ${id.padEnd(8)} ${f3(r.wallS)} s  (setup for another scenario, not recorded)`);
@@ -689,6 +690,36 @@ async function runTrees(sdk, worker, args, loadAtStart, rclone) {
       if (on('d')) {
         await sync('d', 'download', dlDir);
         await peer('rc-d', 'download');
+      }
+      if (on('g')) {
+        // Cold start: `node cli.js sync` as a user runs it, and the raw SDK's one LIST, each
+        // a whole process. The CLI keeps its hash index under XDG_CACHE_HOME: one untimed run
+        // fills it, the next is the no-op.
+        const uri = `s3://${SECRET_KEY}:${ACCESS_KEY}@${endpoint}/${BUCKET}/${prefix}`;
+        const cli = {
+          kind: 'process',
+          argv: [process.execPath, path.join(path.dirname(lib), 'cli.js'), 'sync', uri, dlDir],
+          env: { XDG_CACHE_HOME: path.join(tempDir, `cli-cache-${rep}`) },
+        };
+        await worker('g-setup', cli);
+        const ceilList = () =>
+          worker('ceil-list', {
+            kind: 'process',
+            argv: [
+              process.execPath,
+              path.join(import.meta.dirname, 'ceil-list.mjs'),
+              JSON.stringify({
+                endpoint,
+                accessKey: ACCESS_KEY,
+                secretKey: SECRET_KEY,
+                bucket: BUCKET,
+                prefix,
+              }),
+            ],
+          }).then((r) => {
+            record('ceil-list', r);
+          });
+        await inTurn([ceilList, () => worker('g', cli).then((r) => keep('g', r))]);
       }
       if (on('e')) {
         await changeFiles(smallDir, small.paths, rep);
@@ -1316,6 +1347,17 @@ const SCENARIOS = [
   { id: 'e', name: '(e) re-upload, 10 of 1,000 changed', files: SMALL.files },
   { id: 'rc-e', name: 'peer: rclone, (e)', files: SMALL.files, peerOf: 'e' },
   { id: 'f', name: '(f) no-op re-upload, 10,000 × 1 KiB', files: BIG.files, noop: true },
+  {
+    id: 'ceil-list',
+    name: 'ceiling: raw SDK, one LIST, whole process',
+    files: SMALL.files,
+  },
+  {
+    id: 'g',
+    name: '(g) no-op re-download, `s3lync sync`, whole process',
+    files: SMALL.files,
+    ceiling: 'ceil-list',
+  },
 ];
 
 /** s3lync's speed over the peer's (its wall ÷ s3lync's, medians), for the rows that have one. */

@@ -15,6 +15,7 @@
  *   hashfile  s3lync's `hashFile` of a file: the library's own MD5 pass (--large)
  *   md5sum    `md5sum` of a file, run under /usr/bin/time (--large)
  *   rclone    `rclone spec.args…` under /usr/bin/time, configured by `spec.env` (the peer)
+ *   process   `spec.argv` under /usr/bin/time: a whole process, start-up included (cold no-op)
  *   plan-mock a tree sync planned against a mocked SDK client that generates listing
  *             pages on the fly (--million); run with --expose-gc for the heap figures
  *   index-io  load and saves of a hash index of N entries (--million), with --expose-gc
@@ -319,6 +320,21 @@ async function runMd5sum() {
  * closing stats. Configured by `spec.env` only (RCLONE_CONFIG="" : no config file); a
  * variable set to null there is removed from the child's environment.
  */
+/** `spec.argv` under /usr/bin/time: wall time around the child, its own CPU and peak RSS. */
+async function runProcess() {
+  const t0 = performance.now();
+  const { stderr } = await promisify(execFile)(
+    '/usr/bin/time',
+    ['-f', 'TIME %e %U %S %M', ...spec.argv],
+    { env: { ...process.env, ...spec.env }, maxBuffer: 64 * 1024 * 1024 },
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const line = stderr.split('\n').find((l) => l.startsWith('TIME '));
+  if (line === undefined) throw new Error(`no /usr/bin/time line in ${JSON.stringify(stderr)}`);
+  const [, user, sys, rssKiB] = line.split(' ').slice(1).map(Number);
+  return { wallS, cpuS: user + sys, childPeakRssMiB: rssKiB / 1024, transferred: 0 };
+}
+
 async function runRclone() {
   const childEnv = (extra) =>
     Object.fromEntries(Object.entries({ ...process.env, ...extra }).filter(([, v]) => v !== null));
@@ -571,6 +587,7 @@ const KINDS = {
   hashfile: runHashFile,
   md5sum: runMd5sum,
   rclone: runRclone,
+  process: runProcess,
   'plan-mock': runPlanMock,
   'index-io': runIndexIo,
 };
