@@ -169,9 +169,11 @@ describeS3('upload parameters against radosgw', () => {
       expect(h.SSEKMSKeyId).toBe('testkey-1');
       const back = path.join(tmp.path, `${uniqueKey('kms-back').replaceAll('/', '-')}.bin`);
       await object(key, back).download();
+      // Unchanged bytes are recognised: nothing is sent again. (Not asserted for multipart:
+      // when the index cannot vouch for a file just written, within the racy margin, a
+      // multipart SSE-KMS object has no MD5 ETag nor fingerprint to decide by, and is sent
+      // again, the safe answer.)
       if (size > PART) return;
-      // Unchanged bytes are recognised: nothing is sent again. (A multipart SSE-KMS object
-      // has neither an MD5 ETag nor a fingerprint, and is sent again: left for the SSE work.)
       const again = await object(key, file, {
         ...options,
         uploadParams: { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'testkey-1' },
