@@ -35,6 +35,7 @@ import {
 import { removeOrphanTempsOf } from './recovery.js';
 import type { ProgressMode } from './progress.js';
 import { runSync, uploadNew, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
+import { uploadTargetFields } from './upload-params-check.js';
 import {
   defaultLocalPath,
   expandHome,
@@ -162,8 +163,9 @@ export class S3Object {
   }
 
   /** What {@link runSync} needs to know about this object. */
-  #target(): SyncTarget {
+  #target(call: SyncOptions = {}): SyncTarget {
     return {
+      ...uploadTargetFields(this.#settings, call),
       client: this.#resolved.client,
       bucket: this.bucket,
       key: this.key,
@@ -210,9 +212,9 @@ export class S3Object {
         );
       }
     }
+    const target = this.#target(rest);
     try {
-      const run = (): Promise<SyncResult> =>
-        runSync(this.#target(), direction, rest, { expectedEtag });
+      const run = (): Promise<SyncResult> => runSync(target, direction, rest, { expectedEtag });
       // A dry run changes nothing, so it need not wait for a sync in progress.
       const result = rest.dryRun === true ? await run() : await this.#locked(run, rest.signal);
       if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;
@@ -269,7 +271,8 @@ export class S3Object {
    * @internal the `open('x')` path.
    */
   async uploadNew(sourcePath: string, options: SyncOptions = {}): Promise<void> {
-    await this.#locked(() => uploadNew(this.#target(), sourcePath, options), options.signal);
+    const target = this.#target(options);
+    await this.#locked(() => uploadNew(target, sourcePath, options), options.signal);
   }
 
   /**

@@ -56,7 +56,13 @@ export {
 } from './client.js';
 export { DEFAULT_RETRY, type RetryConfig } from './retry.js';
 export { readEnvConfig, type EnvConfig } from './config.js';
-export { DEFAULT_EXCLUDES } from './excludes.js';
+export { DEFAULT_EXCLUDES, type PathFilter } from './excludes.js';
+export type {
+  UploadEncryption,
+  UploadFileInfo,
+  UploadParams,
+  UploadParamsOption,
+} from './upload-params.js';
 export { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 export type { ProgressMode, ProgressEvent, ProgressCallback } from './progress.js';
 export {

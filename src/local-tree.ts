@@ -269,12 +269,15 @@ async function readFrame(
   for (const entry of entries) {
     const { name } = entry;
     const rel = joinRel(relDir, name);
-    if (isTempName(name) || undecodable?.has(name) === true || walk.isExcluded(rel)) continue;
+    if (isTempName(name) || undecodable?.has(name) === true) continue;
+    // A link is a directory until followed: the glob filters decide only files.
+    if (walk.isExcluded(rel, entry.isDirectory() || entry.isSymbolicLink())) continue;
     if (entry.isDirectory()) kindOf.set(`${name}/`, 'dir');
     else if (entry.isFile()) kindOf.set(name, 'file');
     else if (entry.isSymbolicLink()) {
       const kind = followLink(walk, path.join(absDir, name), rel, here);
-      if (kind !== undefined) kindOf.set(kind === 'dir' ? `${name}/` : name, kind);
+      if (kind === 'dir') kindOf.set(`${name}/`, kind);
+      else if (kind !== undefined && !walk.isExcluded(rel)) kindOf.set(name, kind);
     } else skip(walk.tree, rel, `it is ${fileKind(entry)}`);
   }
   const keys = sortKeys([...kindOf.keys()]);

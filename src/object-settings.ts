@@ -15,6 +15,7 @@ import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import type { S3ObjectOptions } from './options.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type ResolvedRetryConfig } from './retry.js';
+import { resolveUploadSettings, type UploadSettings } from './upload-params-check.js';
 import { cacheRoot, expandHome, type ParsedS3Uri } from './utils.js';
 
 /** Files larger than this upload in parts. @default 8 MiB */
@@ -45,7 +46,7 @@ export interface Connection {
 }
 
 /** The options of an `S3Object` (all but `localPath`, `client` and `limiter`), checked and complete. */
-export interface ObjectSettings {
+export interface ObjectSettings extends UploadSettings {
   readonly progressMode: ProgressMode;
   readonly maxConcurrency: number;
   readonly partSize: number;
@@ -100,6 +101,7 @@ export function resolveObjectSettings(
   const name = (option: string): string => `${prefix}${option}`;
   const hashIndex = options.hashIndex ?? true;
   return {
+    ...resolveUploadSettings(options, prefix),
     progressMode: validateProgressMode(options.progressMode ?? 'progress', name('progressMode')),
     maxConcurrency:
       options.maxConcurrency === undefined

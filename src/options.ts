@@ -12,11 +12,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { ChecksumAlgorithm } from './checksum.js';
 import type { TimeoutOptions } from './client.js';
 import { ConfigError } from './exceptions.js';
+import type { PathFilter } from './excludes.js';
 import type { OpenOptions } from './file.js';
 import type { ProgressMode } from './progress.js';
 import type { Direction } from './result.js';
 import type { RetryConfig } from './retry.js';
 import type { Limiter, SyncOptions } from './sync.js';
+import type { UploadParams, UploadParamsOption } from './upload-params.js';
 
 /** Options of `S3Object`. */
 export interface S3ObjectOptions {
@@ -26,6 +28,28 @@ export interface S3ObjectOptions {
   client?: S3Client;
   /** Regular expressions of relative paths to skip in tree syncs; replace the defaults. @default DEFAULT_EXCLUDES */
   excludes?: readonly (string | RegExp)[];
+  /**
+   * Glob filters with `aws s3` semantics, on files' paths relative to the source: every
+   * file is included unless the last filter that matches it is an `exclude`. `*` also
+   * matches `/`, as in `aws s3`. Applied after `excludes`, which they cannot re-include.
+   * @default none
+   */
+  filters?: readonly PathFilter[];
+  /**
+   * Parameters of every object uploaded (`ContentType`, `CacheControl`, `Metadata`,
+   * `Tagging`, `ServerSideEncryption`, `StorageClass`, `ACL`, …), or a function of
+   * `{ key, localPath }` that chooses them per object. Checked when given (a function's
+   * result before each upload); sent with every upload, never compared: unchanged bytes
+   * are not uploaded again for new parameters.
+   * @default none
+   */
+  uploadParams?: UploadParamsOption;
+  /**
+   * Set `Content-Type` from the key's extension (mime-types) when `uploadParams` gives
+   * none; an unknown extension gets `application/octet-stream`. `false` sends none.
+   * @default true
+   */
+  guessContentType?: boolean;
   /** How transfers are shown. @default 'progress' (falls back to 'compact' off a terminal) */
   progressMode?: ProgressMode;
   /** The retry policy of the client s3lync builds. @default { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30000, jitter: true } */
@@ -196,6 +220,9 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   localPath: true,
   client: true,
   excludes: true,
+  filters: true,
+  uploadParams: true,
+  guessContentType: true,
   progressMode: true,
   retry: true,
   timeouts: true,
@@ -216,6 +243,9 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
 export const SYNC_OPTION_KEYS = Object.freeze({
   useChecksum: true,
   excludes: true,
+  filters: true,
+  uploadParams: true,
+  guessContentType: true,
   progressMode: true,
   followSymlinks: true,
   mirror: true,
@@ -226,6 +256,22 @@ export const SYNC_OPTION_KEYS = Object.freeze({
   ifMatch: true,
   limiter: true,
 } as const satisfies KeyRecord<keyof SyncOptions>);
+
+/** The keys of {@link UploadParams}. */
+export const UPLOAD_PARAM_KEYS = Object.freeze({
+  ContentType: true,
+  CacheControl: true,
+  ContentEncoding: true,
+  ContentDisposition: true,
+  ContentLanguage: true,
+  Expires: true,
+  Metadata: true,
+  Tagging: true,
+  ServerSideEncryption: true,
+  SSEKMSKeyId: true,
+  StorageClass: true,
+  ACL: true,
+} as const satisfies KeyRecord<keyof UploadParams>);
 
 /** The keys of `OpenOptions`. */
 export const OPEN_OPTION_KEYS = exactKeys<keyof OpenOptions>()(

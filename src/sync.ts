@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { ConfigError, S3lyncError } from './exceptions.js';
-import { compileExcludes, patternSource } from './excludes.js';
+import { compileMatcher, patternSource } from './excludes.js';
 import { LocalRoot } from './local-root.js';
 import type { Direction, SkippedEntry, SyncResult } from './result.js';
 import { downloadLayout, uploadLayout } from './sync/layout.js';
@@ -99,10 +99,10 @@ function scopeOf(
   skipped: SkippedEntry[],
 ): Scope {
   return {
-    isExcluded: compileExcludes([
-      ...target.excludes,
-      ...(options.excludes ?? []).map(patternSource),
-    ]),
+    isExcluded: compileMatcher(
+      [...target.excludes, ...(options.excludes ?? []).map(patternSource)],
+      target.filters,
+    ),
     signal: options.signal,
     followSymlinks: options.followSymlinks ?? target.followSymlinks ?? false,
     failures,

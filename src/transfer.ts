@@ -13,6 +13,7 @@ import type { LocalRoot, TempFile } from './local-root.js';
 import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './verify.js';
 import { RACY_MARGIN_NS } from './identity.js';
 import { choosePartSize, isMultipartEtag, normalizeEtag } from './etag.js';
+import type { ParamsFor } from './upload-params.js';
 
 /** What transfers need to know about where they go. */
 export interface TransferContext {
@@ -32,6 +33,8 @@ export interface TransferContext {
   root: LocalRoot;
   /** Objects larger than this download as `queueSize` parallel ranged GETs (at least `partSize` each). */
   rangeThreshold?: number | undefined;
+  /** The parameters of each upload (checked); none without it. */
+  paramsFor?: ParamsFor | undefined;
 }
 
 /** Per-transfer options. */
@@ -306,6 +309,8 @@ export async function uploadFile(
 ): Promise<UploadedFile> {
   const uri = ctx.describe(key);
   const common = {
+    // Chosen (and, from a function, checked) before anything of this file is sent.
+    params: ctx.paramsFor?.(key, filePath),
     signal: options.signal,
     onBytes: options.onBytes,
     ifNoneMatch: options.ifNoneMatch,

@@ -20,6 +20,7 @@ import {
   type TransferArgs,
 } from './command.js';
 import { endpointUrl, hasScheme, lastSegmentProblem, parseUri, withEndpoint } from './locations.js';
+import { UPLOAD_FLAG_OPTIONS, uploadFlags } from './upload-flags.js';
 
 const GLOBAL_OPTIONS = {
   endpoint: { type: 'string' },
@@ -35,7 +36,7 @@ const GLOBAL_OPTIONS = {
 
 const TRANSFER_OPTIONS = {
   'dry-run': { type: 'boolean' },
-  exclude: { type: 'string', multiple: true },
+  ...UPLOAD_FLAG_OPTIONS,
   'no-default-excludes': { type: 'boolean' },
   concurrency: { type: 'string' },
   'no-checksum': { type: 'boolean' },
@@ -95,7 +96,7 @@ export function parseCli(argv: readonly string[]): CliCommand {
       throw new UsageError(`${command} does not take ${token.rawName}`, command);
     }
   }
-  return commandArgs(command, args, values, globalOptions(values, command));
+  return commandArgs(command, args, values, tokens, globalOptions(values, command));
 }
 
 function parseRaw(argv: readonly string[]) {
@@ -109,6 +110,7 @@ function parseRaw(argv: readonly string[]) {
 }
 
 type Values = ReturnType<typeof parseRaw>['values'];
+type Tokens = ReturnType<typeof parseRaw>['tokens'];
 
 function commandIn(argv: readonly string[]): CommandName | undefined {
   const first = argv.find((a) => !a.startsWith('-'));
@@ -139,12 +141,17 @@ function commandArgs(
   command: CommandName,
   args: readonly string[],
   values: Values,
+  tokens: Tokens,
   global: GlobalOptions,
 ): CliCommand {
   switch (command) {
     case 'cp':
     case 'sync':
-      return { kind: command, global, transfer: transferArgs(command, args, values, global) };
+      return {
+        kind: command,
+        global,
+        transfer: transferArgs(command, args, values, tokens, global),
+      };
     case 'ls':
       return {
         kind: 'ls',
@@ -241,6 +248,7 @@ function transferArgs(
   command: 'cp' | 'sync',
   args: readonly string[],
   values: Values,
+  tokens: Tokens,
   global: GlobalOptions,
 ): TransferArgs {
   const { source, destination, srcS3 } = transferSides(command, args);
@@ -260,7 +268,6 @@ function transferArgs(
     if (!mirror) throw new UsageError('--max-delete needs --delete', command);
     maxDelete = nonNegativeInt(values['max-delete'], '--max-delete', command);
   }
-  const excludes = excludePatterns(values.exclude ?? [], command);
   const concurrency =
     values.concurrency === undefined ? undefined : concurrencyOption(values.concurrency, command);
   const shown = formatS3Uri(parsed);
@@ -272,7 +279,7 @@ function transferArgs(
     destination: srcS3 ? destination : shown,
     dryRun: values['dry-run'] === true,
     useChecksum: values['no-checksum'] !== true,
-    excludes,
+    ...uploadFlags(values, tokens, command, !srcS3),
     defaultExcludes: values['no-default-excludes'] !== true,
     concurrency,
     mirror,
@@ -313,21 +320,6 @@ function transferSides(
     throw new UsageError(`${command} needs one s3:// side; both are local paths`, command);
   }
   return { source, destination, srcS3 };
-}
-
-/** `--exclude` patterns, each a valid regular expression. */
-function excludePatterns(patterns: string[], command: CommandName): string[] {
-  for (const pattern of patterns) {
-    try {
-      new RegExp(pattern);
-    } catch (error) {
-      throw new UsageError(
-        `--exclude ${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message}`,
-        command,
-      );
-    }
-  }
-  return patterns;
 }
 
 function concurrencyOption(value: string, command: CommandName): number {

@@ -5,8 +5,10 @@
  * @packageDocumentation
  */
 import { S3lyncError } from '../exceptions.js';
+import type { PathFilter } from '../excludes.js';
 import type { ProgressMode } from '../progress.js';
 import type { Direction } from '../result.js';
+import type { UploadParams } from '../upload-params.js';
 
 /** The commands. */
 export type CommandName = 'cp' | 'sync' | 'ls' | 'rm' | 'cat';
@@ -59,8 +61,14 @@ export interface TransferArgs {
   dryRun: boolean;
   /** Not `--no-checksum`. */
   useChecksum: boolean;
-  /** `--exclude`, in order. */
-  excludes: string[];
+  /** `--exclude`/`--include` globs, in the order given (`aws s3` semantics). */
+  filters: PathFilter[];
+  /** `--exclude-regex`, in order. */
+  excludeRegexes: string[];
+  /** The object parameters of uploads (`--content-type`, `--metadata`, `--sse`, …), checked. */
+  uploadParams: UploadParams | undefined;
+  /** Not `--no-guess-mime-type`. */
+  guessContentType: boolean;
   /** Not `--no-default-excludes`. */
   defaultExcludes: boolean;
   /** `--concurrency`. */

@@ -29,11 +29,30 @@ const GLOBAL_HELP = `Global options:
   --version            the version`;
 
 const TRANSFER_HELP = `  --dry-run            show what would be done, change nothing
-  --exclude REGEX      skip relative paths matching REGEX (repeatable); added to the
-                       defaults (hidden files and directories, __pycache__, .egg-info)
+  --exclude GLOB       skip files whose path relative to the source matches GLOB
+  --include GLOB       take back files an earlier --exclude skipped; --exclude and
+                       --include apply in order, the last match wins (as in aws s3;
+                       * also matches /)
+  --exclude-regex RE   skip relative paths (and directories) matching the regular
+                       expression RE (repeatable); added to the defaults (hidden files
+                       and directories, __pycache__, .egg-info), which --include does
+                       not take back
   --no-default-excludes  do not skip the defaults
   --concurrency N      files in flight at once (default S3LYNC_MAX_WORKERS, else 8)
-  --no-checksum        compare sizes only, not MD5s`;
+  --no-checksum        compare sizes only, not MD5s
+
+Upload options (objects whose bytes are unchanged are not sent again for these):
+  --content-type TYPE  Content-Type of every object (default: guessed from the name;
+                       application/octet-stream when the extension is unknown)
+  --no-guess-mime-type do not guess a Content-Type
+  --cache-control V    Cache-Control, e.g. "max-age=3600"
+  --content-encoding V Content-Encoding, e.g. gzip
+  --content-disposition V  Content-Disposition, e.g. attachment
+  --metadata K=V,...   user metadata (x-amz-meta-*), or a JSON object
+  --sse ALG            server-side encryption: AES256 or aws:kms
+  --sse-kms-key-id ID  the KMS key of --sse aws:kms
+  --storage-class C    e.g. STANDARD_IA, GLACIER_IR, or a server's own class
+  --acl ACL            a canned ACL: private, public-read, bucket-owner-full-control, ...`;
 
 /** The help of each command, and the general one. */
 export const HELP: Readonly<Record<CommandName | 'main', string>> = {
@@ -88,7 +107,9 @@ ${GLOBAL_HELP}
 
 Examples:
   s3lync sync ./site s3://bucket/site/ --delete --dry-run
-  s3lync sync s3://bucket/datasets/run-1/ ./run-1 --exclude '\\.tmp$' --json
+  s3lync sync ./site s3://bucket/site/ --cache-control max-age=300 --acl public-read
+  s3lync sync s3://bucket/datasets/run-1/ ./run-1 --exclude '*' --include '*.csv' --json
+  s3lync sync ./repo s3://bucket/repo/ --exclude-regex '(^|/)node_modules(/|$)'
   s3lync sync ./logs s3://bucket/logs/ --delete --max-delete 100`,
   ls: `${USAGE.ls}
 

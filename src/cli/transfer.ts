@@ -88,7 +88,10 @@ export async function transfer(
     result = await obj.sync(args.direction, {
       dryRun: args.dryRun,
       useChecksum: args.useChecksum,
-      excludes: args.excludes,
+      excludes: args.excludeRegexes,
+      filters: args.filters,
+      ...(args.uploadParams !== undefined && { uploadParams: args.uploadParams }),
+      guessContentType: args.guessContentType,
       mirror: args.mirror,
       ...(args.maxDelete !== undefined && { maxDelete: args.maxDelete }),
       signal,

@@ -21,6 +21,7 @@ import { TaskPool } from './pool.js';
 import { remoteObject } from './remote-object.js';
 import type { MultipartOptions, MultipartResult } from './types.js';
 import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY, partLayout } from '../etag.js';
+import { withOwnMetadata } from '../upload-params.js';
 
 const log = getLogger('client');
 
@@ -105,7 +106,7 @@ async function uploadParts(
   return completeUpload(upload, parts, digest, options);
 }
 
-/** Starts the upload, with s3lync's metadata; its UploadId, as the server gave it. */
+/** Starts the upload, with the user's parameters and s3lync's metadata; its UploadId, as the server gave it. */
 async function createUpload(
   ctx: ClientContext,
   site: RequestSite,
@@ -113,13 +114,13 @@ async function createUpload(
 ): Promise<string | undefined> {
   const created = await ctx.transport.createMultipartUpload(
     {
+      ...options.params,
       Bucket: site.bucket,
       Key: site.key,
-      Metadata: {
-        ...options.metadata,
+      Metadata: withOwnMetadata(options.params, {
         ...(options.md5 !== undefined && { [MD5_METADATA_KEY]: options.md5 }),
         [PART_SIZE_METADATA_KEY]: String(options.partSize),
-      },
+      }),
       ...(options.checksumAlgorithm !== undefined && {
         ChecksumAlgorithm: options.checksumAlgorithm,
       }),

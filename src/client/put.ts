@@ -15,6 +15,7 @@ import { typedErrors, type RequestSite } from './errors.js';
 import { remoteObject } from './remote-object.js';
 import type { PutOptions, PutResult } from './types.js';
 import { MD5_METADATA_KEY } from '../etag.js';
+import { withOwnMetadata } from '../upload-params.js';
 
 /**
  * PUTs a file in one request with `Content-MD5`, so the server rejects bytes that do not
@@ -54,12 +55,13 @@ async function putOnce(
   try {
     const out = await ctx.transport.putObject(
       {
+        ...options.params,
         Bucket: site.bucket,
         Key: site.key,
         Body: body,
         ContentLength: digest.size,
         ContentMD5: Buffer.from(digest.md5, 'hex').toString('base64'),
-        Metadata: { ...options.metadata, [MD5_METADATA_KEY]: digest.md5 },
+        Metadata: withOwnMetadata(options.params, { [MD5_METADATA_KEY]: digest.md5 }),
         ...(options.ifNoneMatch === true && { IfNoneMatch: '*' }),
         ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
         // A precomputed checksum goes as a header; asking the SDK to compute one

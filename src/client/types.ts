@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 
 import type { ChecksumAlgorithm, ObjectChecksum } from '../checksum.js';
 import type { HashingOptions, ReceivedDigest } from '../hash.js';
+import type { SentParams } from '../upload-params.js';
 
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
 export type UriFormatter = (bucket: string, key: string) => string;
@@ -124,8 +125,8 @@ export interface PutOptions extends TransferOptions {
   checksumAlgorithm?: ChecksumAlgorithm | undefined;
   /** The file's bytes, already read (a small file): sent as they are, not read again. @default none (the file is read) */
   body?: Buffer | undefined;
-  /** Extra user metadata. @default none */
-  metadata?: Record<string, string> | undefined;
+  /** The user's parameters of the object (checked); s3lync's own metadata is merged into theirs. @default none */
+  params?: SentParams | undefined;
 }
 
 /** Options of {@link S3lyncClient.uploadMultipart}. */

@@ -51,6 +51,7 @@ export function transferContext(target: SyncTarget, root: LocalRoot): TransferCo
     checksumAlgorithm: target.checksumAlgorithm,
     root,
     rangeThreshold: target.rangeThreshold,
+    paramsFor: target.paramsFor,
   };
 }
 

@@ -88,7 +88,7 @@ function remoteEntries(
       continue;
     }
     if (rel === '' || rel.endsWith('/')) {
-      if (o.size > 0 && !scope.isExcluded(rel.slice(0, -1))) {
+      if (o.size > 0 && !scope.isExcluded(rel.slice(0, -1), true)) {
         skipRemote(
           scope,
           rel === '' ? o.key : rel,

@@ -5,8 +5,10 @@
  */
 import type { ChecksumAlgorithm } from '../checksum.js';
 import type { S3lyncClient } from '../client.js';
+import type { ExcludeMatcher, PathFilter } from '../excludes.js';
 import type { ProgressCallback, ProgressMode } from '../progress.js';
 import type { SkippedEntry, SyncFailure } from '../result.js';
+import type { ParamsFor, UploadParamsOption } from '../upload-params.js';
 
 /** Options of a sync (`download()`, `upload()`, `sync()`). */
 export interface SyncOptions {
@@ -14,6 +16,12 @@ export interface SyncOptions {
   useChecksum?: boolean;
   /** Extra excludes for this call, added to the object's. @default none */
   excludes?: readonly (string | RegExp)[];
+  /** Glob filters for this call, after the object's (so they win where both match). @default none */
+  filters?: readonly PathFilter[];
+  /** Replaces the object's `uploadParams` for this call. @default the object's */
+  uploadParams?: UploadParamsOption;
+  /** Overrides the object's `guessContentType` for this call. @default the object's */
+  guessContentType?: boolean;
   /** Overrides the object's progress mode for this call. @default the object's */
   progressMode?: ProgressMode;
   /** Overrides the object's `followSymlinks` for this call. @default the object's */
@@ -69,6 +77,10 @@ export interface SyncTarget {
   multipartThreshold: number;
   progressMode: ProgressMode;
   excludes: readonly string[];
+  /** Glob filters (`aws s3` semantics), after the regex excludes. */
+  filters?: readonly PathFilter[] | undefined;
+  /** The parameters of each upload (content type guessed, checked); none without it. */
+  paramsFor?: ParamsFor | undefined;
   /** Where hash indexes live; `undefined` disables the index. */
   indexDir: string | undefined;
   /** A limiter shared with other syncs (a batch); else one of `maxConcurrency` per sync. */
@@ -89,7 +101,7 @@ export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 
 /** What the layout and the listing need from the run, and where they report. */
 export interface Scope {
-  isExcluded: (rel: string) => boolean;
+  isExcluded: ExcludeMatcher;
   signal: AbortSignal | undefined;
   followSymlinks: boolean;
   /** Entries refused (a key outside the prefix, an absurd size). */

@@ -13,6 +13,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   describeS3,
   getObject,
+  headObject,
+  listKeys,
   md5,
   objectExists,
   putObject,
@@ -673,5 +675,66 @@ describeS3('the s3lync command against radosgw', () => {
     expect(run.stderr).toContain('s3lync: interrupted; transfers in flight were cancelled');
     expect(await uploads()).toEqual([]);
     expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
+  });
+
+  it('sync of a site: content types guessed, upload flags set, --exclude/--include in order', async () => {
+    const prefix = uniqueKey('cli-site');
+    const site = path.join(tmp.path, 'cli-site');
+    await writeFiles(site, {
+      'index.html': '<h1>hi</h1>',
+      'css/site.css': 'h1{}',
+      'js/app.js': 'x()',
+      'img/logo.svg': '<svg/>',
+      'drafts/a.html': 'draft',
+      'drafts/keep.html': 'keep',
+      'notes.tmp': 'tmp',
+      '.env': 'SECRET=1',
+    });
+    const run = await runCli(
+      at(
+        'sync',
+        site,
+        uri(`${prefix}/`),
+        '--exclude',
+        'drafts/*',
+        '--include',
+        'drafts/keep.html',
+        '--exclude-regex',
+        '\\.tmp$',
+        '--cache-control',
+        'max-age=300',
+        '--metadata',
+        'team=web,build=42',
+        '--acl',
+        'public-read',
+        '--json',
+      ),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const keys = (await listKeys(bucket.client, bucket.name, `${prefix}/`)).sort();
+    // The default excludes still skip .env; --exclude-regex skips notes.tmp.
+    expect(keys).toEqual(
+      ['css/site.css', 'drafts/keep.html', 'img/logo.svg', 'index.html', 'js/app.js'].map(
+        (k) => `${prefix}/${k}`,
+      ),
+    );
+    const types: Record<string, string | undefined> = {};
+    for (const key of keys) {
+      const h = await headObject(bucket.client, bucket.name, key);
+      types[key.slice(prefix.length + 1)] = h.ContentType;
+      expect(h.CacheControl).toBe('max-age=300');
+      expect(h.Metadata).toMatchObject({ team: 'web', build: '42' });
+    }
+    expect(types).toEqual({
+      'css/site.css': 'text/css',
+      'drafts/keep.html': 'text/html',
+      'img/logo.svg': 'image/svg+xml',
+      'index.html': 'text/html',
+      'js/app.js': 'text/javascript',
+    });
+    const bad = await runCli(at('cp', site, uri(`${prefix}/`), '--sse', 'rot13'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--sse .*one of AES256, aws:kms/);
   });
 });

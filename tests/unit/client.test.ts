@@ -1353,7 +1353,7 @@ describe('uploadMultipart() (aws-sdk-client-mock)', () => {
       partSize,
       queueSize: 4,
       md5: md5(data),
-      metadata: { owner: 'me' },
+      params: { Metadata: { owner: 'me' } },
       ifMatch: '"abc"',
     });
     // A known MD5 is checked against the bytes read, so it is computed.

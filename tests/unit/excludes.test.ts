@@ -5,7 +5,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConfigError } from '../../src/exceptions.js';
-import { compileExcludes, DEFAULT_EXCLUDES, patternSource } from '../../src/excludes.js';
+import {
+  checkFilters,
+  compileExcludes,
+  compileMatcher,
+  DEFAULT_EXCLUDES,
+  patternSource,
+  type PathFilter,
+} from '../../src/excludes.js';
 import { walkLocal } from '../../src/local-tree.js';
 
 describe('DEFAULT_EXCLUDES', () => {
@@ -162,5 +169,114 @@ describe('RegExp flags', () => {
     expect(() => patternSource(/logs/i)).toThrow(ConfigError);
     expect(() => patternSource(/logs/i)).toThrow(/cannot have flags/);
     expect(patternSource(/logs/)).toBe('logs');
+  });
+});
+
+describe('glob filters (aws s3 semantics)', () => {
+  // The tree of the `aws s3` documentation's "Use of Exclude and Include Filters".
+  const tree = [
+    '.git/config',
+    '.git/description',
+    'foo.txt',
+    'bar.txt',
+    'baz.jpg',
+    'sub/deep/qux.txt',
+  ];
+  const kept = (filters: PathFilter[]): string[] => {
+    const isExcluded = compileMatcher([], filters);
+    return tree.filter((rel) => !isExcluded(rel));
+  };
+
+  it('includes everything without filters', () => {
+    expect(kept([])).toEqual(tree);
+  });
+
+  it('--exclude ".git/*" leaves out the .git directory\'s files', () => {
+    expect(kept([{ exclude: '.git/*' }])).toEqual([
+      'foo.txt',
+      'bar.txt',
+      'baz.jpg',
+      'sub/deep/qux.txt',
+    ]);
+  });
+
+  it('--exclude "*" --include "*.txt": the later include wins, at any depth', () => {
+    expect(kept([{ exclude: '*' }, { include: '*.txt' }])).toEqual([
+      'foo.txt',
+      'bar.txt',
+      'sub/deep/qux.txt',
+    ]);
+  });
+
+  it('--include "*.txt" --exclude "*": the later exclude wins, so nothing', () => {
+    expect(kept([{ include: '*.txt' }, { exclude: '*' }])).toEqual([]);
+  });
+
+  it('--exclude "*" --include "*.txt" --exclude "bar.txt": the last match decides each file', () => {
+    expect(kept([{ exclude: '*' }, { include: '*.txt' }, { exclude: 'bar.txt' }])).toEqual([
+      'foo.txt',
+      'sub/deep/qux.txt',
+    ]);
+  });
+
+  it('an include alone changes nothing: every file is included by default', () => {
+    expect(kept([{ include: '*.jpg' }])).toEqual(tree);
+  });
+
+  it('matches the whole relative path: "*.txt" at any depth, "sub/*" under sub/', () => {
+    expect(kept([{ exclude: 'sub/*' }])).toEqual(tree.slice(0, 5));
+    expect(kept([{ exclude: 'qux.txt' }])).toEqual(tree);
+    expect(kept([{ exclude: '[fb]a?.*' }])).toEqual([
+      '.git/config',
+      '.git/description',
+      'foo.txt',
+      'sub/deep/qux.txt',
+    ]);
+  });
+
+  it('never prunes a directory (a later include may take back a file in it); regexes still do', () => {
+    const isExcluded = compileMatcher(['^build$'], [{ exclude: '*' }, { include: '*.txt' }]);
+    expect(isExcluded('sub', true)).toBe(false);
+    expect(isExcluded('sub/a.txt')).toBe(false);
+    expect(isExcluded('sub/a.bin')).toBe(true);
+    expect(isExcluded('build', true)).toBe(true);
+  });
+
+  it('cannot take back what a regular-expression exclude (the defaults) leaves out', () => {
+    const isExcluded = compileMatcher(DEFAULT_EXCLUDES, [{ include: '.env' }]);
+    expect(isExcluded('.env')).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    ['not an array', { exclude: '*' }],
+    ['an empty glob', [{ exclude: '' }]],
+    ['both keys', [{ exclude: '*', include: 'a' }]],
+    ['an unknown key', [{ skip: '*' }]],
+    ['a glob that is no string', [{ include: /x/ }]],
+  ])('refuses %s with a ConfigError', (_what, filters) => {
+    expect(() => checkFilters(filters, 'filters')).toThrow(ConfigError);
+  });
+
+  describe('in a walk', () => {
+    let tmp: string;
+    beforeAll(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), 's3lync-filters-'));
+      await mkdir(path.join(tmp, 'logs', 'old'), { recursive: true });
+      await writeFile(path.join(tmp, 'logs', 'old', 'a.log'), 'a');
+      await writeFile(path.join(tmp, 'logs', 'old', 'keep.txt'), 'k');
+      await writeFile(path.join(tmp, 'top.log'), 't');
+    });
+    afterAll(async () => {
+      await rm(tmp, { recursive: true, force: true });
+    });
+
+    it('descends directories whose files the globs exclude, and keeps the ones taken back', async () => {
+      const isExcluded = compileMatcher(DEFAULT_EXCLUDES, [
+        { exclude: 'logs/*' },
+        { include: '*.txt' },
+      ]);
+      const files = await walkLocal(tmp, isExcluded);
+      expect(files.map((f) => f.path)).toEqual(['logs/old/keep.txt', 'top.log']);
+    });
   });
 });

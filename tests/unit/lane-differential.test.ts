@@ -178,6 +178,27 @@ function cases(bucket: string): Case[] {
       },
     },
     {
+      // Every upload parameter the lane maps, as s3lync sends them (uploadParams).
+      op: 'put',
+      input: {
+        Bucket: bucket,
+        Key,
+        Body: Buffer.from('streamed'),
+        ContentLength: 8,
+        ContentMD5: md5,
+        ContentType: 'image/svg+xml',
+        CacheControl: 'public, max-age=300',
+        ContentDisposition: 'attachment; filename="a b.csv"',
+        ContentEncoding: 'gzip',
+        ContentLanguage: 'ko',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/abc',
+        ACL: 'public-read',
+        Tagging: 'tier=hot&owner=a%20b%26c',
+        Metadata: { team: 'data', 's3lync-md5': 'd41d8cd98f00b204e9800998ecf8427e' },
+      },
+    },
+    {
       op: 'part',
       input: {
         Bucket: bucket,
@@ -327,6 +348,16 @@ describe('the data lane builds the request the SDK builds', () => {
     ).toBeUndefined();
     expect(
       putObjectRequest(route, { Bucket: 'b', Key: 'k', Body: Buffer.from('x') }),
+    ).toBeUndefined();
+    // A Date (`Expires` of uploadParams): the SDK formats it.
+    expect(
+      putObjectRequest(route, {
+        Bucket: 'b',
+        Key: 'k',
+        Body: Buffer.from('x'),
+        ContentLength: 1,
+        Expires: new Date(0),
+      }),
     ).toBeUndefined();
     expect(
       putObjectRequest(
