@@ -1,11 +1,14 @@
 /* global console, process */
 /**
- * The README quick start, end to end, against a throwaway radosgw (Ceph's S3 server).
+ * The README quick start, end to end, against a throwaway S3 server.
  *
  *   npm run demo        (builds the package, then runs this file)
  *
- * Needs radosgw installed (Debian/Ubuntu). The server, its data and the local cache all
- * live in a temp directory that is removed on exit, on errors and on Ctrl-C.
+ * The server is Ceph's radosgw when it is installed (Debian/Ubuntu), otherwise s3rver, an
+ * S3 server that npm installed as a dev dependency, run inside this process: nothing to
+ * install by hand, no root. S3LYNC_DEMO_SERVER=radosgw or =s3rver picks one. The server's
+ * data and the local cache live in a temp directory that is removed on exit, on errors
+ * and on Ctrl-C.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +26,7 @@ import {
   onExitSignals,
   startRgw,
 } from '../scripts/radosgw/throwaway.mjs';
+import { startS3rver } from '../scripts/s3rver/embedded.mjs';
 // The built package, by self-reference (package.json "name" + "exports").
 import { S3Object, S3ObjectManager } from 's3lync';
 
@@ -51,16 +55,33 @@ const step = (n, title) => {
 };
 const ms = (start) => `${Date.now() - start} ms`;
 
-/** Wraps `obj.client.sdk.send` to count the S3 requests it sends, by command name. */
-function countRequests(obj) {
+/**
+ * Counts the S3 requests an S3Object sends, by command name, on both of its paths: the
+ * SDK client's, and the data lane s3lync sends its hot requests through once it
+ * has started (each lane request is named by the command it stands for).
+ */
+async function countRequests(obj) {
   const sdk = obj.client.sdk;
-  const send = sdk.send.bind(sdk);
   const counts = new Map();
-  sdk.send = (command, ...rest) => {
-    const name = command.constructor.name;
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-    return send(command, ...rest);
-  };
+  const tally = (name) => counts.set(name, (counts.get(name) ?? 0) + 1);
+  // In the step that sends: the lane's endpoint probe stops before it and is not counted.
+  sdk.middlewareStack.add(
+    (next, context) => (args) => {
+      tally(context.commandName);
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low' },
+  );
+  // An internal module of the build, as in the benchmark: the lane is not public API.
+  const { laneOf } = await import('../dist/client/lane.js');
+  const lane = laneOf(sdk);
+  if (lane !== undefined) {
+    const laneSend = lane.send.bind(lane);
+    lane.send = (route, request, ...rest) => {
+      tally(`${laneCommand(request)}Command`);
+      return laneSend(route, request, ...rest);
+    };
+  }
   return {
     /** The counts since the last call, e.g. "HeadObjectCommand x1, GetObjectCommand x1". */
     take() {
@@ -72,6 +93,13 @@ function countRequests(obj) {
   };
 }
 
+/** The S3 operation of a data-lane request, by its method and query. */
+function laneCommand(request) {
+  if (request.method === 'HEAD') return 'HeadObject';
+  if (request.query['list-type'] === '2') return 'ListObjectsV2';
+  return request.query['x-id'] ?? request.method;
+}
+
 // ---------------------------------------------------------------------------------------
 // The throwaway server
 // ---------------------------------------------------------------------------------------
@@ -79,8 +107,12 @@ function countRequests(obj) {
 let tempDir;
 let cluster;
 let startScript; // start-rgw.sh while it runs
+let embedded; // s3rver, when it runs in this process
 
-/** Stops radosgw and removes the temp dir. Synchronous, so it also works in signal handlers. */
+/**
+ * Stops radosgw and removes the temp dir. Synchronous, so it also works in signal handlers
+ * (s3rver dies with this process).
+ */
 function cleanup() {
   if (startScript?.exitCode === null) startScript.kill('SIGKILL');
   if (cluster !== undefined) {
@@ -95,10 +127,34 @@ function cleanup() {
 
 onExitSignals(cleanup);
 
-async function startServer() {
+/** Which server to use: S3LYNC_DEMO_SERVER, else radosgw when installed, else s3rver. */
+function chooseServer() {
+  const asked = process.env.S3LYNC_DEMO_SERVER?.trim().toLowerCase();
+  const rgw = hasCommand('radosgw') && hasCommand('ceph-mon') && hasCommand('ceph-osd');
+  if (asked === 'radosgw' && !rgw) {
+    throw new Error(
+      `S3LYNC_DEMO_SERVER=radosgw, but radosgw is not installed. Install it (Debian/Ubuntu, as root):\n  ${INSTALL_RADOSGW}`,
+    );
+  }
+  if (asked !== undefined && asked !== '' && asked !== 'radosgw' && asked !== 's3rver') {
+    throw new Error(`S3LYNC_DEMO_SERVER must be radosgw or s3rver, not "${asked}"`);
+  }
+  return asked === 's3rver' || !rgw ? 's3rver' : 'radosgw';
+}
+
+async function startServer(kind) {
   tempDir = mkdtempSync(path.join(os.tmpdir(), 's3lync-demo-'));
-  cluster = path.join(tempDir, 'cluster');
   const start = Date.now();
+  if (kind === 's3rver') {
+    embedded = await startS3rver({
+      directory: path.join(tempDir, 's3rver'),
+      accessKey: ACCESS_KEY,
+      secretKey: SECRET_KEY,
+    });
+    say(`    s3rver is up at ${embedded.endpoint} (${ms(start)}), data in ${tempDir}`);
+    return embedded.endpoint;
+  }
+  cluster = path.join(tempDir, 'cluster');
   const endpoint = await startRgw({
     cluster,
     accessKey: ACCESS_KEY,
@@ -137,18 +193,15 @@ async function main() {
   say('s3lync demo: use S3 objects like local files');
   say('=============================================');
 
-  if (!hasCommand('radosgw') || !hasCommand('ceph-mon') || !hasCommand('ceph-osd')) {
-    console.error(
-      '\nThis demo runs against a throwaway Ceph radosgw, which is not installed.\n' +
-        'Install it (Debian/Ubuntu, as root or with sudo):\n\n' +
-        `  ${INSTALL_RADOSGW}\n\n` +
-        'then run `npm run demo` again.',
-    );
-    return 1;
+  const kind = chooseServer();
+  if (kind === 'radosgw') {
+    step(0, 'Starting a throwaway radosgw (Ceph, installed on this machine) on free ports...');
+  } else {
+    step(0, 'Starting s3rver, an S3 server from npm, in this process on a free port...');
+    const why = hasCommand('radosgw') ? 'S3LYNC_DEMO_SERVER=s3rver' : 'radosgw is not installed';
+    say(`    (${why}; s3rver came with npm ci, nothing else to install)`);
   }
-
-  step(0, 'Starting a throwaway radosgw on free ports...');
-  const endpoint = await startServer();
+  const endpoint = await startServer(kind);
   await createBucket(endpoint);
 
   const host = endpoint.replace(/^http:\/\//, '');
@@ -163,7 +216,7 @@ async function main() {
     localPath: path.join(cache, 'writer', 'hello.txt'),
     progressMode: 'compact',
   });
-  const writerRequests = countRequests(writer);
+  const writerRequests = await countRequests(writer);
   let start = Date.now();
   await writer.open('w', async (f) => {
     await f.writeFile('Hello from s3lync!\nThis line was written through a file handle.\n');
@@ -176,7 +229,7 @@ async function main() {
     localPath: path.join(cache, 'reader', 'hello.txt'),
     progressMode: 'compact',
   });
-  const readerRequests = countRequests(reader);
+  const readerRequests = await countRequests(reader);
   start = Date.now();
   const content = await reader.open('r', (f) => f.readFile({ encoding: 'utf8' }));
   say(
@@ -239,7 +292,7 @@ async function main() {
     progressMode: 'disabled',
     hashIndex: index,
   });
-  const upRequests = countRequests(up);
+  const upRequests = await countRequests(up);
   let r = await up.sync('upload');
   say(
     `    upload:   ${r.transferred} files, ${r.bytes} bytes in ${r.durationMs} ms; ${upRequests.take().text}`,
@@ -250,7 +303,7 @@ async function main() {
     progressMode: 'disabled',
     hashIndex: index,
   });
-  const downRequests = countRequests(down);
+  const downRequests = await countRequests(down);
   r = await down.sync('download');
   say(
     `    download: ${r.transferred} files into ${mirror} in ${r.durationMs} ms; ${downRequests.take().text}`,
@@ -380,5 +433,10 @@ try {
   process.exitCode = 1;
 } finally {
   if (cluster !== undefined) say('\nStopping radosgw and removing the temp dir...');
+  if (embedded !== undefined) {
+    say('\nStopping s3rver and removing the temp dir...');
+    await embedded.close();
+    embedded = undefined;
+  }
   cleanup();
 }

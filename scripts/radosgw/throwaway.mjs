@@ -88,7 +88,7 @@ export function killRgw(cluster) {
 
 /**
  * Runs `cleanup` (synchronous) and exits with the conventional code on Ctrl-C, SIGTERM or
- * SIGHUP, so no radosgw or temp directory outlives an interrupted run.
+ * SIGHUP, so no server or temp directory outlives an interrupted run.
  */
 export function onExitSignals(cleanup) {
   for (const [signal, code] of [
@@ -97,7 +97,7 @@ export function onExitSignals(cleanup) {
     ['SIGHUP', 129],
   ]) {
     process.on(signal, () => {
-      console.error(`\n${signal}: stopping radosgw and removing the temp dir...`);
+      console.error(`\n${signal}: stopping the S3 server and removing the temp dir...`);
       cleanup();
       process.exit(code);
     });
