@@ -36,7 +36,10 @@ export interface S3ObjectErrorDetails extends S3lyncErrorOptions {
   uri?: string;
 }
 
-/** An S3 operation failed (after the retries it was allowed). */
+/**
+ * An S3 operation failed (after the retries it was allowed), or the local side of one did
+ * ({@link LocalPathError}).
+ */
 export class S3ObjectError extends S3lyncError {
   /** The S3 operation that failed, e.g. `GetObject`. */
   readonly operation: string | undefined;
@@ -124,12 +127,18 @@ export class HashMismatchError extends S3lyncError {
   }
 }
 
-/** A local file or directory problem: missing, wrong type, or not accessible. */
-export class LocalPathError extends S3lyncError {
+/**
+ * A local file or directory problem: missing, wrong type, or not accessible.
+ *
+ * It is an {@link S3ObjectError}, as in the Python package (whose `upload()` of a missing
+ * path raises `S3ObjectError`), so code catching that catches this too; `instanceof
+ * LocalPathError` tells it apart. `statusCode` and `code` are `undefined`: S3 said nothing.
+ */
+export class LocalPathError extends S3ObjectError {
   /** The local path concerned. */
   readonly path: string;
 
-  constructor(message: string, path: string, options?: S3lyncErrorOptions) {
+  constructor(message: string, path: string, options?: S3ObjectErrorDetails) {
     super(message, options);
     this.path = path;
   }

@@ -6,7 +6,7 @@
  */
 import type { DeleteObjectsCommandOutput } from '@aws-sdk/client-s3';
 
-import { S3ObjectError } from '../exceptions.js';
+import { LocalPathError, S3ObjectError } from '../exceptions.js';
 import type { ClientContext } from './context.js';
 import { typedErrors } from './errors.js';
 
@@ -44,8 +44,9 @@ export async function deleteObjects(
         ),
       );
     } catch (e) {
-      // A batch S3 refused as a whole fails each of its keys; an abort stops the deletion.
-      if (!(e instanceof S3ObjectError)) throw e;
+      // A batch S3 refused as a whole fails each of its keys; an abort stops the deletion,
+      // and so would a local error (a LocalPathError is an S3ObjectError too).
+      if (!(e instanceof S3ObjectError) || e instanceof LocalPathError) throw e;
       for (const key of batch) result.failed.push({ key, error: e });
       continue;
     }

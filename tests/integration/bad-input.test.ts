@@ -239,6 +239,18 @@ describeS3('bad input: a typed error, and nothing touched', () => {
     expect(await keys()).toEqual(before);
   });
 
+  it('upload of a missing local path is an S3ObjectError too, as in the Python package', async () => {
+    // Code ported from Python catches S3ObjectError; the precise class still says why.
+    const local = path.join(dir, 'missing.txt');
+    const error = await object(uniqueKey('up.txt'), { localPath: local })
+      .upload()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect(error).toBeInstanceOf(LocalPathError);
+    expect((error as LocalPathError).path).toBe(local);
+    expect((error as S3ObjectError).statusCode).toBeUndefined();
+  });
+
   it('invalid progressMode, maxConcurrency, retry, partSize, lockTimeout: ConfigError naming the option', async () => {
     const cases: [S3ObjectOptions, RegExp][] = [
       [{ progressMode: 'loud' as never }, /progressMode/],

@@ -172,6 +172,38 @@ describe('LocalPathError', () => {
     expect(new LocalPathError('m', '/some/where').path).toBe('/some/where');
     expect(new UnsafePathError('m', '/root').path).toBe('/root');
   });
+
+  it('is an S3ObjectError, as the Python package raises for a missing local path', () => {
+    const enoent = Object.assign(new Error('ENOENT: no such file'), {
+      code: 'ENOENT',
+      syscall: 'stat',
+      path: '/gone',
+    });
+    for (const error of [
+      new LocalPathError('m', '/gone', { cause: enoent }),
+      new UnsafePathError('m', '/root', { cause: enoent }),
+    ]) {
+      expect(error).toBeInstanceOf(S3ObjectError);
+      expect(error).toBeInstanceOf(LocalPathError);
+      // S3 said nothing: no status, and the fs code is not taken for an S3 code.
+      expect(error.statusCode).toBeUndefined();
+      expect(error.code).toBeUndefined();
+      expect(error.cause).toBe(enoent);
+    }
+    const named = new LocalPathError('m', '/p', { uri: 's3://b/k', operation: 'PutObject' });
+    expect(named.uri).toBe('s3://b/k');
+    expect(named.operation).toBe('PutObject');
+  });
+
+  it('leaves the errors that are not about S3 or a local path outside S3ObjectError', () => {
+    expect(new HashMismatchError('m', { expected: 'a', actual: 'b' })).not.toBeInstanceOf(
+      S3ObjectError,
+    );
+    expect(new ConfigError('m')).not.toBeInstanceOf(S3ObjectError);
+    expect(new InvalidUriError('m')).not.toBeInstanceOf(S3ObjectError);
+    expect(new SyncError('m', [])).not.toBeInstanceOf(S3ObjectError);
+    expect(new NotFoundError('m')).not.toBeInstanceOf(LocalPathError);
+  });
 });
 
 describe('SyncError', () => {
