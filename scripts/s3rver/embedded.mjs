@@ -4,7 +4,10 @@
  * No system package and no root needed.
  *
  * s3rver checks that the access key exists but does not verify SigV4 signatures; the
- * key pair is registered anyway so the same keys work with a server that does.
+ * key pair is registered anyway so the same keys work with a server that does. Its
+ * ListObjectsV2 continuation tokens use DES, which Node's OpenSSL 3 has only with
+ * `--openssl-legacy-provider`: without it, a truncated listing page (over 1,000 keys) is a
+ * 500. The demo lists fewer; serve.mjs runs it with that flag for the tests.
  */
 import { createRequire } from 'node:module';
 

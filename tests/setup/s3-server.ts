@@ -1,13 +1,16 @@
 /**
  * Starts the S3 server the integration tests run against: a throwaway Ceph radosgw from
- * scripts/radosgw/, or the server named by S3LYNC_TEST_ENDPOINT. Under CI=true a missing
- * server fails the run; elsewhere the integration tests are skipped with a loud notice.
+ * scripts/radosgw/ (the default), s3rver in this process with S3LYNC_TEST_SERVER=s3rver
+ * (scripts/s3rver/), or the server named by S3LYNC_TEST_ENDPOINT. Under CI=true a missing
+ * radosgw fails the run; elsewhere the integration tests are skipped with a loud notice.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
 import type { TestProject } from 'vitest/node';
@@ -17,6 +20,8 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 export interface TestS3 {
   available: boolean;
+  /** Which server: `radosgw`, `s3rver`, or `external` (S3LYNC_TEST_ENDPOINT). */
+  server?: 'radosgw' | 's3rver' | 'external';
   endpoint: string;
   region: string;
   accessKeyId: string;
@@ -77,8 +82,14 @@ export default async function setup(
       region: env.S3LYNC_TEST_REGION ?? 'us-east-1',
       accessKeyId: env.S3LYNC_TEST_ACCESS_KEY_ID ?? '',
       secretAccessKey: env.S3LYNC_TEST_SECRET_ACCESS_KEY ?? '',
+      server: 'external',
     });
     return undefined;
+  }
+  const server = env.S3LYNC_TEST_SERVER?.trim().toLowerCase() || 'radosgw';
+  if (server === 's3rver') return startEmbedded(project);
+  if (server !== 'radosgw') {
+    throw new Error(`S3LYNC_TEST_SERVER must be radosgw or s3rver, not "${server}"`);
   }
   if (!(await hasRadosgw())) {
     const reason = `No S3 server for the integration tests: radosgw is not installed.\n${INSTALL_HINT}`;
@@ -130,9 +141,63 @@ export default async function setup(
     accessKeyId,
     secretAccessKey,
     cephConf: path.join(cluster, 'ceph.conf'),
+    server: 'radosgw',
   });
   return async () => {
     await run('bash', [path.join(root, 'scripts/radosgw/stop-rgw.sh'), cluster]);
+    await rm(base, { recursive: true, force: true });
+  };
+}
+
+/**
+ * s3rver, the S3 server npm installs, in a child process (scripts/s3rver/serve.mjs, with
+ * the legacy OpenSSL provider its continuation tokens need): no system package needed.
+ */
+async function startEmbedded(project: TestProject): Promise<() => Promise<void>> {
+  const base = await mkdtemp(path.join(os.tmpdir(), 's3lync-s3rver-'));
+  const accessKeyId = 'S3LYNCTESTACCESSKEY0';
+  const secretAccessKey = 's3lyncTestSecretKey/0000000000000000000000';
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', path.join(root, 'scripts/s3rver/serve.mjs')],
+    {
+      env: {
+        ...process.env,
+        S3RVER_DIR: path.join(base, 'data'),
+        S3RVER_ACCESS_KEY: accessKeyId,
+        S3RVER_SECRET_KEY: secretAccessKey,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const stopped = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      resolve();
+    });
+  });
+  try {
+    const exited = stopped.then(() => {
+      throw new Error('it exited before listening');
+    });
+    const listening = once(createInterface({ input: child.stdout }), 'line');
+    const [line] = (await Promise.race([listening, exited])) as [string];
+    const { endpoint } = JSON.parse(line) as { endpoint: string };
+    project.provide('s3', {
+      available: true,
+      endpoint,
+      region: 'us-east-1',
+      accessKeyId,
+      secretAccessKey,
+      server: 's3rver',
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    await rm(base, { recursive: true, force: true });
+    throw new Error(`s3rver failed to start: ${(error as Error).message}`);
+  }
+  return async () => {
+    child.kill('SIGTERM');
+    await stopped;
     await rm(base, { recursive: true, force: true });
   };
 }

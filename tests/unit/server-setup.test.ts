@@ -1,3 +1,4 @@
+import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi, afterEach } from 'vitest';
 import type { TestProject } from 'vitest/node';
 
@@ -37,6 +38,36 @@ describe('the integration tests’ server setup', () => {
     expect(printed).toMatch(/SKIPPING every integration test/);
     expect(printed).toMatch(/apt-get install -y --no-install-recommends radosgw/);
     await teardown?.();
+  });
+
+  it('runs s3rver in-process with S3LYNC_TEST_SERVER=s3rver, radosgw or not, and stops it', async () => {
+    vi.stubEnv('S3LYNC_TEST_ENDPOINT', '');
+    vi.stubEnv('S3LYNC_TEST_SERVER', 's3rver');
+    vi.stubEnv('PATH', '/nonexistent');
+    vi.stubEnv('CI', 'true');
+    const { project, provided } = fakeProject();
+    const teardown = await setup(project);
+    const s3 = provided.get('s3') as TestS3;
+    expect(s3).toMatchObject({ available: true, server: 's3rver' });
+    const sdk = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    await sdk.send(new CreateBucketCommand({ Bucket: 'setup-check' }));
+    const { Buckets } = await sdk.send(new ListBucketsCommand({}));
+    expect(Buckets?.map((b) => b.Name)).toEqual(['setup-check']);
+    sdk.destroy();
+    await teardown?.();
+    await expect(fetch(s3.endpoint)).rejects.toThrow();
+  });
+
+  it('refuses an unknown S3LYNC_TEST_SERVER', async () => {
+    vi.stubEnv('S3LYNC_TEST_ENDPOINT', '');
+    vi.stubEnv('S3LYNC_TEST_SERVER', 'minio');
+    const { project } = fakeProject();
+    await expect(setup(project)).rejects.toThrow(/S3LYNC_TEST_SERVER must be radosgw or s3rver/);
   });
 
   it('uses S3LYNC_TEST_ENDPOINT when it is set', async () => {
