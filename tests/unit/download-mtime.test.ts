@@ -4,33 +4,20 @@
  * object written early in a second looks "just modified" to a download moments later).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import { S3Object } from '../../src/index.js';
 import { RACY_MARGIN_NS } from '../../src/identity.js';
+import { useMockedS3 } from './mocked-s3.js';
 
-const sdk = new S3Client({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-});
-const s3 = mockClient(sdk);
-let dir = '';
-
-beforeEach(async () => {
-  s3.reset();
-  dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-mtime-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const mocked = useMockedS3('mtime');
+const { sdk, s3 } = mocked;
 
 it('an object modified this instant is trusted by the index on the next sync', async () => {
   const data = Buffer.from('fresh object');
@@ -47,9 +34,9 @@ it('an object modified this instant is trusted by the index on the next sync', a
   }));
   const obj = new S3Object('s3://bucket/fresh.txt', {
     client: sdk,
-    localPath: path.join(dir, 'fresh.txt'),
+    localPath: path.join(mocked.dir, 'fresh.txt'),
     progressMode: 'disabled',
-    hashIndex: path.join(dir, 'index'),
+    hashIndex: path.join(mocked.dir, 'index'),
   });
   await obj.download();
   const mtimeNs = (await stat(obj.localPath, { bigint: true })).mtimeNs;

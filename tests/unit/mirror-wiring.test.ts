@@ -1,36 +1,18 @@
 /** Upload-mirror deletions with a mocked DeleteObjects that refuses some keys. */
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import {
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
 
 import { S3Object, SyncError } from '../../src/index.js';
+import { useMockedS3 } from './mocked-s3.js';
 
-const sdk = new S3Client({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-});
-const s3 = mockClient(sdk);
-let dir = '';
-
-beforeEach(async () => {
-  s3.reset();
-  dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-mirror-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const mocked = useMockedS3('mirror');
+const { sdk, s3 } = mocked;
 
 it('checks the per-key errors of each DeleteObjects batch and reports them', async () => {
-  const root = path.join(dir, 'tree');
+  const root = path.join(mocked.dir, 'tree');
   await mkdir(root);
   await writeFile(path.join(root, 'keep.txt'), 'k');
   const past = new Date(Date.now() - 60_000);
@@ -57,7 +39,7 @@ it('checks the per-key errors of each DeleteObjects batch and reports them', asy
     client: sdk,
     localPath: root,
     progressMode: 'disabled',
-    hashIndex: path.join(dir, 'index'),
+    hashIndex: path.join(mocked.dir, 'index'),
   });
   const error = (await obj.sync('upload', { mirror: true }).catch((e: unknown) => e)) as SyncError;
   expect(error).toBeInstanceOf(SyncError);

@@ -4,33 +4,20 @@
  * the hash index trusts what it recorded only outside the racy margin.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
 
 import { HashIndex } from '../../src/hash-index.js';
 import { RACY_MARGIN_NS } from '../../src/identity.js';
 import { S3Object } from '../../src/index.js';
 import { emptyFileDigest, TINY_FILE_SIZE, type FileRun } from '../../src/sync/apply.js';
+import { useMockedS3 } from './mocked-s3.js';
 
-const sdk = new S3Client({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-});
-const s3 = mockClient(sdk);
-let dir = '';
-
-beforeEach(async () => {
-  s3.reset();
-  dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-small-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const mocked = useMockedS3('small');
+const { sdk, s3 } = mocked;
 
 const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
 
@@ -69,14 +56,14 @@ function object(root: string): S3Object {
     client: sdk,
     localPath: root,
     progressMode: 'disabled',
-    hashIndex: path.join(dir, 'index'),
+    hashIndex: path.join(mocked.dir, 'index'),
   });
 }
 
 const totalBytes = Object.values(FILES).reduce((n, b) => n + b.length, 0);
 
 it('hashes empty, tiny and larger files once, then trusts the index', async () => {
-  const root = path.join(dir, 'tree');
+  const root = path.join(mocked.dir, 'tree');
   await writeTree(root, new Date(Date.now() - 60_000));
   listSame();
   for (const direction of ['upload', 'download'] as const) {
@@ -90,7 +77,7 @@ it('hashes empty, tiny and larger files once, then trusts the index', async () =
 });
 
 it('sends the files whose content differs, empty ones decided without a read included', async () => {
-  const root = path.join(dir, 'tree');
+  const root = path.join(mocked.dir, 'tree');
   await writeTree(root, new Date(Date.now() - 60_000));
   // An empty object whose ETag is not the MD5 of nothing differs from an empty file.
   s3.on(ListObjectsV2Command).resolves({
@@ -111,7 +98,7 @@ it('sends the files whose content differs, empty ones decided without a read inc
 });
 
 it('does not trust a digest of a file modified within the racy margin, empty or not', async () => {
-  const root = path.join(dir, 'tree');
+  const root = path.join(mocked.dir, 'tree');
   // mtimes ahead of the clock: every stat is within the margin of them.
   await writeTree(root, new Date(Date.now() + 60_000));
   listSame();

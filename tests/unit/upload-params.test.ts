@@ -2,8 +2,7 @@
  * Upload parameters: the content-type guess, the checks (a ConfigError at the call), the
  * merge with s3lync's metadata, and what a single PUT and a multipart upload send.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import {
@@ -12,11 +11,9 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { MIN_PART_SIZE, S3Object, type S3ObjectOptions } from '../../src/core.js';
 import { ConfigError } from '../../src/exceptions.js';
@@ -27,6 +24,7 @@ import {
   UNKNOWN_CONTENT_TYPE,
 } from '../../src/upload-params-check.js';
 import { withOwnMetadata, type UploadParams } from '../../src/upload-params.js';
+import { useMockedS3 } from './mocked-s3.js';
 
 describe('guessContentType', () => {
   it.each([
@@ -180,20 +178,8 @@ describe('paramsResolver', () => {
 });
 
 describe('S3Object with upload parameters', () => {
-  const sdk = new S3Client({
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-  });
-  const s3 = mockClient(sdk);
-  let dir = '';
-
-  beforeEach(async () => {
-    s3.reset();
-    dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-params-test-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const mocked = useMockedS3('params-test');
+  const { sdk, s3 } = mocked;
 
   const object = (uri: string, localPath: string, options: S3ObjectOptions = {}): S3Object =>
     new S3Object(uri, {
@@ -206,7 +192,7 @@ describe('S3Object with upload parameters', () => {
     });
 
   it('refuses invalid parameters when the object is made, and in a call before any request', async () => {
-    const file = path.join(dir, 'a.html');
+    const file = path.join(mocked.dir, 'a.html');
     await writeFile(file, 'x');
     expect(() =>
       object('s3://bucket/a.html', file, { uploadParams: { ACL: 'open' as 'private' } }),
@@ -214,7 +200,9 @@ describe('S3Object with upload parameters', () => {
     expect(() =>
       object('s3://bucket/a.html', file, { guessContentType: 'no' as unknown as boolean }),
     ).toThrow(/guessContentType/);
-    expect(() => object('s3://bucket/p/', dir, { filters: [{ exclude: '' }] })).toThrow(/filters/);
+    expect(() => object('s3://bucket/p/', mocked.dir, { filters: [{ exclude: '' }] })).toThrow(
+      /filters/,
+    );
     const obj = object('s3://bucket/a.html', file);
     await expect(obj.upload({ uploadParams: { Metadata: { 's3lync-md5': 'x' } } })).rejects.toThrow(
       ConfigError,
@@ -226,7 +214,7 @@ describe('S3Object with upload parameters', () => {
   });
 
   it("sends the guessed type and the parameters with a PUT, s3lync's metadata kept", async () => {
-    const file = path.join(dir, 'page.html');
+    const file = path.join(mocked.dir, 'page.html');
     await writeFile(file, '<p>hi</p>');
     s3.on(HeadObjectCommand).rejects({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
     s3.on(PutObjectCommand).resolves({ ETag: '"b9d4fd3e12c2b1b6c3f8ffb0c3b6c6f2"' });
@@ -242,7 +230,7 @@ describe('S3Object with upload parameters', () => {
   });
 
   it("a call's parameters replace the object's, and guessContentType: false sends no type", async () => {
-    const file = path.join(dir, 'page.html');
+    const file = path.join(mocked.dir, 'page.html');
     await writeFile(file, 'x');
     s3.on(HeadObjectCommand).rejects({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
     s3.on(PutObjectCommand).resolves({ ETag: '"9dd4e461268c8034f5c8564e155c67a6"' });
@@ -255,7 +243,7 @@ describe('S3Object with upload parameters', () => {
   });
 
   it('sends them with CreateMultipartUpload, with the part size and without touching the parts', async () => {
-    const file = path.join(dir, 'big.wasm');
+    const file = path.join(mocked.dir, 'big.wasm');
     await writeFile(file, Buffer.alloc(MIN_PART_SIZE + 1));
     s3.on(HeadObjectCommand).rejects({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u' });
@@ -284,14 +272,14 @@ describe('S3Object with upload parameters', () => {
   });
 
   it('a tree upload sends each file its own guessed type', async () => {
-    await writeFile(path.join(dir, 'a.css'), 'a');
-    await writeFile(path.join(dir, 'b.json'), '{}');
-    await writeFile(path.join(dir, 'c.s3lync-unknown'), 'c');
+    await writeFile(path.join(mocked.dir, 'a.css'), 'a');
+    await writeFile(path.join(mocked.dir, 'b.json'), '{}');
+    await writeFile(path.join(mocked.dir, 'c.s3lync-unknown'), 'c');
     s3.on(ListObjectsV2Command).resolves({ Contents: [], KeyCount: 0 });
     s3.on(PutObjectCommand).callsFake((input: { Body: unknown; ContentMD5?: string }) => ({
       ETag: `"${Buffer.from(input.ContentMD5 ?? '', 'base64').toString('hex')}"`,
     }));
-    await object('s3://bucket/site/', dir).upload();
+    await object('s3://bucket/site/', mocked.dir).upload();
     const types: Record<string, string | undefined> = {};
     for (const c of s3.commandCalls(PutObjectCommand)) {
       types[c.args[0].input.Key ?? ''] = c.args[0].input.ContentType;

@@ -1,0 +1,33 @@
+/** The setup the wiring tests share: an SDK client mocked afresh and a temp dir per test. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { S3Client } from '@aws-sdk/client-s3';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach } from 'vitest';
+
+/** The mocked client (`sdk`), its stub (`s3`, reset before each test), and this test's `dir`. */
+export interface MockedS3 {
+  readonly sdk: S3Client;
+  readonly s3: AwsClientStub<S3Client>;
+  /** A temp dir made before each test and removed after it. */
+  readonly dir: string;
+}
+
+/** Registers the hooks of a {@link MockedS3}; `name` tells the temp dirs apart. */
+export function useMockedS3(name: string): MockedS3 {
+  const sdk = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+  });
+  const state = { sdk, s3: mockClient(sdk), dir: '' };
+  beforeEach(async () => {
+    state.s3.reset();
+    state.dir = await mkdtemp(path.join(os.tmpdir(), `s3lync-${name}-`));
+  });
+  afterEach(async () => {
+    await rm(state.dir, { recursive: true, force: true });
+  });
+  return state;
+}
