@@ -135,12 +135,15 @@ export class S3Object {
         : defaultLocalPath(parsed.bucket, parsed.key, env);
     const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
     // A client given keeps the SDK path unless its owner opts in with the option.
-    if (options.client !== undefined && options.dataLane !== undefined && options.dataLane) {
-      attachLane(sdk, {
-        timeouts: settings.timeouts,
-        connections: settings.maxConcurrency,
-        ...(options.dataLane === 'always' && { startAfter: 0 }),
-      });
+    if (
+      options.client !== undefined &&
+      (options.dataLane === true || options.dataLane === 'always')
+    ) {
+      attachLane(
+        sdk,
+        { timeouts: settings.timeouts, connections: settings.maxConcurrency },
+        options.dataLane,
+      );
     }
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });

@@ -51,6 +51,13 @@ export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
 /** HTTP statuses that mean the same when a response has no error code (HEAD, radosgw). */
 const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
 
+/** undici's timeouts (the data lane's): connect, waiting for headers, idle in a body. */
+export const UNDICI_TIMEOUT_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -62,9 +69,7 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'ENETUNREACH',
   'EHOSTUNREACH',
   'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
+  ...UNDICI_TIMEOUT_CODES,
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 

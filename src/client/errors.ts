@@ -16,7 +16,7 @@ import {
   S3TimeoutError,
   sdkErrorMeta,
 } from '../exceptions.js';
-import { attemptsUsed } from '../retry.js';
+import { attemptsUsed, UNDICI_TIMEOUT_CODES } from '../retry.js';
 import type { UriFormatter } from './types.js';
 
 /** Where a request went: named by its error messages and retry log lines. */
@@ -132,13 +132,6 @@ export function cutShort(message: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
-/** undici's timeouts (the data lane's): connect, waiting for headers, idle in a body. */
-const UNDICI_TIMEOUTS = new Set([
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 /**
  * Whether an error is a timeout of this side: the connect or idle timeout of the SDK's
  * handler (a `TimeoutError` without a code) or of the data lane (undici's), or a socket's
@@ -149,7 +142,7 @@ function isTimeout(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 3) return false;
   const e = error as { name?: unknown; code?: unknown; cause?: unknown };
   if (e.code === 'ETIMEDOUT') return true;
-  if (typeof e.code === 'string' && UNDICI_TIMEOUTS.has(e.code)) return true;
+  if (typeof e.code === 'string' && UNDICI_TIMEOUT_CODES.has(e.code)) return true;
   if (e.name === 'TimeoutError' && e.code === undefined) return true;
   return e.cause !== error && isTimeout(e.cause, depth + 1);
 }

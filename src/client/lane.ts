@@ -12,7 +12,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Readable } from 'node:stream';
-import type { Agent } from 'undici';
 
 import { isRetryableError, retry, type ResolvedRetryConfig } from '../retry.js';
 import { LaneConnections, type ConnectionSettings } from './lane/connections.js';
@@ -156,16 +155,18 @@ export class DataLane {
   /** `request` signed for `route` at `date` (the SDK's clock offset applied by default). */
   async sign(route: BucketRoute, request: LaneRequest, date?: Date): Promise<LaneRequest> {
     const signingDate = date ?? new Date(Date.now() + (this.#config().systemClockOffset ?? 0));
-    const signed = await this.#signer(route).sign(
-      { ...request, headers: { ...request.headers }, query: { ...request.query } },
-      { signingDate, signingRegion: route.signingRegion, signingService: route.signingName },
-    );
+    // The signer signs a copy (its prepareRequest clones headers and query).
+    const signed = await this.#signer(route).sign(request, {
+      signingDate,
+      signingRegion: route.signingRegion,
+      signingService: route.signingName,
+    });
     return { ...request, headers: signed.headers };
   }
 
   /** Signs and sends one request; resolves when the response's headers arrive. */
   async send(route: BucketRoute, request: LaneRequest, signal?: AbortSignal): Promise<Answer> {
-    const agent: Agent | undefined = await this.#connections.agent(false);
+    const agent = this.#connections.loaded;
     if (agent === undefined) throw new Error('the data lane has not started');
     const signed = await this.sign(route, request);
     const origin = `${route.protocol}//${route.hostname}${route.port === undefined ? '' : `:${route.port}`}`;
@@ -242,11 +243,18 @@ export function timeoutError(message: string, cause: unknown): Error {
 /** Lanes by SDK client: a client s3lync built has one unless it was built without. */
 const lanes = new WeakMap<S3Client, DataLane>();
 
-/** Gives `sdk` a data lane (closed with the client). Returns the lane. */
-export function attachLane(sdk: S3Client, settings: LaneSettings): DataLane {
+/**
+ * Gives `sdk` a data lane (closed with the client), started after a few transfers, or with
+ * the first request for `'always'`. Returns the lane.
+ */
+export function attachLane(
+  sdk: S3Client,
+  settings: Omit<LaneSettings, 'startAfter'>,
+  mode: true | 'always' = true,
+): DataLane {
   const existing = lanes.get(sdk);
   if (existing !== undefined) return existing;
-  const lane = new DataLane(sdk, settings);
+  const lane = new DataLane(sdk, { ...settings, ...(mode === 'always' && { startAfter: 0 }) });
   lanes.set(sdk, lane);
   const destroy = sdk.destroy.bind(sdk);
   sdk.destroy = () => {
@@ -308,11 +316,13 @@ async function exchange(
       }
       throw error;
     }
-    const meta = metadataOf(statusCode, headers);
-    meta.attempts = attempt;
-    if (kind === 'list') return listOutput(await body.text(), meta);
+    if (kind === 'list') {
+      const meta = metadataOf(statusCode, headers);
+      meta.attempts = attempt;
+      return listOutput(await body.text(), meta);
+    }
     const out = objectOutput(statusCode, headers, kind === 'put' ? 'write' : 'read');
-    out.$metadata = meta;
+    out.$metadata.attempts = attempt;
     if (kind === 'get') out.Body = lane.mixin(lane.wordTimeouts(body));
     else await body.dump({ limit: MAX_ERROR_BODY }).catch(() => undefined);
     return out;

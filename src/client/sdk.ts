@@ -195,12 +195,13 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
     config.region ??= DEFAULT_ENDPOINT_REGION;
   }
   const sdk = new S3Client(config);
-  if (options.dataLane ?? options.requestHandler === undefined) {
-    attachLane(sdk, {
-      timeouts: resolved,
-      connections: options.maxConnections ?? DEFAULT_MAX_WORKERS,
-      ...(options.dataLane === 'always' && { startAfter: 0 }),
-    });
+  const lane = options.dataLane ?? options.requestHandler === undefined;
+  if (lane !== false) {
+    attachLane(
+      sdk,
+      { timeouts: resolved, connections: options.maxConnections ?? DEFAULT_MAX_WORKERS },
+      lane,
+    );
   }
   return sdk;
 }

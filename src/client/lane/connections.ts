@@ -75,6 +75,11 @@ export class LaneConnections {
     return this.#loading;
   }
 
+  /** The agent, once loaded (after {@link agent} said so). */
+  get loaded(): Agent | undefined {
+    return this.#agent;
+  }
+
   /** Closes the connections; the lane does not start after this. */
   destroy(): void {
     this.#destroyed = true;
