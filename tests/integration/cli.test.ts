@@ -96,8 +96,8 @@ function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
 
 /** The usage line printed after a usage error of each transfer command. */
 const USAGE_LINE = {
-  cp: 'usage: s3lync cp [options] <src> <dst>   (one side s3://, the other local)',
-  sync: 'usage: s3lync sync [options] <src> <dst>   (one side s3://, the other local)',
+  cp: 'usage: s3lync cp [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
+  sync: 'usage: s3lync sync [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
 } as const;
 
 /** `--endpoint <radosgw>` followed by `args`: the credential-free form. */
@@ -162,7 +162,7 @@ describe('s3lync without a server: help, version, usage', () => {
     await chmod(CLI, 0o755); // what npm does on install
     const run = await runCli(['--help'], { direct: true });
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('usage: s3lync <cp|sync|ls|rm|cat>');
+    expect(run.stdout).toContain('usage: s3lync <cp|sync|mv|check|ls|rm|cat>');
   });
 
   it('--help for each command shows its usage and examples', async () => {
@@ -179,7 +179,7 @@ describe('s3lync without a server: help, version, usage', () => {
   });
 
   it.each([
-    [[], 'missing command', 'usage: s3lync <cp|sync|ls|rm|cat>'],
+    [[], 'missing command', 'usage: s3lync <cp|sync|mv|check|ls|rm|cat>'],
     [
       ['sync', 'only-one'],
       'sync takes a source and a destination, got 1 argument',
