@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ClientContext } from './client/context.js';
+import type { ObjectParamHeaders } from './client/remote-object.js';
 import {
   copyObject,
   type CopyOptions,
@@ -280,7 +281,7 @@ export class S3lyncClient {
     bucket: string,
     key: string,
     signal?: AbortSignal,
-  ): Promise<{ object: RemoteObject; body: Readable }> {
+  ): Promise<{ object: RemoteObject; body: Readable; headers: ObjectParamHeaders }> {
     return getStream(this.#ctx, bucket, key, signal);
   }
 }

@@ -12,15 +12,20 @@ import type { S3Object, S3ObjectOptions } from '../core.js';
 import type { SyncFailure, SyncResult } from '../result.js';
 import type { TransferArgs } from './command.js';
 import { objectFor, type CommandContext } from './context.js';
+import { resolveTarget } from './transfer.js';
 import { errorMessage, formatAction, formatSummary, transferSummary } from './format.js';
+
+/** The object options the transfer flags set. */
+function flagsOf(args: TransferArgs): S3ObjectOptions {
+  return {
+    ...(args.concurrency !== undefined && { maxConcurrency: args.concurrency }),
+    ...(!args.defaultExcludes && { excludes: [] }),
+  };
+}
 
 /** The two objects of an S3 → S3 command. */
 function sides(args: TransferArgs, context: CommandContext): { src: S3Object; dst: S3Object } {
-  const options: S3ObjectOptions = {
-    ...(args.concurrency !== undefined && { maxConcurrency: args.concurrency }),
-    ...(!args.defaultExcludes && { excludes: [] }),
-    localPath: '.',
-  };
+  const options: S3ObjectOptions = { ...flagsOf(args), localPath: '.' };
   const src = objectFor(args.uri, context.global, options);
   const dst = objectFor(args.target ?? '', context.global, options);
   return { src, dst };
@@ -118,11 +123,13 @@ export async function move(args: TransferArgs, context: CommandContext): Promise
     };
     outcome = await settled(() => both.src.syncTo(both.dst, options));
   } else {
-    src = objectFor(args.uri, context.global, { localPath: args.localPath });
+    // Where a single file lands follows cp: into a directory, or under a prefix, by name.
+    const { obj } = await resolveTarget('cp', args, flagsOf(args), context);
+    src = obj;
     destroy = () => {
-      src.client.sdk.destroy();
+      obj.client.sdk.destroy();
     };
-    outcome = await settled(() => src.sync(args.direction, options));
+    outcome = await settled(() => obj.sync(args.direction, options));
   }
   try {
     const { result, failures } = outcome;
@@ -181,7 +188,10 @@ export async function check(args: TransferArgs, context: CommandContext): Promis
         dst.client.sdk.destroy();
       }
     } else {
-      const obj = objectFor(args.uri, context.global, { localPath: args.localPath });
+      const obj = objectFor(args.uri, context.global, {
+        ...flagsOf(args),
+        localPath: args.localPath,
+      });
       try {
         result = await obj.sync(args.direction, plan);
       } finally {

@@ -28,7 +28,7 @@ import type { ClientContext } from './context.js';
 import { typedErrors, type RequestSite } from './errors.js';
 import { abortUpload, completeUpload, createUpload, noUploadId, type Upload } from './multipart.js';
 import { TaskPool } from './pool.js';
-import { remoteObject } from './remote-object.js';
+import { remoteObject, type ObjectParamHeaders } from './remote-object.js';
 import type { RemoteObject } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -280,8 +280,8 @@ export async function etagAfter(
   return head.ETag;
 }
 
-/** The parameters CreateMultipartUpload needs to give the copy the source's headers. */
-function headersOf(head: HeadObjectCommandOutput): SentParams {
+/** The parameters an upload needs to give the copy the source's headers (s3lync's metadata apart). */
+export function headersOf(head: ObjectParamHeaders): SentParams {
   const user = Object.fromEntries(
     Object.entries(head.Metadata ?? {}).filter(([k]) => !k.startsWith('s3lync-')),
   );

@@ -21,6 +21,7 @@ import type { ClientContext } from './context.js';
 import {
   copyPartSize,
   etagAfter,
+  headersOf,
   MAX_COPY_OBJECT_SIZE,
   type CopyResult,
   type ObjectLocation,
@@ -36,12 +37,14 @@ import {
 } from './multipart.js';
 import { TaskPool } from './pool.js';
 import { retryDownload } from './retrying.js';
+import type { ObjectParamHeaders } from './remote-object.js';
 import type { RemoteObject } from './types.js';
 
 /** Opens the source's bytes: a GET of the whole object. */
 export type SourceOpener = (signal: AbortSignal | undefined) => Promise<{
   object: RemoteObject;
   body: Readable;
+  headers: ObjectParamHeaders;
 }>;
 
 /** Options of {@link relayObject}. */
@@ -82,10 +85,10 @@ async function relayOnce(
   to: ObjectLocation,
   options: RelayOptions,
 ): Promise<CopyResult> {
-  const { object, body } = await open(options.signal);
+  const { object, body, headers } = await open(options.signal);
   const content: RemoteContent = { ...object, serverPartSize: undefined };
   const md5 = md5Of(object);
-  const params: SentParams = options.params ?? { Metadata: userMetadata(object.metadata) };
+  const params: SentParams = options.params ?? headersOf(headers);
   const own: Record<string, string> = md5 === undefined ? {} : { [MD5_METADATA_KEY]: md5 };
   try {
     const threshold = options.multipartThreshold ?? MAX_COPY_OBJECT_SIZE;
@@ -105,11 +108,6 @@ async function relayOnce(
   } finally {
     body.destroy();
   }
-}
-
-/** The user's metadata of the source, without s3lync's (which the relay sets itself). */
-function userMetadata(metadata: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(metadata).filter(([k]) => !k.startsWith('s3lync-')));
 }
 
 function withOwn(params: SentParams, own: Record<string, string>): SentParams {

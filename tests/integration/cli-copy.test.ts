@@ -150,6 +150,22 @@ describeS3('the command line: S3 → S3, mv and check', () => {
     ]);
   });
 
+  it('mv of one file goes under a prefix by its name, and from S3 into a directory', async () => {
+    const base = uniqueKey('mv1');
+    const dir = path.join(tmp.path, 'mv-one');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'r.csv'), 'a,b');
+    expect(
+      (await runCli(at(s3.endpoint, 'mv', path.join(dir, 'r.csv'), uri(`${base}/`)))).code,
+    ).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+    expect(await listKeys(bucket.client, bucket.name, `${base}/`)).toEqual([`${base}/r.csv`]);
+    const back = await runCli(at(s3.endpoint, 'mv', uri(`${base}/r.csv`), `${dir}/`));
+    expect(back.code).toBe(0);
+    expect(await readdir(dir)).toEqual(['r.csv']);
+    expect(await listKeys(bucket.client, bucket.name, `${base}/`)).toEqual([]);
+  });
+
   it('mv keeps every source whose copy failed, and exits 1', async () => {
     const base = uniqueKey('mvfail');
     await seed(`${base}/src/`, { 'ok.txt': 'ok', 'bad.txt': 'bad' });

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 
 import { S3Object, SyncError, type S3ObjectOptions } from '../../src/index.js';
@@ -14,6 +15,7 @@ import {
   headObject,
   interceptSend,
   listKeys,
+  md5,
   putObject,
   recordCommands,
   s3,
@@ -143,7 +145,16 @@ describeS3('S3 → S3 against radosgw', () => {
 
   it('across endpoints it streams GET → PUT (and parts), verified, with no CopyObject', async () => {
     const base = uniqueKey('relay');
-    await seed(`${base}/src/`, { 'small.txt': 'small' });
+    await bucket.client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: `${base}/src/small.txt`,
+        Body: 'small',
+        ContentType: 'text/x-small',
+        CacheControl: 'max-age=7',
+        Metadata: { team: 'data' },
+      }),
+    );
     const big = randomBytes(11 * MiB);
     await seedFile(object(`${base}/src/big.bin`), big);
     const src = object(`${base}/src/`);
@@ -168,6 +179,13 @@ describeS3('S3 → S3 against radosgw', () => {
       headObject(bucket.client, bucket.name, `${base}/dst/big.bin`),
     ]);
     expect(b.ETag).toBe(a.ETag);
+    // The source's headers travel with the bytes, as a server-side copy keeps them.
+    const small = await headObject(bucket.client, bucket.name, `${base}/dst/small.txt`);
+    expect(small).toMatchObject({
+      ContentType: 'text/x-small',
+      CacheControl: 'max-age=7',
+      Metadata: { team: 'data', 's3lync-md5': md5('small') },
+    });
   });
 
   it('a failed copy is a failure, never reported verified', async () => {
