@@ -209,14 +209,19 @@ export async function check(args: TransferArgs, context: CommandContext): Promis
   }
   const differences = report.differences;
   out.info(`${report.matching} matching, ${differences} difference(s)`);
+  // A file that could not be read or compared is neither a match nor a known difference.
+  if (result.failed > 0) {
+    out.error(`s3lync: check failed: ${result.failed} file(s) could not be compared`);
+  }
   out.json({
     command: 'check',
-    ok: differences === 0,
+    ok: differences === 0 && result.failed === 0,
     source: args.source,
     destination: args.destination,
     matching: report.matching,
     ...report.json,
   });
+  if (result.failed > 0) return 2;
   return differences === 0 ? 0 : 1;
 }
 
