@@ -124,7 +124,14 @@ export async function move(args: TransferArgs, context: CommandContext): Promise
     outcome = await settled(() => both.src.syncTo(both.dst, options));
   } else {
     // Where a single file lands follows cp: into a directory, or under a prefix, by name.
-    const { obj } = await resolveTarget('cp', args, flagsOf(args), context);
+    // No hash index: it remembers downloads it could not verify as synced, and mv deletes
+    // only what this run proves.
+    const { obj } = await resolveTarget(
+      'cp',
+      args,
+      { ...flagsOf(args), hashIndex: false },
+      context,
+    );
     src = obj;
     destroy = () => {
       obj.client.sdk.destroy();

@@ -571,8 +571,10 @@ describeS3('the s3lync command against radosgw', () => {
       await runCli(['cp', credUri(`${prefix}/a.txt`), credUri('b')], { env }),
       await runCli(['sync', credUri(''), dir], { env }),
       await runCli(['cp', `gs://${s3.secretAccessKey}:${s3.accessKeyId}@h/b/k`, dir], { env }),
+      // S3 → S3: a copy (run 7 above), and one whose source is missing.
+      await runCli(['-v', 'cp', credUri(`${prefix}/missing`), credUri(`${prefix}-c/`)], { env }),
     ];
-    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 1, 1, 2, 2, 2, 2]);
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 1, 1, 2, 0, 2, 2, 1]);
     expect(JSON.parse(runs[0]?.stdout ?? '')).toMatchObject({
       destination: `s3://***:${s3.accessKeyId}@${host}/${bucket.name}/${prefix}/`,
     });
