@@ -85,6 +85,7 @@ export class SyncRun {
   private readonly progress: ProgressBar | undefined;
   private readonly conditions: UploadConditions;
   private readonly signal: AbortSignal | undefined;
+  private readonly onVerified: ((path: string) => void) | undefined;
 
   private constructor(
     private readonly target: SyncTarget,
@@ -105,7 +106,14 @@ export class SyncRun {
     this.deferred =
       result.dryRun || (this.rule.mirror && options.maxDelete !== Number.POSITIVE_INFINITY);
     const ctx = transferContext(target, door);
-    this.files = { ctx, index, hashed: { files: 0, bytes: 0, unverified: 0 }, signal: this.signal };
+    this.onVerified = result.dryRun ? undefined : options.onVerified;
+    this.files = {
+      ctx,
+      index,
+      hashed: { files: 0, bytes: 0, unverified: 0 },
+      signal: this.signal,
+      unverifiedPaths: this.onVerified === undefined ? undefined : new Set(),
+    };
     this.limit = options.limiter ?? target.limiter ?? pLimit(target.maxConcurrency);
     this.largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
     this.progress = result.dryRun ? undefined : progressFor(target, options, direction);
@@ -282,6 +290,7 @@ export class SyncRun {
     }
     if (verdict === 'unchanged') {
       this.result.unchanged++;
+      this.onVerified?.(rel);
       return;
     }
     if (verdict === 'checksum') {
@@ -301,8 +310,10 @@ export class SyncRun {
         if (same) this.files.index.setEtag(rel, digest.md5, remote.etag);
         equal = same ? 'unchanged' : 'checksum';
       }
-      if (equal === 'unchanged') this.result.unchanged++;
-      else this.transfer('checksum', rel, remote, row, digest, slot);
+      if (equal === 'unchanged') {
+        this.result.unchanged++;
+        this.onVerified?.(rel);
+      } else this.transfer('checksum', rel, remote, row, digest, slot);
     };
     this.tasks.add(
       this.limit(work).catch((error: unknown) => {
@@ -382,6 +393,8 @@ export class SyncRun {
         this.result.transferred++;
         this.result.bytes += action.size;
         this.result.actions.push(action);
+        if (!(this.files.unverifiedPaths?.has(action.path) ?? false))
+          this.onVerified?.(action.path);
       } catch (error) {
         if (this.signal?.aborted) throw this.signal.reason;
         this.failures.push({ path: action.path, error });

@@ -50,6 +50,7 @@ export function syncOptionValues(): Required<Omit<SyncOptions, 'expectedEtag'>> 
     dryRun: true,
     signal: new AbortController().signal,
     onProgress: () => undefined,
+    onVerified: () => undefined,
     ifMatch: false,
     limiter: pLimit(1),
   };
