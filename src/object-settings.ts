@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 
+import type { CacheSettings } from './cache-policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, type EnvConfig } from './config.js';
@@ -66,6 +67,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly indexDir: string | undefined;
   /** Where the locks of local paths live. */
   readonly lockDir: string;
+  /** `maxAge`, `offline`, `staleIfError`, and where checks are recorded. */
+  readonly cache: CacheSettings;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -100,6 +103,12 @@ export function resolveObjectSettings(
 ): ObjectSettings {
   const name = (option: string): string => `${prefix}${option}`;
   const hashIndex = options.hashIndex ?? true;
+  const indexDir =
+    hashIndex === false
+      ? undefined
+      : typeof hashIndex === 'string'
+        ? expandHome(hashIndex, env.home)
+        : path.join(cacheRoot(env), '.index');
   return {
     ...resolveUploadSettings(options, prefix),
     progressMode: validateProgressMode(options.progressMode ?? 'progress', name('progressMode')),
@@ -163,13 +172,31 @@ export function resolveObjectSettings(
             "a boolean or 'always'",
           ),
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
-    indexDir:
-      hashIndex === false
-        ? undefined
-        : typeof hashIndex === 'string'
-          ? expandHome(hashIndex, env.home)
-          : path.join(cacheRoot(env), '.index'),
+    indexDir,
     lockDir: path.join(cacheRoot(env), '.locks'),
+    cache: cacheSettings(options, env, indexDir, name),
+  };
+}
+
+/** The cache options, checked; checks are recorded beside the hash index. */
+function cacheSettings(
+  options: S3ObjectOptions,
+  env: EnvConfig,
+  indexDir: string | undefined,
+  name: (option: string) => string,
+): CacheSettings {
+  const isBoolean = (v: unknown): boolean => typeof v === 'boolean';
+  return {
+    maxAge: valid(
+      options.maxAge,
+      0,
+      (v) => typeof v === 'number' && !Number.isNaN(v) && v >= 0,
+      name('maxAge'),
+      'a number of ms >= 0',
+    ),
+    offline: valid(options.offline, env.offline ?? false, isBoolean, name('offline'), 'a boolean'),
+    staleIfError: valid(options.staleIfError, false, isBoolean, name('staleIfError'), 'a boolean'),
+    checksDir: indexDir === undefined ? undefined : path.join(indexDir, 'checks'),
   };
 }
 
