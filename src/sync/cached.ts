@@ -69,7 +69,8 @@ export async function downloadCached(
       if (stat?.isDirectory() !== true) throw offline(target, 'there is no local copy');
       return served(target, 'offline', undefined, started, true);
     }
-    return staleOnError(target, policy, stat?.isDirectory() === true, started, true, full);
+    const stale = { started, tree: true, etag: undefined, haveCopy: stat?.isDirectory() === true };
+    return staleOnError(target, policy, stale, full);
   }
   const copy = await localCopy(target, policy, stat);
   const pinned = policy.versionId;
@@ -86,13 +87,14 @@ export async function downloadCached(
   }
   // A pinned download has no prefix to fall back to: it is always one GET.
   const canServeStale = stat?.isFile() === true && pinned === undefined;
+  const stale = { started, tree: false, etag: copy.tag, haveCopy: canServeStale };
   if (copy.tag === undefined && pinned === undefined) {
-    const result = await staleOnError(target, policy, canServeStale, started, false, full);
+    const result = await staleOnError(target, policy, stale, full);
     if (result.servedFromCache === undefined)
       await recordCheck(target, policy, result.etag, started);
     return result;
   }
-  return staleOnError(target, policy, canServeStale, started, false, () =>
+  return staleOnError(target, policy, stale, () =>
     fetchOne(target, policy, options, copy, started, full),
   );
 }
@@ -115,15 +117,22 @@ async function fetchOne(
   const ctx = transferContext(target, root);
   const limit = options.limiter ?? target.limiter ?? ((task) => task());
   const progress = progressFor(target, options, 'download');
-  const size = Number(copy.stat?.size ?? 0n);
-  progress.expect(1, size);
-  const file = progress.start({
-    direction: 'download',
-    key: target.key,
-    path: target.localPath,
-    size,
-  });
-  const common = { signal, onBytes: file.advance, versionId: policy.versionId };
+  // Shown once bytes come: a 304 moves none. The size is the local copy's, until it lands.
+  let file: ReturnType<typeof progress.start> | undefined;
+  const shown = (): NonNullable<typeof file> => {
+    if (file !== undefined) return file;
+    const size = Number(copy.stat?.size ?? 0n);
+    progress.expect(1, size);
+    file = progress.start({ direction: 'download', key: target.key, path: target.localPath, size });
+    return file;
+  };
+  const common = {
+    signal,
+    onBytes: (n: number) => {
+      shown().advance(n);
+    },
+    versionId: policy.versionId,
+  };
   const got = await limit(() =>
     copy.tag === undefined
       ? downloadFile(ctx, target.key, copy.rel, common)
@@ -143,7 +152,7 @@ async function fetchOne(
   if (got === NOT_MODIFIED) {
     result.unchanged = 1;
   } else {
-    file.finish();
+    shown().finish();
     etag = got.etag;
     if (got.unverified !== undefined) {
       hashed.unverified++;
@@ -225,19 +234,17 @@ async function recordCheck(
 async function staleOnError(
   target: SyncTarget,
   policy: CachePolicy,
-  haveCopy: boolean,
-  started: number,
-  tree: boolean,
+  copy: { started: number; tree: boolean; etag: string | undefined; haveCopy: boolean },
   request: () => Promise<SyncResult>,
 ): Promise<SyncResult> {
   try {
     return await request();
   } catch (error) {
-    if (!policy.staleIfError || !haveCopy || !isUnreachable(error)) throw error;
+    if (!policy.staleIfError || !copy.haveCopy || !isUnreachable(error)) throw error;
     log.warn(
       `serving the local copy of ${target.uri} (${target.localPath}) unchecked: the server could not be reached (${(error as Error).message})`,
     );
-    return served(target, 'stale', undefined, started, tree);
+    return served(target, 'stale', copy.etag, copy.started, copy.tree);
   }
 }
 
