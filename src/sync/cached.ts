@@ -82,7 +82,9 @@ export async function downloadCached(
     if (stat?.isFile() !== true) throw offline(target, 'there is no local copy');
     return served(target, 'offline', copy.tag, started, false);
   }
-  if (copy.check !== undefined && started - copy.check.checkedAt < policy.maxAge) {
+  // A check of a pinned version says nothing of the latest one.
+  const check = copy.check?.versionId === undefined ? copy.check : undefined;
+  if (pinned === undefined && check !== undefined && started - check.checkedAt < policy.maxAge) {
     return served(target, 'max-age', copy.tag, started, false);
   }
   // A pinned download has no prefix to fall back to: it is always one GET.

@@ -215,6 +215,18 @@ describe('offline, maxAge and staleIfError', () => {
     expect(await readFile(obj.localPath, 'utf8')).toBe('checked');
   });
 
+  it('maxAge never serves a copy checked as a pinned version', async () => {
+    serve({ body: 'same bytes' });
+    await object({ versionId: 'v1' }).download();
+    s3.resetHistory();
+    const latest = object({ maxAge: 60_000 });
+    expect((await latest.sync('download')).servedFromCache).toBeUndefined();
+    expect(gets()).toHaveLength(1);
+    s3.resetHistory();
+    expect(await latest.sync('download')).toMatchObject({ servedFromCache: 'max-age' });
+    expect(s3.calls()).toHaveLength(0);
+  });
+
   it('staleIfError covers timeouts, no response and 5xx, not 403, 404 or 412', () => {
     const sdkError = (status: number | undefined, name = 'X'): unknown =>
       Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
