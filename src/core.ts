@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { pinVersion, refuseWrites } from './cache-policy.js';
-import { attachLane, createS3Client, S3lyncClient } from './client.js';
+import { createS3Client, S3lyncClient } from './client.js';
 import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { patternSource } from './excludes.js';
@@ -18,6 +18,7 @@ import { acquireLock, lockFileFor, type Lock } from './lock.js';
 import { getLogger, registerSecret } from './logging.js';
 import {
   connectionOf,
+  objectSdk,
   resolveObjectSettings,
   type Connection,
   type ObjectSettings,
@@ -138,18 +139,7 @@ export class S3Object {
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env, parsed.versionId);
-    const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
-    // A client given keeps the SDK path unless its owner opts in with the option.
-    if (
-      options.client !== undefined &&
-      (options.dataLane === true || options.dataLane === 'always')
-    ) {
-      attachLane(
-        sdk,
-        { timeouts: settings.timeouts, connections: settings.maxConcurrency },
-        options.dataLane,
-      );
-    }
+    const sdk = objectSdk(options, settings, () => clientFor(connectionOf(parsed, settings)));
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });
     this.#resolved = {

@@ -7,9 +7,11 @@
  */
 import path from 'node:path';
 
+import type { S3Client } from '@aws-sdk/client-s3';
+
 import type { CacheSettings } from './cache-policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
-import { timeoutsFor, type TimeoutOptions } from './client.js';
+import { attachLane, timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, type EnvConfig } from './config.js';
 import { ConfigError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
@@ -212,4 +214,24 @@ export function connectionOf(parsed: ParsedS3Uri, settings: ObjectSettings): Con
     dataLane: settings.dataLane ?? true,
     maxConnections: settings.maxConcurrency,
   };
+}
+
+/**
+ * The SDK client of an object: the one its options give, else one `build` makes. A client
+ * given keeps the SDK path unless its owner opts in with `dataLane`.
+ */
+export function objectSdk(
+  options: Pick<S3ObjectOptions, 'client' | 'dataLane'>,
+  settings: ObjectSettings,
+  build: () => S3Client,
+): S3Client {
+  if (options.client === undefined) return build();
+  if (options.dataLane === true || options.dataLane === 'always') {
+    attachLane(
+      options.client,
+      { timeouts: settings.timeouts, connections: settings.maxConcurrency },
+      options.dataLane,
+    );
+  }
+  return options.client;
 }
