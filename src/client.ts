@@ -24,7 +24,7 @@ import {
 } from './client/copy.js';
 import { deleteObject, deleteObjects, type DeleteResult } from './client/delete.js';
 import { toS3lyncError } from './client/errors.js';
-import { downloadToFile, getStream } from './client/get.js';
+import { downloadIfChanged, downloadToFile, getStream, type NOT_MODIFIED } from './client/get.js';
 import { headObject, type HeadOptions } from './client/head.js';
 import { listPages, prefixExists, type ListOptions } from './client/list.js';
 import { uploadMultipart } from './client/multipart.js';
@@ -61,6 +61,7 @@ export {
   type TimeoutOptions,
 } from './client/sdk.js';
 export { DELETE_BATCH, type DeleteResult } from './client/delete.js';
+export { NOT_MODIFIED } from './client/get.js';
 export { attachLane, type LaneSettings } from './client/lane.js';
 export type { HeadOptions } from './client/head.js';
 export {
@@ -157,6 +158,19 @@ export class S3lyncClient {
     options: DownloadOptions = {},
   ): Promise<DownloadResult> {
     return downloadToFile(this.#ctx, bucket, key, file, options);
+  }
+
+  /**
+   * {@link S3lyncClient.downloadToFile} with `If-None-Match: options.ifNoneMatch`: resolves
+   * to {@link NOT_MODIFIED}, with nothing written, when the server answers 304.
+   */
+  downloadIfChanged(
+    bucket: string,
+    key: string,
+    file: DownloadSink,
+    options: DownloadOptions,
+  ): Promise<DownloadResult | typeof NOT_MODIFIED> {
+    return downloadIfChanged(this.#ctx, bucket, key, file, options);
   }
 
   /**

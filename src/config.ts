@@ -40,6 +40,11 @@ export interface EnvConfig {
    * `undefined` when unset. The `dataLane` option wins.
    */
   dataLane: boolean | 'always' | undefined;
+  /**
+   * `S3LYNC_OFFLINE`: `1` serves downloads and `open('r')` from the local copy without a
+   * request, and refuses writes; `undefined` when unset. The `offline` option wins.
+   */
+  offline: boolean | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -140,6 +145,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const connectVar = nonEmpty(env.S3LYNC_CONNECT_TIMEOUT_MS);
   const idleVar = nonEmpty(env.S3LYNC_IDLE_TIMEOUT_MS);
   const laneVar = nonEmpty(env.S3LYNC_DATA_LANE);
+  const offlineVar = nonEmpty(env.S3LYNC_OFFLINE);
   let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
   if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
   return {
@@ -161,6 +167,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
         : laneVar.trim().toLowerCase() === 'always'
           ? 'always'
           : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
+    offline: offlineVar === undefined ? undefined : parseFlag(offlineVar, 'S3LYNC_OFFLINE'),
     tmpdir: os.tmpdir(),
   };
 }

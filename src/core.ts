@@ -7,16 +7,18 @@ import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { attachLane, createS3Client, S3lyncClient } from './client.js';
+import { pinVersion, refuseWrites } from './cache-policy.js';
+import { createS3Client, S3lyncClient } from './client.js';
 import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
 import { patternSource } from './excludes.js';
-import { openS3File, type OpenMode, type OpenOptions, type S3File } from './file.js';
+import { openS3File, parseOpenMode, type OpenMode, type OpenOptions, type S3File } from './file.js';
 import { removeLocalCopy } from './local-root.js';
 import { acquireLock, lockFileFor, type Lock } from './lock.js';
 import { getLogger, registerSecret } from './logging.js';
 import {
   connectionOf,
+  objectSdk,
   resolveObjectSettings,
   type Connection,
   type ObjectSettings,
@@ -96,6 +98,8 @@ export class S3Object {
   readonly followSymlinks: boolean;
   /** How long a sync waits for the lock of {@link S3Object.localPath} (ms). */
   readonly lockTimeout: number;
+  /** The pinned version (`versionId`, or the URI's `?versionId=`), if any. */
+  readonly versionId: string | undefined;
   readonly #resolved: Resolved;
   readonly #settings: ObjectSettings;
   readonly #limiter: Limiter | undefined;
@@ -115,9 +119,10 @@ export class S3Object {
     options: S3ObjectOptions = {},
     clientFor: ClientSource = createS3Client,
   ) {
-    const parsed = parseS3Uri(uri);
-    if (parsed.credentials) registerSecret(parsed.credentials.secretAccessKey);
+    const uriParts = parseS3Uri(uri);
+    if (uriParts.credentials) registerSecret(uriParts.credentials.secretAccessKey);
     checkOptions(options, S3_OBJECT_OPTION_KEYS, 'options of new S3Object()');
+    const parsed = pinVersion(uriParts, options.versionId);
     const env = readEnvConfig();
     const settings = resolveObjectSettings(options, env);
     this.bucket = parsed.bucket;
@@ -130,22 +135,12 @@ export class S3Object {
     this.followSymlinks = settings.followSymlinks;
     this.rangeThreshold = settings.rangeThreshold;
     this.lockTimeout = settings.lockTimeout;
+    this.versionId = parsed.versionId;
     this.localPath =
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
-        : defaultLocalPath(parsed.bucket, parsed.key, env);
-    const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
-    // A client given keeps the SDK path unless its owner opts in with the option.
-    if (
-      options.client !== undefined &&
-      (options.dataLane === true || options.dataLane === 'always')
-    ) {
-      attachLane(
-        sdk,
-        { timeouts: settings.timeouts, connections: settings.maxConcurrency },
-        options.dataLane,
-      );
-    }
+        : defaultLocalPath(parsed.bucket, parsed.key, env, parsed.versionId);
+    const sdk = objectSdk(options, settings, () => clientFor(connectionOf(parsed, settings)));
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });
     this.#resolved = {
@@ -186,6 +181,7 @@ export class S3Object {
       checksumAlgorithm: this.#settings.checksumAlgorithm,
       rangeThreshold: this.rangeThreshold,
       followSymlinks: this.followSymlinks,
+      cache: { ...this.#settings.cache, versionId: this.versionId },
     };
   }
 
@@ -332,6 +328,7 @@ export class S3Object {
     const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
     const options = typeof fnOrOptions === 'function' ? maybeOptions : (fnOrOptions ?? {});
     checkOptions(options, OPEN_OPTION_KEYS, 'options of open()');
+    if (parseOpenMode(mode).writes) refuseWrites(this.#target().cache, `open('${mode}')`, this.uri);
     const file = await openS3File(this, mode, options);
     if (fn === undefined) return file;
     let result: T;
@@ -370,6 +367,7 @@ export class S3Object {
    */
   async delete(options: DeleteOptions = {}): Promise<number> {
     checkOptions(options, DELETE_OPTION_KEYS, 'options of delete()');
+    refuseWrites(this.#target().cache, 'delete()', this.uri);
     const { client } = this.#resolved;
     const { signal } = options;
     let count = 0;

@@ -189,6 +189,18 @@ export function localPathErrorOf(
 /** A key whose local path would leave the target directory (`..`, absolute, NUL). */
 export class UnsafePathError extends LocalPathError {}
 
+/**
+ * Offline (`offline: true` or `S3LYNC_OFFLINE=1`): the local copy a read needs is missing
+ * (or is not the pinned version), or the call would write to S3. Nothing was sent.
+ */
+export class OfflineError extends S3lyncError {}
+
+/**
+ * A write (upload, `open('w')`, `'a'`, `'x'`, `delete()`) to an object pinned to a
+ * version (`versionId`): a version is immutable. Refused before any request.
+ */
+export class PinnedVersionError extends S3lyncError {}
+
 /** Details attached to a {@link LockTimeoutError}. */
 export interface LockTimeoutDetails extends S3lyncErrorOptions {
   /** The lock file. @default none */

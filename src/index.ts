@@ -90,6 +90,8 @@ export {
   UnsafePathError,
   SyncError,
   LockTimeoutError,
+  OfflineError,
+  PinnedVersionError,
   type LockTimeoutDetails,
   type S3lyncErrorOptions,
   type S3ObjectErrorDetails,

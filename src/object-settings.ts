@@ -7,8 +7,11 @@
  */
 import path from 'node:path';
 
+import type { S3Client } from '@aws-sdk/client-s3';
+
+import type { CacheSettings } from './cache-policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
-import { timeoutsFor, type TimeoutOptions } from './client.js';
+import { attachLane, timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, type EnvConfig } from './config.js';
 import { ConfigError } from './exceptions.js';
 import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
@@ -66,6 +69,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly indexDir: string | undefined;
   /** Where the locks of local paths live. */
   readonly lockDir: string;
+  /** `maxAge`, `offline`, `staleIfError`, and where checks are recorded. */
+  readonly cache: CacheSettings;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -100,6 +105,12 @@ export function resolveObjectSettings(
 ): ObjectSettings {
   const name = (option: string): string => `${prefix}${option}`;
   const hashIndex = options.hashIndex ?? true;
+  const indexDir =
+    hashIndex === false
+      ? undefined
+      : typeof hashIndex === 'string'
+        ? expandHome(hashIndex, env.home)
+        : path.join(cacheRoot(env), '.index');
   return {
     ...resolveUploadSettings(options, prefix),
     progressMode: validateProgressMode(options.progressMode ?? 'progress', name('progressMode')),
@@ -163,13 +174,31 @@ export function resolveObjectSettings(
             "a boolean or 'always'",
           ),
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
-    indexDir:
-      hashIndex === false
-        ? undefined
-        : typeof hashIndex === 'string'
-          ? expandHome(hashIndex, env.home)
-          : path.join(cacheRoot(env), '.index'),
+    indexDir,
     lockDir: path.join(cacheRoot(env), '.locks'),
+    cache: cacheSettings(options, env, indexDir, name),
+  };
+}
+
+/** The cache options, checked; checks are recorded beside the hash index. */
+function cacheSettings(
+  options: S3ObjectOptions,
+  env: EnvConfig,
+  indexDir: string | undefined,
+  name: (option: string) => string,
+): CacheSettings {
+  const isBoolean = (v: unknown): boolean => typeof v === 'boolean';
+  return {
+    maxAge: valid(
+      options.maxAge,
+      0,
+      (v) => typeof v === 'number' && !Number.isNaN(v) && v >= 0,
+      name('maxAge'),
+      'a number of ms >= 0',
+    ),
+    offline: valid(options.offline, env.offline ?? false, isBoolean, name('offline'), 'a boolean'),
+    staleIfError: valid(options.staleIfError, false, isBoolean, name('staleIfError'), 'a boolean'),
+    checksDir: indexDir === undefined ? undefined : path.join(indexDir, 'checks'),
   };
 }
 
@@ -185,4 +214,24 @@ export function connectionOf(parsed: ParsedS3Uri, settings: ObjectSettings): Con
     dataLane: settings.dataLane ?? true,
     maxConnections: settings.maxConcurrency,
   };
+}
+
+/**
+ * The SDK client of an object: the one its options give, else one `build` makes. A client
+ * given keeps the SDK path unless its owner opts in with `dataLane`.
+ */
+export function objectSdk(
+  options: Pick<S3ObjectOptions, 'client' | 'dataLane'>,
+  settings: ObjectSettings,
+  build: () => S3Client,
+): S3Client {
+  if (options.client === undefined) return build();
+  if (options.dataLane === true || options.dataLane === 'always') {
+    attachLane(
+      options.client,
+      { timeouts: settings.timeouts, connections: settings.maxConcurrency },
+      options.dataLane,
+    );
+  }
+  return options.client;
 }

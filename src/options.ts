@@ -123,6 +123,37 @@ export interface S3ObjectOptions {
    * @default false
    */
   followSymlinks?: boolean;
+  /**
+   * Pins one version of the object (as a trailing `?versionId=` in the URI does): downloads
+   * and `open('r')` get exactly that version, verified, and a local copy of it is served
+   * later without a request (a version never changes). Writes (upload, `open('w')`, `'a'`,
+   * `'x'`, `delete()`) are refused with a `PinnedVersionError` before any request. Without
+   * a `localPath`, the copy lives in `<cache>/.versions/<bucket>/<versionId>/<key>`.
+   * @default the URI's `?versionId=`, else none (the latest version)
+   */
+  versionId?: string;
+  /**
+   * Freshness of a single object's local copy, in ms, like HTTP `max-age`: a download (or
+   * `open('r')`) within `maxAge` of the last time s3lync checked the copy against the server
+   * is served with no request. `0` always asks the server (one conditional GET when the
+   * local copy is known).
+   * @default 0
+   */
+  maxAge?: number;
+  /**
+   * Sends no request: downloads and `open('r')` serve the local copy as it is, a missing
+   * copy is an `OfflineError`, and writes (uploads, write modes of `open()`, `delete()`)
+   * are refused with an `OfflineError`.
+   * @default S3LYNC_OFFLINE, else false
+   */
+  offline?: boolean;
+  /**
+   * When the server cannot be reached after the retries (no connection, a timeout, a 5xx;
+   * not a 403 or 404), a download or `open('r')` serves the local copy it already has,
+   * logs a warning, and `sync('download')` reports `servedFromCache: 'stale'`.
+   * @default false
+   */
+  staleIfError?: boolean;
 }
 
 /** Options of `S3Object.exists()`. */
@@ -140,7 +171,7 @@ export interface DeleteOptions {
 }
 
 /** Options given to every object a manager creates from a URI. */
-export type ManagedObjectDefaults = Omit<S3ObjectOptions, 'localPath' | 'limiter'>;
+export type ManagedObjectDefaults = Omit<S3ObjectOptions, 'localPath' | 'limiter' | 'versionId'>;
 
 /** Options of `S3ObjectManager`. */
 export interface S3ObjectManagerOptions {
@@ -237,6 +268,10 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   limiter: true,
   lockTimeout: true,
   followSymlinks: true,
+  versionId: true,
+  maxAge: true,
+  offline: true,
+  staleIfError: true,
 } as const satisfies KeyRecord<keyof S3ObjectOptions>);
 
 /** The keys of `SyncOptions` a caller may give (`sync()`, `download()`, `upload()`). */
@@ -299,13 +334,14 @@ export const MANAGER_OPTION_KEYS = Object.freeze({
 
 /** The keys of {@link ManagedObjectDefaults}. */
 export const MANAGED_DEFAULTS_KEYS = exactKeys<keyof ManagedObjectDefaults>()(
-  without(S3_OBJECT_OPTION_KEYS, 'localPath', 'limiter'),
+  without(S3_OBJECT_OPTION_KEYS, 'localPath', 'limiter', 'versionId'),
 );
 
 /** Why the object options that {@link ManagedObjectDefaults} lacks cannot be defaults. */
 export const NOT_MANAGED_DEFAULTS = Object.freeze({
   localPath: 'every object would share one local path; give `localPath` to add()',
   limiter: 'the manager bounds every object with its own limiter (`concurrency`)',
+  versionId: 'every object would pin one version; give `versionId` (or `?versionId=`) to add()',
 } as const satisfies Record<Exclude<keyof S3ObjectOptions, keyof ManagedObjectDefaults>, string>);
 
 /** The keys of {@link AddOptions}. */

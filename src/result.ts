@@ -102,4 +102,11 @@ export interface SyncResult {
    * dry runs.
    */
   etag?: string | undefined;
+  /**
+   * For a download the local copy served without the server confirming it now, why:
+   * `'max-age'` (checked within `maxAge`), `'pinned'` (the pinned version is already here),
+   * `'offline'`, or `'stale'` (`staleIfError`: the server could not be reached; a warning
+   * was logged). `undefined` when the server was asked and answered.
+   */
+  servedFromCache?: 'max-age' | 'pinned' | 'offline' | 'stale' | undefined;
 }

@@ -8,10 +8,12 @@
  *
  * @packageDocumentation
  */
+import { refuseWrites } from './cache-policy.js';
 import { ConfigError, S3lyncError } from './exceptions.js';
 import { compileMatcher, patternSource } from './excludes.js';
 import { LocalRoot } from './local-root.js';
 import type { Direction, SkippedEntry, SyncResult } from './result.js';
+import { downloadCached } from './sync/cached.js';
 import { downloadLayout, uploadLayout } from './sync/layout.js';
 import type { Scope, SyncInternals, SyncOptions, SyncTarget } from './sync/options.js';
 import { newResult, report } from './sync/report.js';
@@ -21,12 +23,32 @@ import type { SyncFailure } from './result.js';
 export type { Limiter, SyncOptions, SyncTarget } from './sync/options.js';
 export { uploadNew } from './sync/upload-new.js';
 
-/** Runs a sync of `target` in `direction`. */
+/**
+ * Runs a sync of `target` in `direction`; a download as its cache policy allows.
+ *
+ * @throws {OfflineError} for an upload offline, or a download offline with no local copy.
+ * @throws {PinnedVersionError} for an upload to a pinned version.
+ */
 export async function runSync(
   target: SyncTarget,
   direction: Direction,
   options: SyncOptions = {},
   internals: SyncInternals = {},
+): Promise<SyncResult> {
+  const { cache } = target;
+  if (direction === 'upload') refuseWrites(cache, 'upload()', target.uri);
+  const full = (): Promise<SyncResult> => syncAll(target, direction, options, internals);
+  return direction === 'download' && cache !== undefined
+    ? downloadCached(target, cache, options, full)
+    : full();
+}
+
+/** {@link runSync}, asking the server. */
+async function syncAll(
+  target: SyncTarget,
+  direction: Direction,
+  options: SyncOptions,
+  internals: SyncInternals,
 ): Promise<SyncResult> {
   const started = Date.now();
   options.signal?.throwIfAborted();

@@ -6,7 +6,13 @@
  * @packageDocumentation
  */
 import type { ChecksumAlgorithm } from './checksum.js';
-import type { DownloadResult, PutResult, RemoteObject, S3lyncClient } from './client.js';
+import {
+  NOT_MODIFIED,
+  type DownloadResult,
+  type PutResult,
+  type RemoteObject,
+  type S3lyncClient,
+} from './client.js';
 import { HashMismatchError, LocalPathError, localPathErrorOf } from './exceptions.js';
 import { hashFile, type FileDigest, type ReceivedDigest } from './hash.js';
 import type { LocalRoot, TempFile } from './local-root.js';
@@ -47,6 +53,8 @@ export interface FileTransferOptions {
   size?: number | undefined;
   /** The object's ETag, if known: ranged downloads pin it with If-Match. @default unknown */
   etag?: string | undefined;
+  /** Download this version. @default the latest */
+  versionId?: string | undefined;
 }
 
 /**
@@ -127,11 +135,43 @@ export async function downloadFile(
   rel: string,
   options: FileTransferOptions = {},
 ): Promise<DownloadedFile> {
+  const result = await land(ctx, key, rel, options);
+  if (result === NOT_MODIFIED) throw new Error('unreachable: a GET without If-None-Match got 304');
+  return result;
+}
+
+/**
+ * {@link downloadFile} as one GET with `If-None-Match: etag` (never ranges: a ranged
+ * download would need a second request): {@link NOT_MODIFIED} when the object still has
+ * that ETag (nothing written), else the new bytes, landed and verified as by `downloadFile`.
+ */
+export function downloadFileIfChanged(
+  ctx: TransferContext,
+  key: string,
+  rel: string,
+  etag: string,
+  options: Omit<FileTransferOptions, 'size' | 'etag'> = {},
+): Promise<DownloadedFile | typeof NOT_MODIFIED> {
+  return land(ctx, key, rel, options, etag);
+}
+
+/** {@link downloadFile}, conditional on `ifNoneMatch` when given. */
+async function land(
+  ctx: TransferContext,
+  key: string,
+  rel: string,
+  options: FileTransferOptions,
+  ifNoneMatch?: string,
+): Promise<DownloadedFile | typeof NOT_MODIFIED> {
   const target = ctx.root.resolve(rel);
   let temp: TempFile | undefined;
   try {
     temp = await ctx.root.createTemp(rel);
-    const result = await receive(ctx, key, temp, options);
+    const result = await receive(ctx, key, temp, options, ifNoneMatch);
+    if (result === NOT_MODIFIED) {
+      await temp.discard();
+      return result;
+    }
     if (result.lastModified !== undefined) {
       // The object's date, unless that is so recent the hash index would distrust the file
       // (S3 truncates it to the second): then just far enough back. A later change by anyone
@@ -167,11 +207,13 @@ async function receive(
   key: string,
   temp: TempFile,
   options: FileTransferOptions,
-): Promise<DownloadedFile> {
+  ifNoneMatch: string | undefined,
+): Promise<DownloadedFile | typeof NOT_MODIFIED> {
   const state: { verdict: Verdict } = { verdict: { result: 'unknown', reason: 'not checked' } };
   const common = {
     signal: options.signal,
     onBytes: options.onBytes,
+    versionId: options.versionId,
     hashing: (info: RemoteObject) => hashingFor(remoteContent(info)),
     verify: (r: DownloadResult) => {
       const v = verifyContent({ ...r.digest, checksum: r.receivedChecksum }, remoteContent(r));
@@ -182,26 +224,25 @@ async function receive(
   const ranged =
     options.size !== undefined &&
     ctx.rangeThreshold !== undefined &&
-    options.size > ctx.rangeThreshold;
-  const result = ranged
-    ? await ctx.client.downloadRangesToFile(ctx.bucket, key, temp, {
-        ...common,
-        ifMatch: options.etag,
-        size: options.size ?? 0,
-        rangeSize: rangeSizeFor(ctx, options.size ?? 0),
-        concurrency: ctx.queueSize,
-      })
-    : await ctx.client.downloadToFile(ctx.bucket, key, temp, common);
+    options.size > ctx.rangeThreshold &&
+    options.versionId === undefined;
+  const result =
+    ifNoneMatch !== undefined
+      ? await ctx.client.downloadIfChanged(ctx.bucket, key, temp, { ...common, ifNoneMatch })
+      : ranged
+        ? await ctx.client.downloadRangesToFile(ctx.bucket, key, temp, {
+            ...common,
+            ifMatch: options.etag,
+            size: options.size ?? 0,
+            rangeSize: rangeSizeFor(ctx, options.size ?? 0),
+            concurrency: ctx.queueSize,
+          })
+        : await ctx.client.downloadToFile(ctx.bucket, key, temp, common);
+  if (result === NOT_MODIFIED) return result;
   let verdict = state.verdict;
   let digest = result.digest;
   if (verdict.result === 'unknown' && isMultipartEtag(result.etag)) {
-    ({ verdict, digest } = await verifyWithServerLayout(
-      ctx,
-      key,
-      temp.path,
-      result,
-      options.signal,
-    ));
+    ({ verdict, digest } = await verifyWithServerLayout(ctx, key, temp.path, result, options));
     if (verdict.result === 'mismatch') throw mismatch(ctx, key, temp.target, verdict);
   }
   if (digest.md5 === undefined && verdict.result !== 'match') {
@@ -230,11 +271,15 @@ async function verifyWithServerLayout(
   key: string,
   file: string,
   result: DownloadResult,
-  signal: AbortSignal | undefined,
+  { signal, versionId }: FileTransferOptions,
 ): Promise<{ verdict: Verdict; digest: ReceivedDigest }> {
   const etag = result.etag;
   const part = await ctx.client
-    .head(ctx.bucket, key, signal, { partNumber: 1, ...(etag !== undefined && { ifMatch: etag }) })
+    .head(ctx.bucket, key, signal, {
+      partNumber: 1,
+      versionId,
+      ...(etag !== undefined && { ifMatch: etag }),
+    })
     .catch(() => undefined);
   if (part?.partsCount === undefined || part.partsCount < 2) {
     return {

@@ -28,6 +28,8 @@ export interface ParsedS3Uri {
   endpoint?: string;
   /** Credentials given in the URI, if any. */
   credentials?: UriCredentials;
+  /** The version a trailing `?versionId=` pins (never part of `key`), if any. */
+  versionId?: string;
 }
 
 /** The URI forms s3lync accepts, as shown in {@link InvalidUriError} messages. */
@@ -37,7 +39,11 @@ export const ACCEPTED_URI_FORMS: readonly string[] = [
   's3://SECRET_KEY:ACCESS_KEY@endpoint/bucket/key',
   's3://SECRET_KEY:ACCESS_KEY@https://endpoint/bucket/key',
   's3://https://endpoint/bucket/key',
+  's3://bucket/key?versionId=VERSION',
 ];
+
+/** A trailing `?versionId=`: the only query a URI takes (any other `?` is part of the key). */
+const VERSION_QUERY = /\?versionId=([^/?#&=\s]+)$/;
 
 const SCHEME = /^https?:\/\//i;
 /** S3's limit on a key, in bytes of UTF-8. */
@@ -60,7 +66,9 @@ function uriError(raw: string, problem: string): InvalidUriError {
  *
  * Credentials come secret first (`SECRET:ACCESS@`), as in the Python package. An endpoint
  * without a scheme gets `https://`; `host:port@bucket/key` is an endpoint with a port,
- * not credentials. The key is taken literally: `%`, `#`, `?` and `+` are not decoded.
+ * not credentials. The key is taken literally: `%`, `#`, `?` and `+` are not decoded,
+ * except for a trailing `?versionId=VERSION`, which pins the version and is not part of
+ * the key.
  *
  * @throws {InvalidUriError} when the URI has another scheme or lacks a bucket or key.
  */
@@ -112,12 +120,18 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
 
   const slash = rest.indexOf('/');
   const bucket = slash >= 0 ? rest.slice(0, slash) : rest;
-  const key = slash >= 0 ? rest.slice(slash + 1) : '';
+  let key = slash >= 0 ? rest.slice(slash + 1) : '';
+  const version = VERSION_QUERY.exec(key);
+  const versionId = version === null ? undefined : decodeVersion(uri, version[1] ?? '');
+  if (version !== null) key = key.slice(0, version.index);
   if (bucket === '') throw uriError(uri, 'the bucket is missing');
   if (!BUCKET.test(bucket)) {
     throw uriError(uri, `the bucket name ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
   }
   if (key === '') throw uriError(uri, 'the key is missing');
+  if (versionId !== undefined && key.endsWith('/')) {
+    throw uriError(uri, 'a versionId pins one object; a key ending with "/" is a prefix');
+  }
   // S3 keys are UTF-8: a lone surrogate would be sent as U+FFFD, another key than meant.
   if (LONE_SURROGATE.test(key))
     throw uriError(uri, 'the key has a lone UTF-16 surrogate (not valid UTF-8)');
@@ -130,7 +144,17 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
     key,
     ...(endpoint !== undefined && { endpoint }),
     ...(credentials !== undefined && { credentials }),
+    ...(versionId !== undefined && { versionId }),
   };
+}
+
+/** A `versionId` query value, percent-decoded. */
+function decodeVersion(uri: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw uriError(uri, `the versionId ${JSON.stringify(raw)} is not valid percent-encoding`);
+  }
 }
 
 /**
@@ -139,8 +163,10 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
  */
 export function formatS3Uri(parsed: ParsedS3Uri): string {
   const creds = parsed.credentials ? `***:${parsed.credentials.accessKeyId}@` : '';
-  if (parsed.endpoint === undefined) return `s3://${creds}${parsed.bucket}/${parsed.key}`;
-  return `s3://${creds}${parsed.endpoint}/${parsed.bucket}/${parsed.key}`;
+  const version =
+    parsed.versionId === undefined ? '' : `?versionId=${encodeURIComponent(parsed.versionId)}`;
+  if (parsed.endpoint === undefined) return `s3://${creds}${parsed.bucket}/${parsed.key}${version}`;
+  return `s3://${creds}${parsed.endpoint}/${parsed.bucket}/${parsed.key}${version}`;
 }
 
 /**
@@ -173,12 +199,23 @@ export function cacheRoot(location: CacheLocation): string {
 }
 
 /**
- * The default local path of an object: `<cache root>/<bucket>/<key>`.
+ * The default local path of an object: `<cache root>/<bucket>/<key>`; of a pinned
+ * version, `<cache root>/.versions/<bucket>/<versionId>/<key>`.
  *
  * @throws {UnsafePathError} when the key would leave the cache directory.
  */
-export function defaultLocalPath(bucket: string, key: string, location: CacheLocation): string {
-  return resolveKeyPath(path.join(cacheRoot(location), bucket), key);
+export function defaultLocalPath(
+  bucket: string,
+  key: string,
+  location: CacheLocation,
+  versionId?: string,
+): string {
+  if (versionId === undefined) return resolveKeyPath(path.join(cacheRoot(location), bucket), key);
+  // A pinned version has its own copy, so it never replaces (or is replaced by) the latest.
+  const name = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(versionId)
+    ? versionId
+    : createHash('sha256').update(versionId).digest('hex').slice(0, 32);
+  return resolveKeyPath(path.join(cacheRoot(location), '.versions', bucket, name), key);
 }
 
 /**

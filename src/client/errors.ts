@@ -127,6 +127,15 @@ export async function typedErrors<T>(
   }
 }
 
+/**
+ * Whether an error is a 304 Not Modified: the answer to a conditional GET, which the SDK
+ * (named `NotModified` or by its status) and the lane both throw.
+ */
+export function isNotModified(error: unknown): boolean {
+  const { statusCode, code } = sdkErrorMeta(error);
+  return statusCode === 304 || code === 'NotModified';
+}
+
 /** A body that ended early (or ran long): retried like a dropped connection. */
 export function cutShort(message: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_STREAM_PREMATURE_CLOSE' });

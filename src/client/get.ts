@@ -11,7 +11,7 @@ import { HASH_CHUNK_SIZE, HashingStream, SMALL_FILE_SIZE } from '../hash.js';
 import { attemptsUsed } from '../retry.js';
 import { AttemptProgress } from './attempt-progress.js';
 import type { ClientContext } from './context.js';
-import { cutShort, typedErrors, type RequestSite } from './errors.js';
+import { cutShort, isNotModified, typedErrors, type RequestSite } from './errors.js';
 import { remoteObject, type ObjectParamHeaders } from './remote-object.js';
 import { retryDownload, withAttempts } from './retrying.js';
 import type { DownloadOptions, DownloadResult, DownloadSink, RemoteObject } from './types.js';
@@ -21,36 +21,67 @@ import type { DownloadOptions, DownloadResult, DownloadSink, RemoteObject } from
  * to disk. A dropped connection mid-body or a failed `verify` is retried within the
  * attempt budget; the caller owns (and removes) the file.
  */
-export function downloadToFile(
+export async function downloadToFile(
   ctx: ClientContext,
   bucket: string,
   key: string,
   file: DownloadSink,
   options: DownloadOptions,
 ): Promise<DownloadResult> {
+  const result = await downloadIfChanged(ctx, bucket, key, file, {
+    ...options,
+    ifNoneMatch: undefined,
+  });
+  if (result === NOT_MODIFIED) throw new Error('unreachable: a GET without If-None-Match got 304');
+  return result;
+}
+
+/** What a GET with `If-None-Match` resolves to when the server answers 304. */
+export const NOT_MODIFIED = 'not-modified';
+
+/**
+ * {@link downloadToFile}, conditional on `options.ifNoneMatch`: a 304 (the object still has
+ * that ETag) resolves to {@link NOT_MODIFIED} with nothing written, on either transport.
+ */
+export function downloadIfChanged(
+  ctx: ClientContext,
+  bucket: string,
+  key: string,
+  file: DownloadSink,
+  options: DownloadOptions,
+): Promise<DownloadResult | typeof NOT_MODIFIED> {
   const site = { operation: 'GetObject', bucket, key, signal: options.signal };
   return typedErrors(site, ctx.describe, () =>
     ctx.retry.run(site, ctx.describe, () => downloadOnce(ctx, site, file, options), retryDownload),
   );
 }
 
-/** One attempt of {@link downloadToFile}. */
+/** One attempt of {@link downloadIfChanged}. */
 async function downloadOnce(
   ctx: ClientContext,
   site: RequestSite,
   file: DownloadSink,
   options: DownloadOptions,
-): Promise<DownloadResult> {
-  const { signal } = options;
-  const out = await ctx.transport.getObject(
-    {
-      Bucket: site.bucket,
-      Key: site.key,
-      ChecksumMode: 'ENABLED',
-      ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
-    },
-    signal,
-  );
+): Promise<DownloadResult | typeof NOT_MODIFIED> {
+  const { signal, ifNoneMatch } = options;
+  let out;
+  try {
+    out = await ctx.transport.getObject(
+      {
+        Bucket: site.bucket,
+        Key: site.key,
+        ChecksumMode: 'ENABLED',
+        ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+        ...(ifNoneMatch !== undefined && { IfNoneMatch: ifNoneMatch }),
+        ...(options.versionId !== undefined && { VersionId: options.versionId }),
+      },
+      signal,
+    );
+  } catch (error) {
+    // The SDK throws a 304 as an error, and so does the lane: here it is an answer.
+    if (ifNoneMatch !== undefined && isNotModified(error)) return NOT_MODIFIED;
+    throw error;
+  }
   const info = remoteObject(out);
   const progress = new AttemptProgress(options.onBytes);
   const hasher = new HashingStream(

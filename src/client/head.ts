@@ -16,6 +16,8 @@ export interface HeadOptions {
   partNumber?: number;
   /** `If-Match`: refuse (412) unless the object still has this ETag. @default none */
   ifMatch?: string;
+  /** HEAD of this version (`versionId`). @default the latest */
+  versionId?: string | undefined;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function headObject(
           ChecksumMode: 'ENABLED',
           ...(options.partNumber !== undefined && { PartNumber: options.partNumber }),
           ...(options.ifMatch !== undefined && { IfMatch: options.ifMatch }),
+          ...(options.versionId !== undefined && { VersionId: options.versionId }),
         },
         signal,
       ),

@@ -91,6 +91,10 @@ export interface DownloadSink {
 export interface DownloadOptions extends TransferOptions {
   /** `If-Match`: refuse (412) unless the object still has this ETag. @default none */
   ifMatch?: string | undefined;
+  /** `If-None-Match`: a 304 when the object still has this ETag (only `downloadIfChanged`). @default none */
+  ifNoneMatch?: string | undefined;
+  /** GET this version of the object (`versionId`). @default the latest */
+  versionId?: string | undefined;
   /**
    * Chooses, once the response headers are in, what to compute while the body streams:
    * candidate part sizes for a multipart ETag, an additional checksum.

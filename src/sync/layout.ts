@@ -100,7 +100,7 @@ export async function uploadLayout(target: SyncTarget, scope: Scope): Promise<La
 }
 
 /** The local path's bigint stat (identity for the index), or `undefined` when it is missing. */
-async function statLocal(localPath: string): Promise<BigIntStats | undefined> {
+export async function statLocal(localPath: string): Promise<BigIntStats | undefined> {
   try {
     return await stat(localPath, { bigint: true });
   } catch (e) {

@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import type { CachePolicy } from '../cache-policy.js';
 import type { ChecksumAlgorithm } from '../checksum.js';
 import type { S3lyncClient } from '../client.js';
 import type { ExcludeMatcher, PathFilter } from '../excludes.js';
@@ -98,6 +99,8 @@ export interface SyncTarget {
   rangeThreshold?: number | undefined;
   /** Follow symbolic links that lead out of the root or to directories. */
   followSymlinks?: boolean | undefined;
+  /** Pinned version, `maxAge`, offline, stale-if-error; without it, every download asks. */
+  cache?: CachePolicy | undefined;
 }
 
 /**

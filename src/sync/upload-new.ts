@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
+import { refuseWrites } from '../cache-policy.js';
 import { LocalRoot } from '../local-root.js';
 import { uploadFile } from '../transfer.js';
 import { progressFor, transferContext } from './apply.js';
@@ -22,6 +23,7 @@ export async function uploadNew(
   sourcePath: string,
   options: Pick<SyncOptions, 'signal' | 'onProgress' | 'progressMode'> = {},
 ): Promise<void> {
+  refuseWrites(target.cache, "open('x')", target.uri);
   const { signal } = options;
   const size = (await stat(sourcePath)).size;
   const ctx = transferContext(target, new LocalRoot(path.dirname(target.localPath)));

@@ -15,6 +15,18 @@ export interface MockedS3 {
   readonly dir: string;
 }
 
+/**
+ * What the SDK throws for a 304 (a GET whose `If-None-Match` matched): a bodiless client
+ * error, named as the SDK names one without an S3 error code.
+ */
+export function notModified(): Error {
+  return Object.assign(new Error('UnknownError'), {
+    name: 'Unknown',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 304 },
+  });
+}
+
 /** Registers the hooks of a {@link MockedS3}; `name` tells the temp dirs apart. */
 export function useMockedS3(name: string): MockedS3 {
   const sdk = new S3Client({

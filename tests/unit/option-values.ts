@@ -32,6 +32,10 @@ export function objectOptionValues(client: S3Client, localPath: string): Require
     lockTimeout: 1000,
     followSymlinks: true,
     dataLane: false,
+    versionId: 'v1',
+    maxAge: 60_000,
+    offline: true,
+    staleIfError: true,
   };
 }
 
