@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 
+import { parseSize } from './cache/policy.js';
 import { ConfigError } from './exceptions.js';
 
 /** Log levels, quietest last. */
@@ -40,6 +41,11 @@ export interface EnvConfig {
    * `undefined` when unset. The `dataLane` option wins.
    */
   dataLane: boolean | 'always' | undefined;
+  /**
+   * `S3LYNC_CACHE_MAX_SIZE`: the default cache's size limit in bytes (`10G`, `500M`, bytes);
+   * `undefined` when unset. The `cacheMaxSize` option wins.
+   */
+  cacheMaxSize: number | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -140,6 +146,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const connectVar = nonEmpty(env.S3LYNC_CONNECT_TIMEOUT_MS);
   const idleVar = nonEmpty(env.S3LYNC_IDLE_TIMEOUT_MS);
   const laneVar = nonEmpty(env.S3LYNC_DATA_LANE);
+  const cacheMaxVar = nonEmpty(env.S3LYNC_CACHE_MAX_SIZE);
   let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
   if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
   return {
@@ -161,6 +168,8 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
         : laneVar.trim().toLowerCase() === 'always'
           ? 'always'
           : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
+    cacheMaxSize:
+      cacheMaxVar === undefined ? undefined : parseSize(cacheMaxVar, 'S3LYNC_CACHE_MAX_SIZE'),
     tmpdir: os.tmpdir(),
   };
 }

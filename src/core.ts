@@ -7,6 +7,8 @@ import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { CacheKeeper } from './cache/keeper.js';
+import { cachePaths } from './cache/store.js';
 import { attachLane, createS3Client, S3lyncClient } from './client.js';
 import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
@@ -98,6 +100,8 @@ export class S3Object {
   readonly #resolved: Resolved;
   readonly #settings: ObjectSettings;
   readonly #limiter: Limiter | undefined;
+  /** The cache bookkeeping, for a local path in the default cache. */
+  readonly #cache: CacheKeeper | undefined;
   /** The ETag this object last saw for a single file (`null`: seen absent). */
   #lastSeenEtag: string | null | undefined;
   #excludes: string[];
@@ -133,6 +137,10 @@ export class S3Object {
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env);
+    this.#cache =
+      options.localPath === undefined
+        ? CacheKeeper.of(cachePaths(env), this.localPath, settings.cacheMaxSize)
+        : undefined;
     const sdk = options.client ?? clientFor(connectionOf(parsed, settings));
     // A client given keeps the SDK path unless its owner opts in with the option.
     if (
@@ -221,6 +229,7 @@ export class S3Object {
       // A dry run changes nothing, so it need not wait for a sync in progress.
       const result = rest.dryRun === true ? await run() : await this.#locked(run, rest.signal);
       if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;
+      await this.#cache?.afterSync(direction, result);
       return result;
     } catch (error) {
       if (error instanceof NotFoundError && direction === 'download' && !this.key.endsWith('/')) {
@@ -326,7 +335,7 @@ export class S3Object {
     const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
     const options = typeof fnOrOptions === 'function' ? maybeOptions : (fnOrOptions ?? {});
     checkOptions(options, OPEN_OPTION_KEYS, 'options of open()');
-    const file = await openS3File(this, mode, options);
+    const file = await openS3File(this, mode, options, this.#cache);
     if (fn === undefined) return file;
     let result: T;
     try {

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 
+import { parseSize } from './cache/policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, type EnvConfig } from './config.js';
@@ -66,6 +67,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly indexDir: string | undefined;
   /** Where the locks of local paths live. */
   readonly lockDir: string;
+  /** The default cache's size limit in bytes; `undefined`: none. */
+  readonly cacheMaxSize: number | undefined;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -170,6 +173,10 @@ export function resolveObjectSettings(
           ? expandHome(hashIndex, env.home)
           : path.join(cacheRoot(env), '.index'),
     lockDir: path.join(cacheRoot(env), '.locks'),
+    cacheMaxSize:
+      options.cacheMaxSize === undefined
+        ? env.cacheMaxSize
+        : parseSize(options.cacheMaxSize, `\`${name('cacheMaxSize')}\``),
   };
 }
 

@@ -32,6 +32,7 @@ export function objectOptionValues(client: S3Client, localPath: string): Require
     lockTimeout: 1000,
     followSymlinks: true,
     dataLane: false,
+    cacheMaxSize: '10G',
   };
 }
 
