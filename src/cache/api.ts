@@ -8,6 +8,7 @@
 import path from 'node:path';
 
 import { readEnvConfig } from '../config.js';
+import { LockTimeoutError } from '../exceptions.js';
 import { acquireLock } from '../lock.js';
 import { parseS3Uri } from '../utils.js';
 import {
@@ -135,14 +136,14 @@ export async function cacheUsage(): Promise<CacheUsage> {
 async function prune(
   paths: CachePaths,
   choose: (files: CacheFile[]) => CacheFile[],
-  options: { dryRun: boolean; wait: boolean; scope?: (f: CacheFile) => boolean },
+  options: { dryRun: boolean; waitMs: number; scope?: (f: CacheFile) => boolean },
 ): Promise<PruneCacheResult | undefined> {
   const lockFile = path.join(paths.root, STATE_DIR, 'evict.lock');
   let lock;
   try {
-    lock = await acquireLock(lockFile, { timeoutMs: options.wait ? Infinity : 0 });
+    lock = await acquireLock(lockFile, { timeoutMs: options.waitMs, what: 'the cache eviction' });
   } catch (error) {
-    if (!options.wait) return undefined;
+    if (error instanceof LockTimeoutError && Number.isFinite(options.waitMs)) return undefined;
     throw error;
   }
   try {
@@ -192,7 +193,7 @@ export async function pruneCache(options: PruneCacheOptions = {}): Promise<Prune
   const result = await prune(
     cachePaths(env),
     (files) => chooseVictims(files, { maxSize, olderThan, now }),
-    { dryRun: options.dryRun === true, wait: true },
+    { dryRun: options.dryRun === true, waitMs: Infinity },
   );
   return result as PruneCacheResult;
 }
@@ -219,14 +220,22 @@ export async function clearCache(
   const result = await prune(
     cachePaths(),
     (files) => chooseVictims(files.filter(inScope), { maxSize: 0, now: Date.now() }),
-    { dryRun: options.dryRun === true, wait: true, scope: inScope },
+    { dryRun: options.dryRun === true, waitMs: Infinity, scope: inScope },
   );
   return result as PruneCacheResult;
 }
 
 /**
+ * An eviction after a download waits this long for another process's eviction (which is
+ * quick), then gives up: the next download evicts again.
+ */
+const AUTO_EVICT_WAIT_MS = 30_000;
+
+/**
  * Evicts least recently used files until the cache fits `maxSize`, keeping the files of
- * `inUse` (the transfer that just ran). Skipped when another process is evicting.
+ * `inUse` (the transfer that just ran). It waits for another process's eviction, whose
+ * scan may predate this download, so that the last download leaves the cache within the
+ * limit.
  *
  * @internal called after a transfer.
  */
@@ -246,6 +255,6 @@ export async function evictToFit(
         ),
         { maxSize, now: Date.now() },
       ),
-    { dryRun: false, wait: false },
+    { dryRun: false, waitMs: AUTO_EVICT_WAIT_MS },
   );
 }

@@ -114,7 +114,9 @@ describe('pruneCache', () => {
     ]);
     expect(await present()).toEqual(['bkt/dirty']);
     await recordUsage(root, [{ p: 'bkt/dirty', t: 9, d: 0 }]);
-    expect((await pruneCache({ maxSize: 0 })).removed.map((f) => f.uri)).toEqual(['s3://bkt/dirty']);
+    expect((await pruneCache({ maxSize: 0 })).removed.map((f) => f.uri)).toEqual([
+      's3://bkt/dirty',
+    ]);
   });
 
   it('breaks the lease of a dead process and evicts', async () => {
