@@ -12,7 +12,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { acquireLock, lockIsLive, pathDigest, type Lock } from '../lock.js';
@@ -97,6 +97,27 @@ async function readText(file: string): Promise<string> {
 /** Reads the usage state of the cache at `cacheRoot` (empty when there is none). */
 export async function readUsage(cacheRoot: string): Promise<UsageState> {
   return foldUsage(await readText(logFile(cacheRoot)));
+}
+
+/**
+ * A reader of the usage state that parses the log again only when it changed (a new size,
+ * mtime or inode: appends grow it, compactions replace it), for an eviction that checks
+ * each file against the latest state.
+ */
+export function usageReader(cacheRoot: string): () => Promise<UsageState> {
+  const file = logFile(cacheRoot);
+  let version: string | undefined;
+  let state: UsageState | undefined;
+  return async () => {
+    const s = await stat(file).catch(() => undefined);
+    const now = s === undefined ? 'none' : `${s.ino}:${s.size}:${s.mtimeMs}`;
+    // Stat before reading: a change in between is parsed now and read again next time.
+    if (state === undefined || now !== version) {
+      state = await readUsage(cacheRoot);
+      version = now;
+    }
+    return state;
+  };
 }
 
 /** Writes `text` as the whole log: temp, fsync, rename. */

@@ -19,7 +19,14 @@ import { acquireLock, lockFileFor, pathDigest, type Lock } from '../lock.js';
 import { getLogger } from '../logging.js';
 import { cacheRoot, isTempName } from '../utils.js';
 import { lastUsedOf, selfAndAncestors, type CacheFile, type KeepReason } from './policy.js';
-import { forgetUsage, liveLeases, liveLocks, readUsage, type UsageState } from './state.js';
+import {
+  forgetUsage,
+  liveLeases,
+  liveLocks,
+  readUsage,
+  usageReader,
+  type UsageState,
+} from './state.js';
 
 const log = getLogger('cache');
 
@@ -96,24 +103,53 @@ export async function scanCache(paths: CachePaths): Promise<CacheScan> {
   return { files, usage };
 }
 
-/** Takes, without waiting, the sync locks of `rel` and of each directory above it. */
-async function lockAll(paths: CachePaths, rel: string): Promise<Lock[] | undefined> {
-  const held: Lock[] = [];
+/** The sync lock of `rel`, taken without waiting; `undefined` when it is held. */
+async function tryLock(paths: CachePaths, rel: string): Promise<Lock | undefined> {
+  const abs = path.join(paths.root, rel);
   try {
-    for (const p of selfAndAncestors(rel).reverse()) {
-      const abs = path.join(paths.root, p);
-      held.push(await acquireLock(lockFileFor(paths.lockDir, abs), { timeoutMs: 0, what: abs }));
-    }
-    return held;
+    return await acquireLock(lockFileFor(paths.lockDir, abs), { timeoutMs: 0, what: abs });
   } catch (error) {
-    await releaseAll(held);
     if (error instanceof LockTimeoutError) return undefined;
     throw error;
   }
 }
 
-async function releaseAll(locks: readonly Lock[]): Promise<void> {
-  for (const lock of [...locks].reverse()) await lock.release();
+/**
+ * The sync locks of the directories above the file being evicted, held from one file to
+ * the next while they stay the same (files of one tree go together), so a file costs its
+ * own lock only. A directory is let go deepest first, removed first if it was emptied.
+ */
+class DirectoryLocks {
+  readonly #held: { dir: string; lock: Lock; emptied: boolean }[] = [];
+  readonly gone = new Set<string>();
+
+  constructor(
+    private readonly paths: CachePaths,
+    private readonly door: LocalRoot,
+  ) {}
+
+  /** Holds exactly `dirs` (outermost first); false when one of them is busy. */
+  async holdOnly(dirs: readonly string[]): Promise<boolean> {
+    let same = 0;
+    while (same < this.#held.length && this.#held[same]?.dir === dirs[same]) same++;
+    while (this.#held.length > same) {
+      const top = this.#held.pop();
+      if (top === undefined) break;
+      if (top.emptied && (await this.door.removeEmptyDir(top.dir))) this.gone.add(top.dir);
+      await top.lock.release();
+    }
+    for (const dir of dirs.slice(same)) {
+      const lock = await tryLock(this.paths, dir);
+      if (lock === undefined) return false;
+      this.#held.push({ dir, lock, emptied: false });
+    }
+    return true;
+  }
+
+  /** A file under every held directory was removed. */
+  removedOne(): void {
+    for (const h of this.#held) h.emptied = true;
+  }
 }
 
 /** What an eviction did. */
@@ -136,40 +172,48 @@ export async function evict(paths: CachePaths, victims: readonly CacheFile[]): P
   const door = new LocalRoot(paths.root);
   const removed: CacheFile[] = [];
   const kept: { file: CacheFile; reason: KeepReason }[] = [];
-  const goneDirs = new Set<string>();
-  for (const file of victims) {
-    const locks = await lockAll(paths, file.path);
-    if (locks === undefined) {
-      kept.push({ file, reason: 'locked' });
-      continue;
-    }
-    try {
-      const reason = await protection(paths, file.path);
-      if (reason !== undefined) {
-        kept.push({ file, reason });
+  const dirs = new DirectoryLocks(paths, door);
+  const usage = usageReader(paths.root);
+  try {
+    for (const file of victims) {
+      const lock = (await dirs.holdOnly(selfAndAncestors(file.path).slice(1).reverse()))
+        ? await tryLock(paths, file.path)
+        : undefined;
+      if (lock === undefined) {
+        kept.push({ file, reason: 'locked' });
         continue;
       }
-      await door.remove(file.path).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      });
-      removed.push(file);
-      for (const dir of selfAndAncestors(file.path).slice(1)) {
-        if (!(await door.removeEmptyDir(dir))) break;
-        goneDirs.add(dir);
+      try {
+        const reason = await protection(paths, file.path, usage);
+        if (reason !== undefined) {
+          kept.push({ file, reason });
+          continue;
+        }
+        await door.remove(file.path).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        });
+        removed.push(file);
+        dirs.removedOne();
+      } finally {
+        await lock.release();
       }
-    } finally {
-      await releaseAll(locks);
     }
+  } finally {
+    await dirs.holdOnly([]);
   }
-  if (removed.length > 0) await forgetState(paths, removed, goneDirs);
+  if (removed.length > 0) await forgetState(paths, removed, dirs.gone);
   return { removed, kept };
 }
 
 /** Whether `rel` is open (a live lease) or dirty, checked in that order. */
-async function protection(paths: CachePaths, rel: string): Promise<KeepReason | undefined> {
+async function protection(
+  paths: CachePaths,
+  rel: string,
+  usage: () => Promise<UsageState>,
+): Promise<KeepReason | undefined> {
   const leases = await liveLeases(paths.root);
   if (leases.has(pathDigest(path.join(paths.root, rel)))) return 'open';
-  if ((await readUsage(paths.root)).dirty.has(rel)) return 'dirty';
+  if ((await usage()).dirty.has(rel)) return 'dirty';
   return undefined;
 }
 
