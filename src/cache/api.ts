@@ -110,11 +110,12 @@ export async function cacheUsage(): Promise<CacheUsage> {
   const paths = cachePaths(env);
   const { files, usage } = await scanCache(paths);
   const dirtyOf = new Map(files.filter((f) => f.dirty).map((f) => [f.path, f]));
+  const filePaths = new Set(files.map((f) => f.path));
   const entries = groupFiles(files, new Set(usage.used.keys())).map((g): CacheEntryUsage => {
     const slash = g.path.indexOf('/');
     const bucket = slash < 0 ? g.path : g.path.slice(0, slash);
     const key = slash < 0 ? '' : g.path.slice(slash + 1);
-    const single = g.files === 1 && files.some((f) => f.path === g.path);
+    const single = g.files === 1 && filePaths.has(g.path);
     return {
       uri: `s3://${bucket}/${key}${single || key === '' ? '' : '/'}`,
       localPath: path.join(paths.root, ...g.path.split('/')),
