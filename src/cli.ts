@@ -3,14 +3,15 @@
  * The `s3lync` command (the package's bin): parses the command line, runs the command
  * with Ctrl-C cancelling it, and turns the outcome into output and an exit code. The
  * parts live in `cli/`: parsing (`args.ts`), help texts (`help.ts`), formatting
- * (`format.ts`), and the commands (`transfer.ts` for cp/sync, `objects.ts` for ls/rm/cat),
- * each a call to `S3Object` or its client.
+ * (`format.ts`), and the commands (`transfer.ts` for cp/sync, `objects.ts` for ls/rm/cat,
+ * `cache.ts` for the local cache), each a call to `S3Object`, its client, or the cache.
  *
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
 
 import { parseCli } from './cli/args.js';
+import { cacheCommand } from './cli/cache.js';
 import { UsageError, type CliCommand, type RunCommand } from './cli/command.js';
 import type { CommandContext } from './cli/context.js';
 import { credentialsHint, errorMessage, formatError } from './cli/format.js';
@@ -134,6 +135,8 @@ function run(command: RunCommand, context: CommandContext): Promise<number> {
       return remove(command.uri, command.recursive, context);
     case 'cat':
       return cat(command.uri, context);
+    case 'cache':
+      return cacheCommand(command.cache, context);
   }
 }
 

@@ -281,6 +281,30 @@ export class S3lyncClient {
     return relayObject(this.#ctx, open, to, options);
   }
 
+  /**
+   * Deletes the object `key`, or, when there is no such object, every object under the
+   * prefix (`key/`): DeleteObjects in batches of 1,000, each key S3 refused reported.
+   */
+  async deleteObjectOrPrefix(
+    bucket: string,
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<DeleteResult> {
+    if (!key.endsWith('/') && (await this.head(bucket, key, signal))) {
+      await this.deleteObject(bucket, key, signal);
+      return { deleted: [key], failed: [] };
+    }
+    const keys: string[] = [];
+    for await (const page of this.listObjects(
+      bucket,
+      key.endsWith('/') ? key : `${key}/`,
+      signal,
+    )) {
+      for (const o of page) keys.push(o.key);
+    }
+    return this.deleteObjects(bucket, keys, signal);
+  }
+
   /** DELETEs one object (S3 answers success whether or not it existed). */
   deleteObject(bucket: string, key: string, signal?: AbortSignal): Promise<void> {
     return deleteObject(this.#ctx, bucket, key, signal);

@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 
+import { parseSize } from './cache/policy.js';
 import { ConfigError } from './exceptions.js';
 
 /** Log levels, quietest last. */
@@ -45,6 +46,11 @@ export interface EnvConfig {
    * request, and refuses writes; `undefined` when unset. The `offline` option wins.
    */
   offline: boolean | undefined;
+  /**
+   * `S3LYNC_CACHE_MAX_SIZE`: the default cache's size limit in bytes (`10G`, `500M`, bytes);
+   * `undefined` when unset. The `cacheMaxSize` option wins.
+   */
+  cacheMaxSize: number | undefined;
   /** The OS temp directory. */
   tmpdir: string;
 }
@@ -146,6 +152,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const idleVar = nonEmpty(env.S3LYNC_IDLE_TIMEOUT_MS);
   const laneVar = nonEmpty(env.S3LYNC_DATA_LANE);
   const offlineVar = nonEmpty(env.S3LYNC_OFFLINE);
+  const cacheMaxVar = nonEmpty(env.S3LYNC_CACHE_MAX_SIZE);
   let logLevel = levelVar === undefined ? undefined : parseLogLevel(levelVar, 'S3LYNC_LOG_LEVEL');
   if (debugVar !== undefined && parseFlag(debugVar, 'S3LYNC_DEBUG')) logLevel = 'debug';
   return {
@@ -168,6 +175,8 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
           ? 'always'
           : parseFlag(laneVar, 'S3LYNC_DATA_LANE'),
     offline: offlineVar === undefined ? undefined : parseFlag(offlineVar, 'S3LYNC_OFFLINE'),
+    cacheMaxSize:
+      cacheMaxVar === undefined ? undefined : parseSize(cacheMaxVar, 'S3LYNC_CACHE_MAX_SIZE'),
     tmpdir: os.tmpdir(),
   };
 }

@@ -8,6 +8,8 @@ import { inspect } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { pinVersion, refuseWrites } from './cache-policy.js';
+import { CacheKeeper } from './cache/keeper.js';
+import { cachePaths } from './cache/store.js';
 import { createS3Client, S3lyncClient } from './client.js';
 import { readEnvConfig } from './config.js';
 import { ConfigError, LockTimeoutError, NotFoundError, S3ObjectError } from './exceptions.js';
@@ -103,6 +105,8 @@ export class S3Object {
   readonly #resolved: Resolved;
   readonly #settings: ObjectSettings;
   readonly #limiter: Limiter | undefined;
+  /** The cache bookkeeping, for a local path in the default cache. */
+  readonly #cache: CacheKeeper | undefined;
   /** The ETag this object last saw for a single file (`null`: seen absent). */
   #lastSeenEtag: string | null | undefined;
   #excludes: string[];
@@ -140,6 +144,10 @@ export class S3Object {
       options.localPath !== undefined
         ? expandHome(options.localPath, env.home)
         : defaultLocalPath(parsed.bucket, parsed.key, env, parsed.versionId);
+    this.#cache =
+      options.localPath === undefined
+        ? CacheKeeper.of(cachePaths(env), this.localPath, settings.cacheMaxSize)
+        : undefined;
     const sdk = objectSdk(options, settings, () => clientFor(connectionOf(parsed, settings)));
     const describe = (bucket: string, key: string): string =>
       formatS3Uri({ ...parsed, bucket, key });
@@ -218,6 +226,7 @@ export class S3Object {
       // A dry run changes nothing, so it need not wait for a sync in progress.
       const result = rest.dryRun === true ? await run() : await this.#locked(run, rest.signal);
       if (!result.tree && !result.dryRun) this.#lastSeenEtag = result.etag ?? null;
+      await this.#cache?.afterSync(direction, result);
       return result;
     } catch (error) {
       if (error instanceof NotFoundError && direction === 'download' && !this.key.endsWith('/')) {
@@ -329,7 +338,7 @@ export class S3Object {
     const options = typeof fnOrOptions === 'function' ? maybeOptions : (fnOrOptions ?? {});
     checkOptions(options, OPEN_OPTION_KEYS, 'options of open()');
     if (parseOpenMode(mode).writes) refuseWrites(this.#target().cache, `open('${mode}')`, this.uri);
-    const file = await openS3File(this, mode, options);
+    const file = await openS3File(this, mode, options, this.#cache);
     if (fn === undefined) return file;
     let result: T;
     try {
@@ -368,32 +377,22 @@ export class S3Object {
   async delete(options: DeleteOptions = {}): Promise<number> {
     checkOptions(options, DELETE_OPTION_KEYS, 'options of delete()');
     refuseWrites(this.#target().cache, 'delete()', this.uri);
-    const { client } = this.#resolved;
-    const { signal } = options;
-    let count = 0;
-    if (!this.key.endsWith('/') && (await client.head(this.bucket, this.key, signal))) {
-      await client.deleteObject(this.bucket, this.key, signal);
-      count = 1;
-    } else {
-      const prefix = this.key.endsWith('/') ? this.key : `${this.key}/`;
-      const keys: string[] = [];
-      for await (const page of client.listObjects(this.bucket, prefix, signal)) {
-        for (const o of page) keys.push(o.key);
-      }
-      const { deleted, failed } = await client.deleteObjects(this.bucket, keys, signal);
-      count = deleted.length;
-      if (failed.length > 0) {
-        throw new S3ObjectError(
-          `Could not delete ${failed.length} of ${keys.length} objects under ${this.uri}: ${failed
-            .slice(0, 5)
-            .map((f) => f.key)
-            .join(', ')}${failed.length > 5 ? ', ...' : ''}`,
-          { operation: 'DeleteObjects', uri: this.uri, cause: failed[0]?.error },
-        );
-      }
+    const { deleted, failed } = await this.#resolved.client.deleteObjectOrPrefix(
+      this.bucket,
+      this.key,
+      options.signal,
+    );
+    if (failed.length > 0) {
+      throw new S3ObjectError(
+        `Could not delete ${failed.length} of ${deleted.length + failed.length} objects under ${this.uri}: ${failed
+          .slice(0, 5)
+          .map((f) => f.key)
+          .join(', ')}${failed.length > 5 ? ', ...' : ''}`,
+        { operation: 'DeleteObjects', uri: this.uri, cause: failed[0]?.error },
+      );
     }
     if (options.local === true) await removeLocalCopy(this.localPath);
-    return count;
+    return deleted.length;
   }
 
   /** Adds an exclude pattern. */

@@ -15,6 +15,7 @@ import { LocalRoot, openRegularFile, type TempFile } from './local-root.js';
 import { getLogger } from './logging.js';
 import { removeOrphanTemps } from './recovery.js';
 
+import type { OpenCacheHooks } from './cache/keeper.js';
 import type { S3lyncClient } from './client.js';
 import type { SyncOptions } from './sync.js';
 
@@ -107,16 +108,42 @@ export interface S3File extends FileHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Opens the local copy of `obj` in `mode`; see `S3Object.open`. */
+/** What a handle does with the cache: its lease, released once it is closed, and the dirty mark. */
+interface HandleCache {
+  readonly hooks: OpenCacheHooks | undefined;
+  readonly lease: { release(): Promise<void> } | undefined;
+}
+
+/**
+ * Opens the local copy of `obj` in `mode`; see `S3Object.open`. A copy in the default cache
+ * is leased first, so no eviction removes it while the handle is open.
+ */
 export async function openS3File(
   obj: OpenTarget,
   mode: OpenMode,
   options: OpenOptions,
+  hooks?: OpenCacheHooks,
 ): Promise<S3File> {
   const sem = parseOpenMode(mode);
+  const cache: HandleCache = { hooks, lease: await hooks?.lease() };
+  try {
+    return await openLeased(obj, mode, sem, options, cache);
+  } catch (error) {
+    await cache.lease?.release();
+    throw error;
+  }
+}
+
+async function openLeased(
+  obj: OpenTarget,
+  mode: OpenMode,
+  sem: ModeSemantics,
+  options: OpenOptions,
+  cache: HandleCache,
+): Promise<S3File> {
   if (!sem.writes) {
     await obj.download(options);
-    return wrap(await openRegularFile(obj.localPath), obj, mode, sem, undefined, options);
+    return wrap(await openRegularFile(obj.localPath), obj, mode, sem, undefined, options, cache);
   }
   const root = new LocalRoot(path.dirname(obj.localPath));
   // A write killed midway leaves its temp file beside the local copy: the next one clears it.
@@ -141,7 +168,7 @@ export async function openS3File(
         if (!(error instanceof NotFoundError) || sem.base === 'r') throw error;
       }
     }
-    return wrap(await temp.openAs(sem.flags), obj, mode, sem, temp, options);
+    return wrap(await temp.openAs(sem.flags), obj, mode, sem, temp, options, cache);
   } catch (error) {
     await temp.discard();
     throw error;
@@ -155,6 +182,7 @@ function wrap(
   sem: ModeSemantics,
   temp: TempFile | undefined,
   options: OpenOptions,
+  cache: HandleCache,
 ): S3File {
   const filePath = temp?.path ?? obj.localPath;
   let settled = false;
@@ -162,13 +190,25 @@ function wrap(
   const discard = async (): Promise<void> => {
     if (settled) return;
     settled = true;
-    await handle.close();
-    await temp?.discard();
+    try {
+      await handle.close();
+      await temp?.discard();
+    } finally {
+      await cache.lease?.release();
+    }
   };
 
   const close = async (): Promise<void> => {
     if (settled) return;
     settled = true;
+    try {
+      await closeAndUpload();
+    } finally {
+      await cache.lease?.release();
+    }
+  };
+
+  const closeAndUpload = async (): Promise<void> => {
     await handle.close();
     if (temp === undefined) return;
     if (sem.base === 'x') {
@@ -182,7 +222,9 @@ function wrap(
       return;
     }
     // The content becomes the local copy first, so a failed upload loses nothing and
-    // upload() can send it again; the upload then skips nothing it should send.
+    // upload() can send it again; the upload then skips nothing it should send. Marked
+    // dirty before, so no eviction takes it until an upload succeeds.
+    await cache.hooks?.markDirty();
     await temp.commit();
     try {
       await obj.upload(options);

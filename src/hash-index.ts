@@ -12,7 +12,7 @@
  *
  * @packageDocumentation
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -26,7 +26,7 @@ import {
 import { DEAD, EntryTable, SEEN, UNSAVED } from './hash-index-table.js';
 import { nowNs, type FileIdentity } from './identity.js';
 import { compareKeys, indexOfKey, sortKeys } from './keys.js';
-import { acquireLock, type Lock } from './lock.js';
+import { acquireLock, pathDigest, type Lock } from './lock.js';
 import { getLogger } from './logging.js';
 
 export { parseIndex, serializeIndex, type IndexEntry } from './hash-index-format.js';
@@ -39,8 +39,7 @@ const INDEX_LOCK_TIMEOUT_MS = 30_000;
 
 /** The index file for a sync root inside `indexDir`. */
 export function indexFileFor(indexDir: string, root: string): string {
-  const digest = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 32);
-  return path.join(indexDir, `${digest}.jsonl`);
+  return path.join(indexDir, `${pathDigest(root)}.jsonl`);
 }
 
 /** Which version of the index file was read: rewritten by rename, so a new inode each time. */
@@ -408,5 +407,18 @@ export class HashIndex {
       await add(overlay.line(this.overlayRow.get(recorded[r] ?? '') ?? -1));
     }
     if (chunk.length > 0) await fh.write(`${chunk.join('\n')}\n`);
+  }
+}
+
+/** Removes the index `file` of a root that is gone (a cleared cache directory), under its lock. */
+export async function dropIndexFile(file: string): Promise<void> {
+  const lock = await acquireLock(`${file}.lock`, {
+    timeoutMs: INDEX_LOCK_TIMEOUT_MS,
+    what: `the hash index ${file}`,
+  });
+  try {
+    await rm(file, { force: true });
+  } finally {
+    await lock.release();
   }
 }

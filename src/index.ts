@@ -57,6 +57,17 @@ export {
 } from './client.js';
 export { DEFAULT_RETRY, type RetryConfig } from './retry.js';
 export { readEnvConfig, type EnvConfig } from './config.js';
+export {
+  cacheUsage,
+  pruneCache,
+  clearCache,
+  type CacheUsage,
+  type CacheEntryUsage,
+  type CachedFile,
+  type PruneCacheOptions,
+  type PruneCacheResult,
+} from './cache/api.js';
+export { parseSize, parseDuration, type KeepReason } from './cache/policy.js';
 export { DEFAULT_EXCLUDES, type PathFilter } from './excludes.js';
 export type {
   UploadEncryption,

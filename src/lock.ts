@@ -25,10 +25,14 @@ const log = getLogger('lock');
 /** A lock unrefreshed for this long is stale (its owner froze, or lives on another host). */
 export const DEFAULT_STALE_MS = 60_000;
 
+/** The name s3lync's state files of a local path carry: a hash of its absolute path. */
+export function pathDigest(localPath: string): string {
+  return createHash('sha256').update(path.resolve(localPath)).digest('hex').slice(0, 32);
+}
+
 /** The lock file of local path `localPath` inside `lockDir` (named by a hash of the absolute path). */
 export function lockFileFor(lockDir: string, localPath: string): string {
-  const digest = createHash('sha256').update(path.resolve(localPath)).digest('hex').slice(0, 32);
-  return path.join(lockDir, `${digest}.lock`);
+  return path.join(lockDir, `${pathDigest(localPath)}.lock`);
 }
 
 /** What a lock file says about its owner. */
@@ -182,6 +186,19 @@ function describeOwner(owner: LockOwner | undefined): string {
   return owner === undefined
     ? 'unreadable owner'
     : `pid ${owner.pid} on ${owner.host} since ${new Date(owner.since).toISOString()}`;
+}
+
+/**
+ * Whether the lock `file` is held by a live owner, without waiting for it; a stale one is
+ * broken (removed) on the way, as a waiter would.
+ */
+export async function lockIsLive(file: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const held = await inspect(file);
+  if (held === undefined) return false;
+  const self = { pid: process.pid, host: os.hostname(), tokens: ownTokens };
+  if (!isStale(held.owner, held.ageMs, staleMs, self, processAlive)) return true;
+  await breakStale(file, held.text, staleMs);
+  return false;
 }
 
 async function acquireFile(file: string, options: LockOptions): Promise<Lock> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { CacheSettings } from './cache-policy.js';
+import { parseSize } from './cache/policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { attachLane, timeoutsFor, type TimeoutOptions } from './client.js';
 import { parsePositiveInt, type EnvConfig } from './config.js';
@@ -71,6 +72,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly lockDir: string;
   /** `maxAge`, `offline`, `staleIfError`, and where checks are recorded. */
   readonly cache: CacheSettings;
+  /** The default cache's size limit in bytes; `undefined`: none. */
+  readonly cacheMaxSize: number | undefined;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -176,6 +179,10 @@ export function resolveObjectSettings(
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
     indexDir,
     lockDir: path.join(cacheRoot(env), '.locks'),
+    cacheMaxSize:
+      options.cacheMaxSize === undefined
+        ? env.cacheMaxSize
+        : parseSize(options.cacheMaxSize, `\`${name('cacheMaxSize')}\``),
     cache: cacheSettings(options, env, indexDir, name),
   };
 }

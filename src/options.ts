@@ -154,6 +154,14 @@ export interface S3ObjectOptions {
    * @default false
    */
   staleIfError?: boolean;
+  /**
+   * The size limit of the default cache (`<cache>/<bucket>/<key>`), in bytes or as `'10G'`,
+   * `'500M'` (powers of 1024). After a download into the default cache moves bytes, the least
+   * recently used cached files are evicted until the cache fits; open, locked and dirty
+   * files never are, nor a `localPath` of your own outside the cache.
+   * @default S3LYNC_CACHE_MAX_SIZE, else no limit
+   */
+  cacheMaxSize?: number | string;
 }
 
 /** Options of `S3Object.exists()`. */
@@ -272,6 +280,7 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   maxAge: true,
   offline: true,
   staleIfError: true,
+  cacheMaxSize: true,
 } as const satisfies KeyRecord<keyof S3ObjectOptions>);
 
 /** The keys of `SyncOptions` a caller may give (`sync()`, `download()`, `upload()`). */

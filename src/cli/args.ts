@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 
+import { parseDuration, parseSize } from '../cache/policy.js';
 import { parsePositiveInt } from '../config.js';
 import { ConfigError } from '../exceptions.js';
 import { PROGRESS_MODES, validateProgressMode, type ProgressMode } from '../progress.js';
@@ -14,6 +15,7 @@ import { formatS3Uri, redactRawUri } from '../utils.js';
 import {
   COMMANDS,
   UsageError,
+  type CacheArgs,
   type CliCommand,
   type CommandName,
   type GlobalOptions,
@@ -60,12 +62,18 @@ const COMMAND_OPTIONS = {
   ls: { recursive: { type: 'boolean', short: 'r' } },
   rm: { recursive: { type: 'boolean', short: 'r' } },
   cat: {},
+  cache: {
+    'max-size': { type: 'string' },
+    'older-than': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  },
 } as const;
 
 const ALL_OPTIONS = {
   ...GLOBAL_OPTIONS,
   ...COMMAND_OPTIONS.sync,
   ...COMMAND_OPTIONS.ls,
+  ...COMMAND_OPTIONS.cache,
 } as const;
 
 /**
@@ -187,6 +195,74 @@ function commandArgs(
       }
       return { kind: 'cat', global, uri };
     }
+    case 'cache':
+      return { kind: 'cache', global, cache: cacheArgs(args, values) };
+  }
+}
+
+/** `cache ls`, `cache prune [--max-size S] [--older-than AGE]`, `cache clear [s3://...]`. */
+function cacheArgs(args: readonly string[], values: Values): CacheArgs {
+  const [action, ...rest] = args;
+  const dryRun = values['dry-run'] === true;
+  const only = (allowed: string[]): void => {
+    for (const flag of ['max-size', 'older-than', 'dry-run'] as const) {
+      if (values[flag] !== undefined && !allowed.includes(flag)) {
+        throw new UsageError(`cache ${action ?? ''} does not take --${flag}`, 'cache');
+      }
+    }
+    const most = action === 'clear' ? 1 : 0;
+    if (rest.length > most) {
+      throw new UsageError(
+        `cache ${action ?? ''}: unexpected ${JSON.stringify(rest[most])}`,
+        'cache',
+      );
+    }
+  };
+  switch (action) {
+    case 'ls':
+      only([]);
+      return { action };
+    case 'prune': {
+      only(['max-size', 'older-than', 'dry-run']);
+      const setting = <T>(
+        flag: string,
+        value: string | undefined,
+        parse: (v: string, s: string) => T,
+      ): T | undefined => {
+        if (value === undefined) return undefined;
+        try {
+          return parse(value, flag);
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          throw new UsageError(error.message, 'cache');
+        }
+      };
+      return {
+        action,
+        maxSize: setting('--max-size', values['max-size'], parseSize),
+        olderThan: setting('--older-than', values['older-than'], parseDuration),
+        dryRun,
+      };
+    }
+    case 'clear': {
+      only(['dry-run']);
+      const uri = rest[0];
+      if (uri !== undefined && !uri.startsWith('s3://')) {
+        throw new UsageError(
+          `cache clear takes an s3:// URI, got ${JSON.stringify(redactRawUri(uri))}`,
+          'cache',
+        );
+      }
+      if (uri !== undefined) parseUri(uri, 'cache', true);
+      return { action, uri, dryRun };
+    }
+    default:
+      throw new UsageError(
+        action === undefined
+          ? 'cache needs ls, prune or clear'
+          : `unknown cache command ${JSON.stringify(action)}; expected ls, prune or clear`,
+        'cache',
+      );
   }
 }
 

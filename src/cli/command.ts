@@ -11,10 +11,19 @@ import type { Direction } from '../result.js';
 import type { UploadParams } from '../upload-params.js';
 
 /** The commands. */
-export type CommandName = 'cp' | 'sync' | 'mv' | 'check' | 'ls' | 'rm' | 'cat';
+export type CommandName = 'cp' | 'sync' | 'mv' | 'check' | 'ls' | 'rm' | 'cat' | 'cache';
 
 /** Every {@link CommandName}, in the order the help lists them. */
-export const COMMANDS: readonly CommandName[] = ['cp', 'sync', 'mv', 'check', 'ls', 'rm', 'cat'];
+export const COMMANDS: readonly CommandName[] = [
+  'cp',
+  'sync',
+  'mv',
+  'check',
+  'ls',
+  'rm',
+  'cat',
+  'cache',
+];
 
 /** Bad usage: the CLI prints the message and the command's usage line, and exits 2. */
 export class UsageError extends S3lyncError {
@@ -81,6 +90,24 @@ export interface TransferArgs {
   maxDelete: number | undefined;
 }
 
+/** What `cache ls|prune|clear` does. */
+export type CacheArgs =
+  | { action: 'ls' }
+  | {
+      action: 'prune';
+      /** `--max-size`, in bytes. */
+      maxSize: number | undefined;
+      /** `--older-than`, in ms. */
+      olderThan: number | undefined;
+      dryRun: boolean;
+    }
+  | {
+      action: 'clear';
+      /** The `s3://bucket[/prefix]` to clear; `undefined`: all of it. */
+      uri: string | undefined;
+      dryRun: boolean;
+    };
+
 /** A parsed command line. */
 export type CliCommand =
   | { kind: 'help'; topic: CommandName | undefined }
@@ -88,7 +115,8 @@ export type CliCommand =
   | { kind: 'cp' | 'sync' | 'mv' | 'check'; global: GlobalOptions; transfer: TransferArgs }
   | { kind: 'ls'; global: GlobalOptions; uri: string; recursive: boolean }
   | { kind: 'rm'; global: GlobalOptions; uri: string; recursive: boolean }
-  | { kind: 'cat'; global: GlobalOptions; uri: string };
+  | { kind: 'cat'; global: GlobalOptions; uri: string }
+  | { kind: 'cache'; global: GlobalOptions; cache: CacheArgs };
 
 /** A command line that runs something against S3 (not help or the version). */
 export type RunCommand = Exclude<CliCommand, { kind: 'help' | 'version' }>;

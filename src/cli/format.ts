@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { inspect } from 'node:util';
 
+import type { CachedFile, CacheEntryUsage, CacheUsage, PruneCacheResult } from '../cache/api.js';
 import { formatBytes } from '../utils.js';
 import type { SyncFailure, Direction, SkippedEntry, SyncAction, SyncResult } from '../result.js';
 import type { TransferArgs } from './command.js';
@@ -221,4 +222,45 @@ export function credentialsHint(error: unknown, profile: string | undefined): st
     current = current.cause;
   }
   return undefined;
+}
+
+/** The header of `cache ls`: where the cache is, what it holds, its limit. */
+export function formatCacheHeader(usage: CacheUsage): string {
+  const limit = usage.maxSize === undefined ? 'no limit' : `limit ${formatBytes(usage.maxSize)}`;
+  return `cache ${usage.root}: ${formatBytes(usage.size)} in ${plural(usage.files, 'file')} (${limit})`;
+}
+
+/** One `cache ls` line: last use, size, file count, the bucket and prefix; dirty files follow. */
+export function formatCacheEntry(entry: CacheEntryUsage): string[] {
+  const flag = entry.dirty.length > 0 ? `  DIRTY (${entry.dirty.length})` : '';
+  const line = `${formatTime(entry.lastUsed)} ${formatBytes(entry.size).padStart(10)} ${String(entry.files).padStart(7)}  ${entry.uri}${flag}`;
+  return [line, ...entry.dirty.map((f) => `  dirty, never uploaded: ${f.uri} (${f.localPath})`)];
+}
+
+/** A cached file as `--json` shows it. */
+export function cachedFileJson(f: CachedFile): Record<string, unknown> {
+  return { ...f, lastUsed: f.lastUsed.toISOString() };
+}
+
+/** A `cache ls` entry as `--json` shows it. */
+export function cacheEntryJson(entry: CacheEntryUsage): Record<string, unknown> {
+  return {
+    ...entry,
+    lastUsed: entry.lastUsed.toISOString(),
+    dirty: entry.dirty.map(cachedFileJson),
+  };
+}
+
+/** The lines of `cache prune` and `cache clear`: each file removed (or that would be), what stayed, a summary. */
+export function formatPrune(result: PruneCacheResult): string[] {
+  const verb = result.dryRun ? 'would remove' : 'removed';
+  const lines = result.removed.map(
+    (f) => `${verb} ${f.uri} (${formatBytes(f.size)}, last used ${formatTime(f.lastUsed)})`,
+  );
+  for (const f of result.kept) lines.push(`kept ${f.uri}: ${f.reason}`);
+  const left = formatBytes(result.size);
+  lines.push(
+    `${result.dryRun ? '(dry run) would remove' : 'removed'} ${plural(result.removed.length, 'file')}, ${formatBytes(result.freed)}; the cache ${result.dryRun ? 'would hold' : 'holds'} ${left}`,
+  );
+  return lines;
 }

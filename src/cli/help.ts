@@ -8,7 +8,7 @@ import type { CommandName } from './command.js';
 
 /** The one-line usage of each command, shown with usage errors. */
 export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
-  main: 'usage: s3lync <cp|sync|mv|check|ls|rm|cat> [options] <args>   (s3lync --help for more)',
+  main: 'usage: s3lync <cp|sync|mv|check|ls|rm|cat|cache> [options] <args>   (s3lync --help for more)',
   cp: 'usage: s3lync cp [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
   sync: 'usage: s3lync sync [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
   mv: 'usage: s3lync mv [options] <src> <dst>   (a verified copy, then the source is deleted)',
@@ -16,6 +16,8 @@ export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
   ls: 'usage: s3lync ls [--recursive] <s3-uri>',
   rm: 'usage: s3lync rm [--recursive] <s3-uri>',
   cat: 'usage: s3lync cat <s3-uri>',
+  cache:
+    'usage: s3lync cache ls | prune [--max-size SIZE] [--older-than AGE] [--dry-run] | clear [--dry-run] [s3://bucket[/prefix]]',
 };
 
 const GLOBAL_HELP = `Global options:
@@ -70,6 +72,7 @@ Commands:
   ls <s3-uri>          list objects and prefixes
   rm <s3-uri>          delete an object (--recursive: everything under a prefix)
   cat <s3-uri>         write an object to stdout
+  cache ls|prune|clear inspect and clean the local cache (~/.cache/s3lync)
 
 S3 URIs: s3://bucket/key, s3://host:port@bucket/key, s3://https://host/bucket/key,
 s3://SECRET:ACCESS@https://host/bucket/key (secret first; never printed).
@@ -183,4 +186,31 @@ ${GLOBAL_HELP}
 Examples:
   s3lync cat s3://bucket/config.json
   s3lync cat s3://bucket/logs/today.log | grep ERROR`,
+  cache: `${USAGE.cache}
+
+The local cache: where objects opened or downloaded without a local path live
+($XDG_CACHE_HOME/s3lync, else ~/.cache/s3lync). Nothing is sent to S3.
+
+  cache ls             per bucket and prefix: last use (UTC), size, file count; files
+                       whose content was never uploaded are flagged DIRTY
+  cache prune          evict files last used longer ago than --older-than, then the
+                       least recently used until the cache fits --max-size (default
+                       S3LYNC_CACHE_MAX_SIZE)
+  cache clear [URI]    remove the cached files of s3://bucket[/prefix], or all of them
+
+Files open through open(), under a running sync's lock, or dirty are never removed
+(they are listed as kept). Hash index entries and records go with the files.
+
+Options:
+  --max-size SIZE      prune: bytes, or with a unit K, M, G, T (powers of 1024): 10G
+  --older-than AGE     prune: with a unit s, m, h, d, w: 30d, 12h
+  --dry-run            prune, clear: show what would be removed, remove nothing
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync cache ls
+  s3lync cache prune --max-size 10G --older-than 30d --dry-run
+  s3lync cache clear s3://bucket/datasets/
+  s3lync cache ls --json`,
 };

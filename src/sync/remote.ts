@@ -11,7 +11,8 @@
 import pLimit from 'p-limit';
 
 import { sameServer, type CopyResult } from '../client.js';
-import { NotFoundError, S3lyncError } from '../exceptions.js';
+import { refuseWrites } from '../cache-policy.js';
+import { ConfigError, NotFoundError, OfflineError, S3lyncError } from '../exceptions.js';
 import { compareKeys } from '../keys.js';
 import { getLogger } from '../logging.js';
 import { checkOptions, type KeyRecord } from '../options.js';
@@ -86,6 +87,23 @@ function actionOf(c: Copy): SyncAction {
 /** A decided copy. */
 type Copy = Extract<SyncAction, { op: 'copy' }> & { source: RemoteEntry };
 
+/**
+ * Refuses a copy the cache options rule out, before any request: to a pinned or offline
+ * destination, from an offline source, or from a pinned source (a listing names only the
+ * latest versions, so the copy would not be of the pinned one).
+ */
+function refuseCopy(source: SyncTarget, destination: SyncTarget): void {
+  refuseWrites(destination.cache, 'syncTo()', destination.uri);
+  if (source.cache?.offline === true) {
+    throw new OfflineError(`Refusing syncTo() from ${source.uri}: offline, nothing is sent`);
+  }
+  if (source.cache?.versionId !== undefined) {
+    throw new ConfigError(
+      `syncTo() from ${source.uri}, pinned to version ${source.cache.versionId}, is not supported: it would copy the latest version`,
+    );
+  }
+}
+
 /** Runs an S3 → S3 sync from `source` to `destination`. */
 export async function runCopySync(
   source: SyncTarget,
@@ -94,6 +112,7 @@ export async function runCopySync(
 ): Promise<SyncResult> {
   const started = Date.now();
   checkOptions(options, COPY_OPTION_KEYS, 'options of syncTo()');
+  refuseCopy(source, destination);
   options.signal?.throwIfAborted();
   const maxDelete = maxDeleteOf(options);
   const failures: SyncFailure[] = [];

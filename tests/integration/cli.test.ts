@@ -162,7 +162,7 @@ describe('s3lync without a server: help, version, usage', () => {
     await chmod(CLI, 0o755); // what npm does on install
     const run = await runCli(['--help'], { direct: true });
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('usage: s3lync <cp|sync|mv|check|ls|rm|cat>');
+    expect(run.stdout).toContain('usage: s3lync <cp|sync|mv|check|ls|rm|cat|cache>');
   });
 
   it('--help for each command shows its usage and examples', async () => {
@@ -179,7 +179,7 @@ describe('s3lync without a server: help, version, usage', () => {
   });
 
   it.each([
-    [[], 'missing command', 'usage: s3lync <cp|sync|mv|check|ls|rm|cat>'],
+    [[], 'missing command', 'usage: s3lync <cp|sync|mv|check|ls|rm|cat|cache>'],
     [
       ['sync', 'only-one'],
       'sync takes a source and a destination, got 1 argument',

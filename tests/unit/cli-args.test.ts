@@ -338,7 +338,7 @@ describe('parseCli: help, version, bad usage', () => {
     expect(usage([]).message).toBe('missing command');
     expect(usage([]).command).toBeUndefined();
     expect(usage(['copy', 'a', 'b']).message).toMatch(
-      /^unknown command "copy"; expected one of cp, sync, mv, check, ls, rm, cat$/,
+      /^unknown command "copy"; expected one of cp, sync, mv, check, ls, rm, cat, cache$/,
     );
     expect(usage(['sync', '--frobnicate', 'a', 's3://bkt/k'])).toMatchObject({
       message: 'unknown option --frobnicate',
@@ -411,7 +411,7 @@ describe('endpointUrl, withEndpoint, parseUri', () => {
 });
 
 // Keep the exported union honest: each kind can be produced.
-const kinds: CliCommand['kind'][] = ['help', 'version', 'cp', 'sync', 'ls', 'rm', 'cat'];
+const kinds: CliCommand['kind'][] = ['help', 'version', 'cp', 'sync', 'ls', 'rm', 'cat', 'cache'];
 it('produces every kind of command', () => {
   const produced = new Set(
     [
@@ -422,6 +422,7 @@ it('produces every kind of command', () => {
       ['ls', 's3://bkt'],
       ['rm', 's3://bkt/k'],
       ['cat', 's3://bkt/k'],
+      ['cache', 'ls'],
     ].map((argv) => parseCli(argv).kind),
   );
   expect([...produced].sort()).toEqual([...kinds].sort());
@@ -444,5 +445,64 @@ describe('S3 -> S3, mv and check', () => {
       kind: 'check',
       transfer: { direction: 'download' },
     });
+  });
+});
+
+describe('parseCli: cache', () => {
+  const cache = (argv: string[]) => {
+    const cmd = parseCli(['cache', ...argv]);
+    if (cmd.kind !== 'cache') throw new Error(`not cache: ${cmd.kind}`);
+    return cmd.cache;
+  };
+
+  it('parses ls, prune and clear', () => {
+    expect(cache(['ls'])).toEqual({ action: 'ls' });
+    expect(cache(['ls', '--json'])).toEqual({ action: 'ls' });
+    expect(cache(['prune', '--max-size', '10G', '--older-than', '30d', '--dry-run'])).toEqual({
+      action: 'prune',
+      maxSize: 10 * 2 ** 30,
+      olderThan: 30 * 86_400_000,
+      dryRun: true,
+    });
+    expect(cache(['prune', '--older-than', '12h'])).toEqual({
+      action: 'prune',
+      maxSize: undefined,
+      olderThan: 12 * 3_600_000,
+      dryRun: false,
+    });
+    expect(cache(['clear'])).toEqual({ action: 'clear', uri: undefined, dryRun: false });
+    expect(cache(['clear', 's3://bkt/data/', '--dry-run'])).toEqual({
+      action: 'clear',
+      uri: 's3://bkt/data/',
+      dryRun: true,
+    });
+    expect(cache(['clear', 's3://bkt'])).toMatchObject({ uri: 's3://bkt' });
+  });
+
+  it('refuses what does not fit, as usage errors of cache', () => {
+    for (const [argv, message] of [
+      [[], /^cache needs ls, prune or clear$/],
+      [['list'], /^unknown cache command "list"/],
+      [['ls', '--dry-run'], /^cache ls does not take --dry-run$/],
+      [['clear', '--max-size', '1G'], /^cache clear does not take --max-size$/],
+      [['prune', '--max-size', 'big'], /--max-size.*"big"/],
+      [['prune', '--older-than', '3y'], /--older-than.*"3y"/],
+      [['clear', './local'], /^cache clear takes an s3:\/\/ URI/],
+      [['clear', 's3://bkt/a', 's3://bkt/b'], /^cache clear: unexpected "s3:\/\/bkt\/b"$/],
+      [['ls', 'extra'], /^cache ls: unexpected "extra"$/],
+    ] as const) {
+      const error = usage(['cache', ...argv]);
+      expect(error.message).toMatch(message);
+      expect(error.command).toBe('cache');
+    }
+    expect(usage(['ls', '--max-size', '1G', 's3://bkt']).message).toBe(
+      'ls does not take --max-size',
+    );
+  });
+
+  it('has a usage line and a help', () => {
+    expect(USAGE.cache).toMatch(/^usage: s3lync cache ls \| prune/);
+    expect(HELP.cache).toMatch(/--older-than AGE/);
+    expect(HELP.main).toMatch(/cache ls\|prune\|clear/);
   });
 });

@@ -36,6 +36,7 @@ export function objectOptionValues(client: S3Client, localPath: string): Require
     maxAge: 60_000,
     offline: true,
     staleIfError: true,
+    cacheMaxSize: '10G',
   };
 }
 
