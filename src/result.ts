@@ -94,4 +94,11 @@ export interface SyncResult {
    * dry runs.
    */
   etag?: string | undefined;
+  /**
+   * For an upload with `ifMatch`: whether the server enforces the precondition itself.
+   * `false`: it ignores conditional writes (a warning says so), so only s3lync's check
+   * before writing held, not against a write landing in between. `undefined`: no
+   * precondition, or the probe could not tell.
+   */
+  preconditionEnforced?: boolean | undefined;
 }

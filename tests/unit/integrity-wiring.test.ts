@@ -26,6 +26,7 @@ import {
   S3Object,
   type S3ObjectOptions,
 } from '../../src/index.js';
+import { forgetCapabilities } from '../../src/client/capabilities.js';
 import { parseIndex, type IndexEntry } from '../../src/hash-index.js';
 import { createChecksummer } from '../../src/checksum.js';
 
@@ -53,6 +54,7 @@ function etagFor(data: Buffer, partSize: number): string {
 let dir = '';
 beforeEach(async () => {
   s3.reset();
+  forgetCapabilities();
   dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-integrity-'));
 });
 afterEach(async () => {
