@@ -53,7 +53,8 @@ function whereDeclared(name: string): string {
   const names: string[] = [name];
   const current = getCurrentSuite() as unknown as SuiteLike;
   for (let suite: SuiteLike | undefined = current; suite !== undefined; suite = suite.suite) {
-    if (suite.name !== '' && suite.name !== current.file?.name) names.unshift(suite.name);
+    const known = suite.name === '' || suite.name === current.file?.name || suite.name === names[0];
+    if (!known) names.unshift(suite.name);
   }
   const file = current.file?.name ?? '';
   return `${path.basename(file)} > ${names.join(' > ')}`;

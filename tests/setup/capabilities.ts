@@ -13,7 +13,7 @@ export const CAPABILITIES = {
   'composite-etag': 'answers a multipart upload with the composite ETag <md5 of part MD5s>-N',
   'content-md5': 'refuses a body that does not match its Content-MD5 or Content-Length',
   'conditional-writes': 'honours If-None-Match: * and If-Match on PUT',
-  'abort-multipart': 'has AbortMultipartUpload (and ListParts after it)',
+  'abort-multipart': 'has AbortMultipartUpload and ListMultipartUploads',
   'literal-keys': 'stores keys with ".." and "//" segments as sent',
   'nested-common-prefixes': 'rolls keys two levels deep up into CommonPrefixes at the bucket root',
   'object-tagging': 'stores the tags of a PUT (GetObjectTagging)',
