@@ -24,8 +24,17 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, inject, it, vi } from 'vitest';
-import { getCurrentSuite } from 'vitest/suite';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  inject,
+  it,
+  TestRunner,
+  vi,
+} from 'vitest';
 
 import { laneOf, type LaneOperation } from '../../src/client/lane.js';
 import { PROBE_KEY } from '../../src/client/lane/endpoint.js';
@@ -51,7 +60,7 @@ function whereDeclared(name: string): string {
     file?: { name: string } | undefined;
   }
   const names: string[] = [name];
-  const current = getCurrentSuite() as unknown as SuiteLike;
+  const current = TestRunner.getCurrentSuite() as unknown as SuiteLike;
   for (let suite: SuiteLike | undefined = current; suite !== undefined; suite = suite.suite) {
     const known = suite.name === '' || suite.name === current.file?.name || suite.name === names[0];
     if (!known) names.unshift(suite.name);
