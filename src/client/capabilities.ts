@@ -22,8 +22,15 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PreconditionFailedError } from '../exceptions.js';
 import { getLogger } from '../logging.js';
 import { tempName } from '../utils.js';
-import type { ClientContext } from './context.js';
 import { describeError, typedErrors } from './errors.js';
+import type { Transport } from './transport.js';
+import type { UriFormatter } from './types.js';
+
+/** What the probe sends through. */
+interface ProbeContext {
+  readonly transport: Transport;
+  readonly describe: UriFormatter;
+}
 
 const log = getLogger('client');
 
@@ -95,7 +102,7 @@ export function learn(caps: ServerCapabilities, seen: ServerCapabilities): void 
  * permission on the scratch key, a network error) leaves both unknown.
  */
 export function probeConditionalWrites(
-  ctx: ClientContext,
+  ctx: ProbeContext,
   endpoint: string,
   bucket: string,
   nearKey: string,
@@ -109,7 +116,7 @@ export function probeConditionalWrites(
 }
 
 async function runProbe(
-  ctx: ClientContext,
+  ctx: ProbeContext,
   caps: ServerCapabilities,
   bucket: string,
   nearKey: string,
