@@ -14,6 +14,13 @@ import type { Readable } from 'node:stream';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import {
+  capabilitiesOf,
+  endpointKey,
+  learn,
+  probeConditionalWrites,
+  type ServerCapabilities,
+} from './client/capabilities.js';
 import type { ClientContext } from './client/context.js';
 import type { ObjectParamHeaders } from './client/remote-object.js';
 import {
@@ -71,6 +78,7 @@ export {
   type ObjectLocation,
 } from './client/copy.js';
 export type { RelayOptions } from './client/relay.js';
+export type { ServerCapabilities } from './client/capabilities.js';
 export type { ListOptions } from './client/list.js';
 export type * from './client/types.js';
 
@@ -85,6 +93,7 @@ export class S3lyncClient {
   /** What the operations share: the transport, the retry policy, `describe`. */
   readonly #ctx: ClientContext;
   readonly #laneOn: boolean;
+  #endpoint: Promise<string> | undefined;
 
   /**
    * @param sdk - the SDK client to send through.
@@ -103,8 +112,46 @@ export class S3lyncClient {
     const lane = options.dataLane === false ? undefined : laneOf(sdk);
     const transport =
       lane === undefined ? sdkTransport(sdk) : laneTransport(lane, sdkTransport(sdk), retry.config);
-    this.#ctx = { transport, retry, describe: this.describe };
+    this.#ctx = {
+      transport,
+      retry,
+      describe: this.describe,
+      learn: (seen) => {
+        void this.capabilities().then((caps) => {
+          learn(caps, seen);
+        });
+      },
+    };
     this.#laneOn = lane !== undefined;
+  }
+
+  /** The endpoint's key (its URL, or AWS and the region), resolved once. */
+  #endpointKey(): Promise<string> {
+    this.#endpoint ??= endpointKey(this.sdk).catch(() => 'unknown');
+    return this.#endpoint;
+  }
+
+  /**
+   * What the server was seen to honour so far, shared by every client of its endpoint in
+   * this process (`client/capabilities`); learning them sends no request.
+   */
+  async capabilities(): Promise<ServerCapabilities> {
+    return capabilitiesOf(await this.#endpointKey());
+  }
+
+  /** Records what a response showed the server honours. */
+  learn(seen: ServerCapabilities): void {
+    this.#ctx.learn?.(seen);
+  }
+
+  /**
+   * The capabilities, with conditional writes probed first if this endpoint's were never
+   * probed in this process: four small requests on a scratch key next to `nearKey`, once.
+   */
+  async conditionalWrites(bucket: string, nearKey: string): Promise<ServerCapabilities> {
+    const endpoint = await this.#endpointKey();
+    await probeConditionalWrites(this.#ctx, endpoint, bucket, nearKey);
+    return capabilitiesOf(endpoint);
   }
 
   /** Whether the hot requests go through the data lane. */

@@ -280,13 +280,14 @@ export class S3Object {
   }
 
   /**
-   * Uploads `sourcePath` as a new object, refused by the server if the key exists.
+   * Uploads `sourcePath` as a new object, refused by the server if the key exists;
+   * resolves to whether the server enforces that (see `S3File.exclusive`).
    *
    * @internal the `open('x')` path.
    */
-  async uploadNew(sourcePath: string, options: SyncOptions = {}): Promise<void> {
+  async uploadNew(sourcePath: string, options: SyncOptions = {}): Promise<boolean | undefined> {
     const target = this.#target(options);
-    await this.#locked(() => uploadNew(target, sourcePath, options), options.signal);
+    return this.#locked(() => uploadNew(target, sourcePath, options), options.signal);
   }
 
   /**

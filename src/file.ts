@@ -33,7 +33,7 @@ export interface OpenTarget {
   download(options: OpenOptions): Promise<unknown>;
   upload(options: OpenOptions): Promise<unknown>;
   /** Uploads `sourcePath` as a new object (`If-None-Match: *`). */
-  uploadNew(sourcePath: string, options: OpenOptions): Promise<void>;
+  uploadNew(sourcePath: string, options: OpenOptions): Promise<boolean | undefined>;
 }
 
 const log = getLogger('file');
@@ -100,6 +100,13 @@ export interface S3File extends FileHandle {
   readonly path: string;
   /** Whether closing uploads. */
   readonly writes: boolean;
+  /**
+   * Mode `'x'`, after `close()`: whether the server itself refused to replace an existing
+   * object (`If-None-Match: *`). `false`: it ignores that header (a warning says so), so
+   * only s3lync's check at `open()` held, not against an object created in between.
+   * `undefined` before `close()`, in other modes, or when the probe could not tell.
+   */
+  readonly exclusive: boolean | undefined;
   /** Closes the file and, for write modes, uploads it and moves it into place. */
   close(): Promise<void>;
   /** Closes the file without uploading; what was written is dropped. */
@@ -186,6 +193,7 @@ function wrap(
 ): S3File {
   const filePath = temp?.path ?? obj.localPath;
   let settled = false;
+  let exclusive: boolean | undefined;
 
   const discard = async (): Promise<void> => {
     if (settled) return;
@@ -213,7 +221,7 @@ function wrap(
     if (temp === undefined) return;
     if (sem.base === 'x') {
       try {
-        await obj.uploadNew(filePath, options);
+        exclusive = await obj.uploadNew(filePath, options);
       } catch (error) {
         await temp.discard();
         throw error;
@@ -255,6 +263,7 @@ function wrap(
   };
   return new Proxy(handle, {
     get(target, prop) {
+      if (prop === 'exclusive') return exclusive;
       if (Object.hasOwn(overrides, prop)) return overrides[prop];
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function'

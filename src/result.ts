@@ -109,4 +109,11 @@ export interface SyncResult {
    * was logged). `undefined` when the server was asked and answered.
    */
   servedFromCache?: 'max-age' | 'pinned' | 'offline' | 'stale' | undefined;
+  /**
+   * For an upload with `ifMatch`: whether the server enforces the precondition itself.
+   * `false`: it ignores conditional writes (a warning says so), so only s3lync's check
+   * before writing held, not against a write landing in between. `undefined`: no
+   * precondition, or the probe could not tell.
+   */
+  preconditionEnforced?: boolean | undefined;
 }

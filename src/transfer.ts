@@ -20,6 +20,7 @@ import { hashingFor, verifyContent, type RemoteContent, type Verdict } from './v
 import { RACY_MARGIN_NS } from './identity.js';
 import { choosePartSize, isMultipartEtag, normalizeEtag } from './etag.js';
 import type { ParamsFor } from './upload-params.js';
+import { stampOf, verifyMultipart } from './upload-verify.js';
 
 /** What transfers need to know about where they go. */
 export interface TransferContext {
@@ -274,13 +275,18 @@ async function verifyWithServerLayout(
   { signal, versionId }: FileTransferOptions,
 ): Promise<{ verdict: Verdict; digest: ReceivedDigest }> {
   const etag = result.etag;
-  const part = await ctx.client
-    .head(ctx.bucket, key, signal, {
-      partNumber: 1,
-      versionId,
-      ...(etag !== undefined && { ifMatch: etag }),
-    })
-    .catch(() => undefined);
+  // A server known to ignore PartNumber would answer with the whole object: not asked.
+  const { partNumberHead } = await ctx.client.capabilities();
+  const part =
+    partNumberHead === false
+      ? undefined
+      : await ctx.client
+          .head(ctx.bucket, key, signal, {
+            partNumber: 1,
+            versionId,
+            ...(etag !== undefined && { ifMatch: etag }),
+          })
+          .catch(() => undefined);
   if (part?.partsCount === undefined || part.partsCount < 2) {
     return {
       verdict: {
@@ -364,37 +370,17 @@ export async function uploadFile(
   };
   if (usesMultipart(ctx, source.size)) {
     const partSize = partSizeFor(ctx, source.size);
+    const before = await stampOf(filePath);
+    const { multipartEtag } = await ctx.client.capabilities();
     const sent = await ctx.client.uploadMultipart(ctx.bucket, key, filePath, {
       ...common,
       size: source.size,
       md5: source.md5,
+      wholeMd5: multipartEtag === 'md5',
       partSize,
       queueSize: ctx.queueSize,
     });
-    const { digest } = sent;
-    // Complete's ETag is what the server assembled; radosgw's is empty, then HEAD tells.
-    let remote: RemoteContent;
-    if (normalizeEtag(sent.etag) !== undefined) {
-      remote = { size: digest.size, etag: sent.etag, opaqueEtag: sent.opaqueEtag };
-    } else {
-      const head = await ctx.client.head(ctx.bucket, key, options.signal);
-      if (head === undefined) {
-        throw new HashMismatchError(
-          `Multipart upload of ${filePath} to ${uri}: the object is missing afterwards`,
-          { expected: String(digest.size), actual: 'missing', uri, path: filePath },
-        );
-      }
-      remote = { size: head.size, etag: head.etag, opaqueEtag: head.opaqueEtag };
-    }
-    const verdict = verifyContent(digest, { ...remote, serverPartSize: partSize });
-    if (verdict.result === 'mismatch') {
-      throw new HashMismatchError(
-        `Multipart upload of ${filePath} to ${uri}: the parts sent give ${verdict.by} ${verdict.actual}, but the server reports ${verdict.expected}`,
-        // For an upload, what was sent is the truth and the server's record the suspect.
-        { expected: verdict.actual, actual: verdict.expected, uri, path: filePath },
-      );
-    }
-    return { etag: remote.etag, digest };
+    return verifyMultipart(ctx, filePath, key, sent, partSize, before, options.signal);
   }
   const known =
     source.md5 !== undefined &&

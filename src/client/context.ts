@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type { ServerCapabilities } from './capabilities.js';
 import type { RetryPolicy } from './retrying.js';
 import type { Transport } from './transport.js';
 import type { UriFormatter } from './types.js';
@@ -16,4 +17,6 @@ export interface ClientContext {
   readonly retry: RetryPolicy;
   /** Renders URIs (credentials redacted) for messages. */
   readonly describe: UriFormatter;
+  /** Records what a response showed the server honours (`client/capabilities`). */
+  readonly learn?: ((seen: ServerCapabilities) => void) | undefined;
 }

@@ -8,6 +8,7 @@ import { AccessDeniedError, NotFoundError } from '../exceptions.js';
 import type { ClientContext } from './context.js';
 import { isExplainedDenial, typedErrors, type RequestSite } from './errors.js';
 import { remoteObject } from './remote-object.js';
+import { isMultipartEtag } from '../etag.js';
 import type { RemoteObject } from './types.js';
 
 /** Options of {@link headObject}. */
@@ -47,7 +48,12 @@ export async function headObject(
         signal,
       ),
     );
-    return remoteObject(out);
+    const object = remoteObject(out);
+    // A multipart object's part HEAD that reports no part count: PartNumber was ignored.
+    if (options.partNumber !== undefined && isMultipartEtag(object.etag)) {
+      ctx.learn?.({ partNumberHead: object.partsCount !== undefined });
+    }
+    return object;
   } catch (e) {
     // A missing key is an answer; a missing bucket is not.
     if (e instanceof NotFoundError && e.code !== 'NoSuchBucket') return undefined;

@@ -88,11 +88,12 @@ async function uploadParts(
   progress: AttemptProgress,
 ): Promise<MultipartResult> {
   // The whole file's MD5 would be a second pass over every byte: computed only to check a
-  // known MD5 (the fingerprint); otherwise the composite ETag identifies the bytes sent.
+  // known MD5 (the fingerprint), or for a server whose multipart ETag is that MD5;
+  // otherwise the composite ETag identifies the bytes sent.
   const hasher = new PartHasher(
     options.partSize,
     options.checksumAlgorithm,
-    options.md5 !== undefined,
+    options.md5 !== undefined || options.wholeMd5 === true,
   );
   const parts = await sendParts(upload, fh, hasher, {
     ...options,
@@ -182,12 +183,11 @@ export async function completeUpload(
     },
     options.signal,
   );
-  return {
-    etag: out.ETag,
-    opaqueEtag: remoteObject(out).opaqueEtag,
-    checksum: checksumOf(out),
-    digest,
-  };
+  const checksum = checksumOf(out);
+  if (options.checksumAlgorithm !== undefined) {
+    upload.ctx.learn?.({ storedChecksums: checksum !== undefined });
+  }
+  return { etag: out.ETag, opaqueEtag: remoteObject(out).opaqueEtag, checksum, digest };
 }
 
 /**

@@ -71,11 +71,11 @@ async function putOnce(
       site.signal,
     );
     if (options.body !== undefined) progress.add(options.body.length);
-    return {
-      etag: out.ETag,
-      opaqueEtag: remoteObject(out).opaqueEtag,
-      checksum: checksumOf(out),
-    };
+    const checksum = checksumOf(out);
+    if (options.checksumAlgorithm !== undefined && digest.checksum !== undefined) {
+      ctx.learn?.({ storedChecksums: checksum !== undefined });
+    }
+    return { etag: out.ETag, opaqueEtag: remoteObject(out).opaqueEtag, checksum };
   } catch (error) {
     progress.rollback();
     throw error;

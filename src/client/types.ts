@@ -149,6 +149,11 @@ export interface MultipartOptions extends Omit<PutOptions, 'body'> {
    * @default unknown (no fingerprint)
    */
   md5?: string | undefined;
+  /**
+   * Also compute the whole file's MD5 in the same read (a server whose multipart ETag is
+   * that MD5). @default false
+   */
+  wholeMd5?: boolean | undefined;
 }
 
 /** What a multipart upload sent, and what the server said. */

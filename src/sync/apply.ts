@@ -68,9 +68,10 @@ export async function resolveUnknown(
   digest: LocalDigest,
 ): Promise<boolean> {
   const { ctx, signal } = run;
+  const { partNumberHead } = await ctx.client.capabilities();
   const head = await ctx.client
     .head(ctx.bucket, remote.key, signal, {
-      partNumber: 1,
+      ...(partNumberHead !== false && { partNumber: 1 }),
       ...(remote.etag !== undefined && { ifMatch: remote.etag }),
     })
     .catch((error: unknown) => {

@@ -69,6 +69,29 @@ export async function quirkRetry(
   return { ...conditions, ifMatch: normalizeEtag(expected) };
 }
 
+/**
+ * Whether the server enforces `conditions` on PUT, probed once per endpoint and process
+ * (`client/capabilities`); `undefined` without conditions or when the probe could not
+ * tell. When it does not, a warning says what still holds: s3lync's check before writing,
+ * but not against a write that lands between that check and this one.
+ */
+export async function serverEnforces(
+  target: SyncTarget,
+  conditions: UploadConditions,
+): Promise<boolean | undefined> {
+  const create = conditions.ifNoneMatch === true;
+  if (!create && conditions.ifMatch === undefined) return undefined;
+  const caps = await target.client.conditionalWrites(target.bucket, target.key);
+  const enforced = create ? caps.conditionalCreate : caps.conditionalReplace;
+  if (enforced === false) {
+    const header = create ? 'If-None-Match: *' : 'If-Match';
+    log.warn(
+      `${target.uri}: the server ignores ${header} on PUT; s3lync checked the object before writing, but a write by someone else between that check and this upload is overwritten`,
+    );
+  }
+  return enforced;
+}
+
 /** A refused conditional write becomes a {@link ConflictError}. */
 export function conflictOr(error: unknown, target: SyncTarget): unknown {
   if (!(error instanceof PreconditionFailedError) || error instanceof ConflictError) return error;

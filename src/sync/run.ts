@@ -40,7 +40,13 @@ import {
   uploadOne,
   type FileRun,
 } from './apply.js';
-import { conflictOr, quirkRetry, uploadConditions, type UploadConditions } from './conditions.js';
+import {
+  conflictOr,
+  quirkRetry,
+  serverEnforces,
+  uploadConditions,
+  type UploadConditions,
+} from './conditions.js';
 import type { Layout } from './layout.js';
 import type { Limiter, SyncInternals, SyncOptions, SyncTarget } from './options.js';
 import { MAX_QUEUED_TASKS, TaskGroup } from './tasks.js';
@@ -417,6 +423,18 @@ export class SyncRun {
     if (file === undefined) throw new Error('internal: upload of a file the walk did not find');
     const put = (conditions: UploadConditions): Promise<string | undefined> =>
       uploadOne(this.files, { file, known: t.digest, key: action.key, onBytes, conditions });
+    const [enforced, etag] = await Promise.all([
+      serverEnforces(this.target, this.conditions),
+      this.#putConditional(put),
+    ]);
+    if (enforced !== undefined) this.result.preconditionEnforced = enforced;
+    return etag;
+  }
+
+  /** The upload with its conditions, retried once for servers that compare If-Match unquoted. */
+  #putConditional(
+    put: (conditions: UploadConditions) => Promise<string | undefined>,
+  ): Promise<string | undefined> {
     return put(this.conditions).catch(async (error: unknown) => {
       // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the unquoted
       // ETag; a 412 while the ETag is the expected one means that quirk.

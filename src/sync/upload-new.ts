@@ -10,11 +10,14 @@ import { refuseWrites } from '../cache-policy.js';
 import { LocalRoot } from '../local-root.js';
 import { uploadFile } from '../transfer.js';
 import { progressFor, transferContext } from './apply.js';
+import { serverEnforces } from './conditions.js';
 import type { SyncOptions, SyncTarget } from './options.js';
 
 /**
  * Uploads `sourcePath` to a key that must not exist yet (`If-None-Match: *`): the
- * `open('x')` path. Nothing is compared first; the server decides.
+ * `open('x')` path. Nothing is compared first; the server decides. Resolves to whether
+ * the server enforces that (`false`: it ignores `If-None-Match`, and a warning says so;
+ * `undefined`: the probe could not tell).
  *
  * @throws {PreconditionFailedError} when the key exists.
  */
@@ -22,7 +25,7 @@ export async function uploadNew(
   target: SyncTarget,
   sourcePath: string,
   options: Pick<SyncOptions, 'signal' | 'onProgress' | 'progressMode'> = {},
-): Promise<void> {
+): Promise<boolean | undefined> {
   refuseWrites(target.cache, "open('x')", target.uri);
   const { signal } = options;
   const size = (await stat(sourcePath)).size;
@@ -36,6 +39,8 @@ export async function uploadNew(
     size,
   });
   try {
+    // In parallel with the upload: the probe (once per endpoint) adds no latency.
+    const enforced = serverEnforces(target, { ifNoneMatch: true }).catch(() => undefined);
     await uploadFile(
       ctx,
       sourcePath,
@@ -48,6 +53,7 @@ export async function uploadNew(
       },
     );
     file.finish();
+    return await enforced;
   } finally {
     progress.close();
   }

@@ -25,6 +25,7 @@ import {
 } from '../../src/index.js';
 import {
   describeS3,
+  requires,
   md5,
   putObject,
   s3,
@@ -147,30 +148,43 @@ describeS3('bad input: a typed error, and nothing touched', () => {
     await expect(stat(path.join(dir, 'g.txt'))).rejects.toThrow(/ENOENT/);
   });
 
-  it('wrong credentials (InvalidAccessKeyId, SignatureDoesNotMatch): AccessDeniedError, nothing written', async () => {
+  /** Downloads and uploads with `uri`'s wrong credentials: AccessDeniedError, nothing written. */
+  async function refusedBoth(uri: string, code: RegExp, local: string): Promise<void> {
+    for (const op of ['download', 'upload'] as const) {
+      const obj = new S3Object(uri, {
+        localPath: local,
+        progressMode: 'disabled',
+        retry: { maxAttempts: 1 },
+      });
+      const error = await obj[op]().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AccessDeniedError);
+      expect((error as S3ObjectError).code).toMatch(code);
+    }
+    expect(await readFile(local, 'utf8')).toBe('local, different');
+    expect(await snapshot(dir)).toEqual({ [path.basename(local)]: md5('local, different') });
+    expect(await locksLeft()).toEqual([]);
+  }
+
+  it('a wrong access key (InvalidAccessKeyId): AccessDeniedError, nothing written', async () => {
     const key = uniqueKey('creds.txt');
     await putObject(bucket.client, bucket.name, key, 'remote');
     const local = path.join(dir, 'creds.txt');
     await writeFile(local, 'local, different');
-    const endpoint = s3.endpoint;
-    const badAccess = `s3://${s3.secretAccessKey}:NOSUCHACCESSKEY0000@${endpoint}/${bucket.name}/${key}`;
-    const badSecret = `s3://wrong-secret-key-0000000000000000000:${s3.accessKeyId}@${endpoint}/${bucket.name}/${key}`;
-    for (const uri of [badAccess, badSecret]) {
-      for (const op of ['download', 'upload'] as const) {
-        const obj = new S3Object(uri, {
-          localPath: local,
-          progressMode: 'disabled',
-          retry: { maxAttempts: 1 },
-        });
-        const error = await obj[op]().catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(AccessDeniedError);
-        expect((error as S3ObjectError).code).toMatch(/InvalidAccessKeyId|SignatureDoesNotMatch/);
-      }
-    }
-    expect(await readFile(local, 'utf8')).toBe('local, different');
-    expect(await snapshot(dir)).toEqual({ 'creds.txt': md5('local, different') });
-    expect(await locksLeft()).toEqual([]);
+    const badAccess = `s3://${s3.secretAccessKey}:NOSUCHACCESSKEY0000@${s3.endpoint}/${bucket.name}/${key}`;
+    await refusedBoth(badAccess, /InvalidAccessKeyId|SignatureDoesNotMatch/, local);
   });
+
+  requires('signatures').it(
+    'a wrong secret key (SignatureDoesNotMatch): AccessDeniedError, nothing written',
+    async () => {
+      const key = uniqueKey('creds.txt');
+      await putObject(bucket.client, bucket.name, key, 'remote');
+      const local = path.join(dir, 'creds.txt');
+      await writeFile(local, 'local, different');
+      const badSecret = `s3://wrong-secret-key-0000000000000000000:${s3.accessKeyId}@${s3.endpoint}/${bucket.name}/${key}`;
+      await refusedBoth(badSecret, /InvalidAccessKeyId|SignatureDoesNotMatch/, local);
+    },
+  );
 
   it('download of a prefix onto a local file: LocalPathError, the file untouched', async () => {
     const prefix = `${uniqueKey('tree')}/`;
@@ -268,24 +282,27 @@ describeS3('bad input: a typed error, and nothing touched', () => {
     expect(await readdir(cache)).toEqual([]);
   });
 
-  it('a key with ".." segments: UnsafePathError at construction for the cache path; refused in a tree', async () => {
-    expect(() => object('a/../../../etc/passwd')).toThrow(UnsafePathError);
-    const prefix = `${uniqueKey('dots')}/`;
-    await putObject(bucket.client, bucket.name, `${prefix}ok.txt`, 'ok');
-    await putObject(bucket.client, bucket.name, `${prefix}x/../../escape.txt`, 'escape');
-    const local = path.join(dir, 'tree');
-    const error = await object(prefix, { localPath: local })
-      .download()
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SyncError);
-    const failure = (error as SyncError).failures[0];
-    expect(failure?.path).toBe('x/../../escape.txt');
-    expect(failure?.error).toBeInstanceOf(UnsafePathError);
-    expect(await snapshot(dir)).toEqual({
-      tree: 'dir',
-      'tree/ok.txt': md5('ok'),
-    });
-  });
+  requires('literal-keys').it(
+    'a key with ".." segments: UnsafePathError at construction for the cache path; refused in a tree',
+    async () => {
+      expect(() => object('a/../../../etc/passwd')).toThrow(UnsafePathError);
+      const prefix = `${uniqueKey('dots')}/`;
+      await putObject(bucket.client, bucket.name, `${prefix}ok.txt`, 'ok');
+      await putObject(bucket.client, bucket.name, `${prefix}x/../../escape.txt`, 'escape');
+      const local = path.join(dir, 'tree');
+      const error = await object(prefix, { localPath: local })
+        .download()
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SyncError);
+      const failure = (error as SyncError).failures[0];
+      expect(failure?.path).toBe('x/../../escape.txt');
+      expect(failure?.error).toBeInstanceOf(UnsafePathError);
+      expect(await snapshot(dir)).toEqual({
+        tree: 'dir',
+        'tree/ok.txt': md5('ok'),
+      });
+    },
+  );
 
   it('permission denied on the local side: LocalPathError, nothing partial, the bucket untouched', async () => {
     const key = uniqueKey('perm.txt');

@@ -18,6 +18,7 @@ import {
   md5,
   objectExists,
   putObject,
+  requires,
   s3,
   uniqueKey,
   useBucket,
@@ -372,10 +373,6 @@ describeS3('the s3lync command against radosgw', () => {
         },
       ],
     });
-    // A bucket alone lists its first level.
-    expect((await runCli(at('ls', `s3://${bucket.name}`))).stdout).toContain(
-      `PRE ${prefix.split('/')[0]}/`,
-    );
     const none = await runCli(at('ls', uri(`${prefix}/nothing/`)));
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^s3lync: Nothing found under s3:\/\/.*\/nothing\/\n$/);
@@ -421,42 +418,55 @@ describeS3('the s3lync command against radosgw', () => {
     expect(ls.code).toBe(1); // nothing left
   });
 
-  it('exits 1 when some files fail, listing them; the others are transferred', async () => {
-    const prefix = uniqueKey('partial');
-    await putObject(bucket.client, bucket.name, `${prefix}/good.txt`, 'good');
-    // A key the server stores literally, which would land outside the target: refused.
-    await bucket.client.send(
-      new PutObjectCommand({ Bucket: bucket.name, Key: `${prefix}/../evil.txt`, Body: 'x' }),
+  requires('nested-common-prefixes').it('ls of a bucket alone lists its first level', async () => {
+    const prefix = uniqueKey('root');
+    await putObject(bucket.client, bucket.name, `${prefix}/deep/a.txt`, 'a');
+    expect((await runCli(at('ls', `s3://${bucket.name}`))).stdout).toContain(
+      `PRE ${prefix.split('/')[0]}/`,
     );
-    const target = path.join(tmp.path, 'partial');
-    const run = await runCli(at('sync', uri(`${prefix}/`), target));
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain(
-      's3lync: failed: ../evil.txt: Refusing key "../evil.txt": it has a ".." segment',
-    );
-    expect(run.stdout).toMatch(
-      /^Failed: 1 file transferred \(4 B\), 0 skipped \(unchanged\), 0 deleted, 1 failed in /,
-    );
-    expect(await readFile(path.join(target, 'good.txt'), 'utf8')).toBe('good');
-
-    const json = await runCli(at('sync', uri(`${prefix}/`), target, '--json'));
-    expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({
-      ok: false,
-      skipped: 1,
-      failed: [{ path: '../evil.txt', error: expect.stringContaining('Refusing key') as string }],
-    });
-
-    // A missing key is one readable line, no stack trace; --debug adds the stack.
-    const missing = await runCli(at('cp', uri(`${prefix}/nope.bin`), path.join(tmp.path, 'nope')));
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(
-      /^s3lync: s3:\/\/.*\/nope\.bin does not exist: it is neither an object nor a prefix\n$/,
-    );
-    const debug = await runCli(at('-v', 'cat', uri(`${prefix}/nope.bin`)));
-    expect(debug.code).toBe(1);
-    expect(debug.stderr).toMatch(/s3lync: NotFoundError: GetObject .* failed .*\n\s+at /);
   });
+
+  requires('literal-keys').it(
+    'exits 1 when some files fail, listing them; the others are transferred',
+    async () => {
+      const prefix = uniqueKey('partial');
+      await putObject(bucket.client, bucket.name, `${prefix}/good.txt`, 'good');
+      // A key the server stores literally, which would land outside the target: refused.
+      await bucket.client.send(
+        new PutObjectCommand({ Bucket: bucket.name, Key: `${prefix}/../evil.txt`, Body: 'x' }),
+      );
+      const target = path.join(tmp.path, 'partial');
+      const run = await runCli(at('sync', uri(`${prefix}/`), target));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        's3lync: failed: ../evil.txt: Refusing key "../evil.txt": it has a ".." segment',
+      );
+      expect(run.stdout).toMatch(
+        /^Failed: 1 file transferred \(4 B\), 0 skipped \(unchanged\), 0 deleted, 1 failed in /,
+      );
+      expect(await readFile(path.join(target, 'good.txt'), 'utf8')).toBe('good');
+
+      const json = await runCli(at('sync', uri(`${prefix}/`), target, '--json'));
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        ok: false,
+        skipped: 1,
+        failed: [{ path: '../evil.txt', error: expect.stringContaining('Refusing key') as string }],
+      });
+
+      // A missing key is one readable line, no stack trace; --debug adds the stack.
+      const missing = await runCli(
+        at('cp', uri(`${prefix}/nope.bin`), path.join(tmp.path, 'nope')),
+      );
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(
+        /^s3lync: s3:\/\/.*\/nope\.bin does not exist: it is neither an object nor a prefix\n$/,
+      );
+      const debug = await runCli(at('-v', 'cat', uri(`${prefix}/nope.bin`)));
+      expect(debug.code).toBe(1);
+      expect(debug.stderr).toMatch(/s3lync: NotFoundError: GetObject .* failed .*\n\s+at /);
+    },
+  );
 
   describe('a key whose last segment is "..": bad usage, nothing changes outside the destination', () => {
     const why = 'the last segment of the key is "..", so it cannot name a local file or directory';
@@ -648,36 +658,39 @@ describeS3('the s3lync command against radosgw', () => {
     expect((await readdir(target)).length).toBe(300);
   });
 
-  it('Ctrl-C during a multipart upload aborts it on the server before exiting', async () => {
-    const key = uniqueKey('sigint-up.bin');
-    const file = path.join(tmp.path, 'sigint-up.bin');
-    await writeFile(file, randomBytes(96 * 1024 * 1024));
-    const uploads = async (): Promise<unknown[]> =>
-      (
-        await bucket.client.send(
-          new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
-        )
-      ).Uploads ?? [];
-    let child: ChildProcess | undefined;
-    const state = { exited: false };
-    const running = runCli(at('cp', file, uri(key), '--concurrency', '1', '-q'), {
-      onSpawn: (c) => {
-        child = c;
-      },
-    }).finally(() => {
-      state.exited = true;
-    });
-    // Once the multipart upload exists on the server, parts are on their way: interrupt.
-    while (!state.exited && (await uploads()).length === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    child?.kill('SIGINT');
-    const run = await running;
-    expect(run.code).toBe(130);
-    expect(run.stderr).toContain('s3lync: interrupted; transfers in flight were cancelled');
-    expect(await uploads()).toEqual([]);
-    expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
-  });
+  requires('abort-multipart').it(
+    'Ctrl-C during a multipart upload aborts it on the server before exiting',
+    async () => {
+      const key = uniqueKey('sigint-up.bin');
+      const file = path.join(tmp.path, 'sigint-up.bin');
+      await writeFile(file, randomBytes(96 * 1024 * 1024));
+      const uploads = async (): Promise<unknown[]> =>
+        (
+          await bucket.client.send(
+            new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
+          )
+        ).Uploads ?? [];
+      let child: ChildProcess | undefined;
+      const state = { exited: false };
+      const running = runCli(at('cp', file, uri(key), '--concurrency', '1', '-q'), {
+        onSpawn: (c) => {
+          child = c;
+        },
+      }).finally(() => {
+        state.exited = true;
+      });
+      // Once the multipart upload exists on the server, parts are on their way: interrupt.
+      while (!state.exited && (await uploads()).length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      child?.kill('SIGINT');
+      const run = await running;
+      expect(run.code).toBe(130);
+      expect(run.stderr).toContain('s3lync: interrupted; transfers in flight were cancelled');
+      expect(await uploads()).toEqual([]);
+      expect(await objectExists(bucket.client, bucket.name, key)).toBe(false);
+    },
+  );
 
   it('sync of a site: content types guessed, upload flags set, --exclude/--include in order', async () => {
     const prefix = uniqueKey('cli-site');

@@ -24,6 +24,7 @@ import {
   getObject,
   md5,
   putObject,
+  requires,
   s3,
   uniqueKey,
   useBucket,
@@ -235,70 +236,80 @@ describeS3('crashes and concurrent processes', () => {
     expect((await object(prefix, local).sync('download')).transferred).toBe(0);
   });
 
-  it('SIGKILL mid-upload (one PUT): the object keeps its old content; the next upload converges', async () => {
-    const key = uniqueKey('put.bin');
-    const local = path.join(tmp.path, `up-${n}`, 'put.bin');
-    const v1 = randomBytes(2 * MiB);
-    const v2 = randomBytes(3 * MiB);
-    await putObject(bucket.client, bucket.name, key, v1);
-    await mkdir(path.dirname(local), { recursive: true });
-    await writeFile(local, v2);
+  requires('content-md5').it(
+    'SIGKILL mid-upload (one PUT): the object keeps its old content; the next upload converges',
+    async () => {
+      const key = uniqueKey('put.bin');
+      const local = path.join(tmp.path, `up-${n}`, 'put.bin');
+      const v1 = randomBytes(2 * MiB);
+      const v2 = randomBytes(3 * MiB);
+      await putObject(bucket.client, bucket.name, key, v1);
+      await mkdir(path.dirname(local), { recursive: true });
+      await writeFile(local, v2);
 
-    await killMidway(key, 'upload', { localPath: local }, [
-      {
-        match: { method: 'PUT', path: keyPath(key) },
-        fault: { kind: 'hold-request', afterBytes: MiB },
-      },
-    ]);
+      await killMidway(key, 'upload', { localPath: local }, [
+        {
+          match: { method: 'PUT', path: keyPath(key) },
+          fault: { kind: 'hold-request', afterBytes: MiB },
+        },
+      ]);
 
-    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
-    expect(md5(await readFile(local))).toBe(md5(v2));
-    const result = await object(key, local).sync('upload');
-    expect(result.transferred).toBe(1);
-    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v2));
-    expect((await object(key, local).sync('upload')).transferred).toBe(0);
-  });
+      expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
+      expect(md5(await readFile(local))).toBe(md5(v2));
+      const result = await object(key, local).sync('upload');
+      expect(result.transferred).toBe(1);
+      expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v2));
+      expect((await object(key, local).sync('upload')).transferred).toBe(0);
+    },
+  );
 
-  it('SIGKILL mid-multipart upload: the object keeps its old content; the next upload converges', async () => {
-    const key = uniqueKey('mpu.bin');
-    const local = path.join(tmp.path, `mpu-${n}`, 'mpu.bin');
-    const v1 = randomBytes(MiB);
-    const v2 = randomBytes(16 * MiB);
-    await putObject(bucket.client, bucket.name, key, v1);
-    await mkdir(path.dirname(local), { recursive: true });
-    await writeFile(local, v2);
-    const options = { localPath: local, multipartThreshold: 5 * MiB, partSize: 5 * MiB };
+  requires('abort-multipart').it(
+    'SIGKILL mid-multipart upload: the object keeps its old content; the next upload converges',
+    async () => {
+      const key = uniqueKey('mpu.bin');
+      const local = path.join(tmp.path, `mpu-${n}`, 'mpu.bin');
+      const v1 = randomBytes(MiB);
+      const v2 = randomBytes(16 * MiB);
+      await putObject(bucket.client, bucket.name, key, v1);
+      await mkdir(path.dirname(local), { recursive: true });
+      await writeFile(local, v2);
+      const options = { localPath: local, multipartThreshold: 5 * MiB, partSize: 5 * MiB };
 
-    // The third part hangs mid-body; the kill lands while it is in flight.
-    await killMidway(key, 'upload', options, [
-      {
-        match: { method: 'PUT', path: keyPath(key), query: /partNumber=3/ },
-        fault: { kind: 'hold-request', afterBytes: MiB },
-      },
-    ]);
+      // The third part hangs mid-body; the kill lands while it is in flight.
+      await killMidway(key, 'upload', options, [
+        {
+          match: { method: 'PUT', path: keyPath(key), query: /partNumber=3/ },
+          fault: { kind: 'hold-request', afterBytes: MiB },
+        },
+      ]);
 
-    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
-    const orphans = await bucket.client.send(
-      new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
-    );
-    // A killed process cannot abort its upload: its parts stay until a lifecycle rule
-    // (AbortIncompleteMultipartUpload) or someone aborts them (radosgw drops them when
-    // the next upload of the key completes; AWS does not).
-    expect(orphans.Uploads ?? []).toHaveLength(1);
-    const result = await object(key, local, options).sync('upload');
-    expect(result.transferred).toBe(1);
-    expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v2));
-    expect((await object(key, local, options).sync('upload')).transferred).toBe(0);
-
-    const listed = await bucket.client.send(
-      new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
-    );
-    for (const u of listed.Uploads ?? []) {
-      await bucket.client.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: u.Key, UploadId: u.UploadId }),
+      expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v1));
+      const orphans = await bucket.client.send(
+        new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
       );
-    }
-  });
+      // A killed process cannot abort its upload: its parts stay until a lifecycle rule
+      // (AbortIncompleteMultipartUpload) or someone aborts them (radosgw drops them when
+      // the next upload of the key completes; AWS does not).
+      expect(orphans.Uploads ?? []).toHaveLength(1);
+      const result = await object(key, local, options).sync('upload');
+      expect(result.transferred).toBe(1);
+      expect(md5(await getObject(bucket.client, bucket.name, key))).toBe(md5(v2));
+      expect((await object(key, local, options).sync('upload')).transferred).toBe(0);
+
+      const listed = await bucket.client.send(
+        new ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: key }),
+      );
+      for (const u of listed.Uploads ?? []) {
+        await bucket.client.send(
+          new AbortMultipartUploadCommand({
+            Bucket: bucket.name,
+            Key: u.Key,
+            UploadId: u.UploadId,
+          }),
+        );
+      }
+    },
+  );
 
   it('SIGKILL mid-index-write: the index loads whole, and its stale lock is recovered', async () => {
     const file = path.join(cacheHome, 'index-crash', 'index.jsonl');

@@ -24,16 +24,99 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, inject, vi } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  inject,
+  it,
+  TestRunner,
+  vi,
+} from 'vitest';
 
 import { laneOf, type LaneOperation } from '../../src/client/lane.js';
 import { PROBE_KEY } from '../../src/client/lane/endpoint.js';
+import { compositeEtag } from '../../src/etag.js';
+import { CAPABILITIES, recordExclusion, type Capability } from '../setup/capabilities.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 export const s3 = inject('s3');
 
 /** `describe` when a server is available, else a skipped `describe` (the setup said why loudly). */
 export const describeS3 = s3.available ? describe : describe.skip;
+
+type TestBody = (...args: never[]) => void | Promise<void>;
+type TestLike = (name: string, fn?: TestBody, timeout?: number) => void;
+/** `it`, with `each`. */
+type ItLike = TestLike & { each: typeof it.each };
+
+/** The names of the suites around the test being declared, and the file. */
+function whereDeclared(name: string): string {
+  interface SuiteLike {
+    name: string;
+    suite?: SuiteLike | undefined;
+    file?: { name: string } | undefined;
+  }
+  const names: string[] = [name];
+  const current = TestRunner.getCurrentSuite() as unknown as SuiteLike;
+  for (let suite: SuiteLike | undefined = current; suite !== undefined; suite = suite.suite) {
+    const known = suite.name === '' || suite.name === current.file?.name || suite.name === names[0];
+    if (!known) names.unshift(suite.name);
+  }
+  const file = current.file?.name ?? '';
+  return `${path.basename(file)} > ${names.join(' > ')}`;
+}
+
+/**
+ * `it` for tests that need server capabilities. On a server that lacks one
+ * (tests/setup/capabilities.ts) each test is excluded and recorded, and the run ends with
+ * the table of what was excluded where, for what: never a silent skip.
+ *
+ *   requires('conditional-writes').it('refuses a racing write', async () => { ... });
+ */
+export function requires(...caps: Capability[]): { it: ItLike } {
+  for (const cap of caps) {
+    if (!(cap in CAPABILITIES)) throw new Error(`requires(): unknown capability "${cap}"`);
+  }
+  const missing = caps.filter((c) => s3.lacks?.includes(c) === true);
+  if (!s3.available || missing.length === 0) {
+    return { it: it as unknown as ItLike };
+  }
+  const record = (name: string): void => {
+    const test = whereDeclared(name);
+    for (const capability of missing) {
+      recordExclusion(s3.exclusions ?? '', { capability, server: s3.server ?? '', test });
+    }
+  };
+  const needs = ` [needs ${missing.join(', ')}]`;
+  const excluded: TestLike = (name, fn, timeout) => {
+    record(name);
+    it.skip(`${name}${needs}`, fn as () => void, timeout);
+  };
+  return {
+    it: Object.assign(excluded, {
+      each: ((cases: unknown[][]) =>
+        (name: string, fn: () => void, timeout?: number): void => {
+          record(name);
+          it.skip.each(cases)(`${name}${needs}`, fn, timeout);
+        }) as unknown as typeof it.each,
+    }),
+  };
+}
+
+/**
+ * The ETag this server gives a multipart upload of `data` in parts of `partSize`, quoted:
+ * the composite of the parts, or, on a server without 'composite-etag' (s3rver), the
+ * whole object's MD5. Both are answers s3lync must verify.
+ */
+export function multipartEtagOf(data: Buffer, partSize: number): string {
+  if (s3.lacks?.includes('composite-etag') === true) return `"${md5(data)}"`;
+  const parts: string[] = [];
+  for (let o = 0; o < data.length; o += partSize) parts.push(md5(data.subarray(o, o + partSize)));
+  return `"${compositeEtag(parts)}"`;
+}
 
 /** A raw SDK client on the test server, for arranging and checking state behind s3lync's back. */
 export function rawClient(): S3Client {

@@ -12,11 +12,13 @@ import {
   headObject,
   interceptSend,
   md5,
-  putObject,
+  multipartEtagOf,
+  requires,
   uniqueKey,
   uriFor,
   useBucket,
   useTempDir,
+  putObject,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -68,7 +70,7 @@ describeS3('verifying objects written by other tools (radosgw)', () => {
     const key = uniqueKey('libstorage.bin');
     const data = bytes(size, size);
     const etag = await libStorageUpload(key, data, partSize);
-    expect(etag).toMatch(size > partSize ? /-\d+"$/ : /^"[0-9a-f]{32}"$/);
+    expect(etag).toBe(size > partSize ? multipartEtagOf(data, partSize) : `"${md5(data)}"`);
 
     const obj = object(key);
     const first = await obj.sync('download');
@@ -198,20 +200,23 @@ describeS3('lost-update protection with If-Match (radosgw)', () => {
     expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('v3');
   });
 
-  it('a change that lands between the check and the PUT is refused by the server', async () => {
-    const key = uniqueKey('race.txt');
-    await putObject(bucket.client, bucket.name, key, 'v1');
-    const obj = await object(key);
-    await obj.download();
-    await writeFile(obj.localPath, 'mine');
-    interceptSend(obj.client.sdk, async (command, send) => {
-      if (command instanceof PutObjectCommand)
-        await putObject(bucket.client, bucket.name, key, 'theirs');
-      return send();
-    });
-    await expect(obj.upload({ ifMatch: true })).rejects.toBeInstanceOf(ConflictError);
-    expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('theirs');
-  });
+  requires('conditional-writes').it(
+    'a change that lands between the check and the PUT is refused by the server',
+    async () => {
+      const key = uniqueKey('race.txt');
+      await putObject(bucket.client, bucket.name, key, 'v1');
+      const obj = await object(key);
+      await obj.download();
+      await writeFile(obj.localPath, 'mine');
+      interceptSend(obj.client.sdk, async (command, send) => {
+        if (command instanceof PutObjectCommand)
+          await putObject(bucket.client, bucket.name, key, 'theirs');
+        return send();
+      });
+      await expect(obj.upload({ ifMatch: true })).rejects.toBeInstanceOf(ConflictError);
+      expect((await getObject(bucket.client, bucket.name, key)).toString()).toBe('theirs');
+    },
+  );
 
   it("open('a', { ifMatch: true }) fails on close when the object changed meanwhile, keeping the text", async () => {
     const key = uniqueKey('log.txt');

@@ -20,11 +20,13 @@ import {
   headObject,
   interceptSend,
   listKeys,
-  putObject,
+  multipartEtagOf,
+  requires,
   uniqueKey,
   uriFor,
   useBucket,
   useTempDir,
+  putObject,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -72,7 +74,7 @@ describeS3('upload parameters against radosgw', () => {
     for (const [name, type] of Object.entries(TYPES)) {
       const h = await head(`${prefix}/${name}`);
       expect({ name, type: h.ContentType }).toEqual({ name, type });
-      if (size > PART) expect(h.ETag).toMatch(/-2"$/);
+      if (size > PART) expect(h.ETag).toBe(multipartEtagOf(Buffer.alloc(size, 1), PART));
     }
   });
 
@@ -83,7 +85,7 @@ describeS3('upload parameters against radosgw', () => {
     expect((await head(`${prefix}/a.html`)).ContentType).not.toBe('text/html');
   });
 
-  it.each([
+  requires('object-tagging', 'object-acl').it.each([
     ['a single PUT', 64, {}],
     ['a multipart upload', PART + 1, { multipartThreshold: 0, partSize: PART }],
   ] as const)(
@@ -150,7 +152,7 @@ describeS3('upload parameters against radosgw', () => {
     },
   );
 
-  it.each([
+  requires('sse-kms').it.each([
     ['a single PUT', 64, {}],
     ['a multipart upload', PART + 1, { multipartThreshold: 0, partSize: PART }],
   ] as const)(

@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 
 import type { TestProject } from 'vitest/node';
 
+import { exclusionTable, parseLacks, SERVER_LACKS, type Capability } from './capabilities.js';
+
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -29,6 +31,10 @@ export interface TestS3 {
   /** radosgw's ceph.conf, for radosgw-admin (absent for an external server). */
   cephConf?: string;
   reason?: string;
+  /** What the server lacks (tests/setup/capabilities.ts): tests needing it are excluded. */
+  lacks?: readonly Capability[];
+  /** Where test workers record the tests they exclude, for the table at the end. */
+  exclusions?: string;
 }
 
 declare module 'vitest' {
@@ -71,12 +77,39 @@ function banner(text: string): void {
   process.stderr.write(`\n${line}\n${text}\n${line}\n\n`);
 }
 
-export default async function setup(
-  project: TestProject,
-): Promise<(() => Promise<void>) | undefined> {
+/**
+ * Starts the server, then, when the run ends, stops it and prints the table of the tests
+ * excluded for a capability the server lacks.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-matrix-'));
+  const exclusions = path.join(dir, 'excluded.jsonl');
+  const stop = await startServer((value) => {
+    const lacks =
+      value.server === 'external'
+        ? parseLacks(process.env.S3LYNC_TEST_LACKS)
+        : value.server === undefined
+          ? []
+          : SERVER_LACKS[value.server];
+    project.provide('s3', { ...value, lacks, exclusions });
+  }).catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
+  return async () => {
+    await stop?.();
+    const table = exclusionTable(exclusions);
+    if (table !== undefined) process.stdout.write(`\n${table}\n\n`);
+    await rm(dir, { recursive: true, force: true });
+  };
+}
+
+type Provide = (value: TestS3) => void;
+
+async function startServer(provide: Provide): Promise<(() => Promise<void>) | undefined> {
   const env = process.env;
   if (env.S3LYNC_TEST_ENDPOINT) {
-    project.provide('s3', {
+    provide({
       available: true,
       endpoint: env.S3LYNC_TEST_ENDPOINT,
       region: env.S3LYNC_TEST_REGION ?? 'us-east-1',
@@ -87,7 +120,7 @@ export default async function setup(
     return undefined;
   }
   const server = env.S3LYNC_TEST_SERVER?.trim().toLowerCase() || 'radosgw';
-  if (server === 's3rver') return startEmbedded(project);
+  if (server === 's3rver') return startEmbedded(provide);
   if (server !== 'radosgw') {
     throw new Error(`S3LYNC_TEST_SERVER must be radosgw or s3rver, not "${server}"`);
   }
@@ -97,7 +130,7 @@ export default async function setup(
       throw new Error(`CI=true and ${reason}`);
     }
     banner(`SKIPPING every integration test.\n${reason}`);
-    project.provide('s3', {
+    provide({
       available: false,
       endpoint: '',
       region: '',
@@ -134,7 +167,7 @@ export default async function setup(
     const e = error as { stderr?: string; message: string };
     throw new Error(`radosgw failed to start: ${e.message}\n${e.stderr ?? ''}`);
   }
-  project.provide('s3', {
+  provide({
     available: true,
     endpoint: `http://127.0.0.1:${rgwPort}`,
     region: 'us-east-1',
@@ -153,7 +186,7 @@ export default async function setup(
  * s3rver, the S3 server npm installs, in a child process (scripts/s3rver/serve.mjs, with
  * the legacy OpenSSL provider its continuation tokens need): no system package needed.
  */
-async function startEmbedded(project: TestProject): Promise<() => Promise<void>> {
+async function startEmbedded(provide: Provide): Promise<() => Promise<void>> {
   const base = await mkdtemp(path.join(os.tmpdir(), 's3lync-s3rver-'));
   const accessKeyId = 'S3LYNCTESTACCESSKEY0';
   const secretAccessKey = 's3lyncTestSecretKey/0000000000000000000000';
@@ -182,7 +215,7 @@ async function startEmbedded(project: TestProject): Promise<() => Promise<void>>
     const listening = once(createInterface({ input: child.stdout }), 'line');
     const [line] = (await Promise.race([listening, exited])) as [string];
     const { endpoint } = JSON.parse(line) as { endpoint: string };
-    project.provide('s3', {
+    provide({
       available: true,
       endpoint,
       region: 'us-east-1',

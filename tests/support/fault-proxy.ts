@@ -322,6 +322,14 @@ export function paginate(maxKeys: number): ListingRewriter {
   };
 }
 
+/** A listing's query without its continuation token: which listing it continues. */
+function listingKey(query: URLSearchParams): string {
+  const q = new URLSearchParams(query);
+  q.delete('continuation-token');
+  q.sort();
+  return q.toString();
+}
+
 function isListing(method: string, query: string): boolean {
   return method === 'GET' && new URLSearchParams(query).get('list-type') === '2';
 }
@@ -380,6 +388,50 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return undefined;
   };
 
+  /** Complete first pages by query (without its token), and the tokens this proxy made up. */
+  const complete = new Map<string, string>();
+  const minted = new Set<string>();
+  const rewriteListing = (
+    fault: Extract<Fault, { kind: 'rewrite-listing' }>,
+    upstreamXml: string,
+    listing: ListingRequest,
+  ): string => {
+    let xml = upstreamXml;
+    const rewriters = typeof fault.rewrite === 'function' ? [fault.rewrite] : fault.rewrite;
+    for (const rewrite of rewriters) xml = rewrite(xml, listing);
+    const token = listingTag(xml, 'NextContinuationToken');
+    if (token !== undefined && token !== listingTag(upstreamXml, 'NextContinuationToken')) {
+      minted.add(token);
+    }
+    return xml;
+  };
+  /**
+   * A continuation under a token this proxy made up, answered from the complete first page:
+   * the keys after the token, as radosgw reads a token it did not make (a marker). The
+   * server is not asked, so the hostile listings do not depend on how it makes its tokens
+   * (s3rver's are encrypted and it refuses others).
+   */
+  const answerMinted = (
+    res: http.ServerResponse,
+    fault: Extract<Fault, { kind: 'rewrite-listing' }>,
+    listing: ListingRequest,
+  ): boolean => {
+    const full =
+      listing.token !== undefined && minted.has(listing.token)
+        ? complete.get(listingKey(listing.query))
+        : undefined;
+    if (full === undefined || listing.token === undefined) return false;
+    const after = listing.token;
+    const page = withContents(
+      full,
+      listingContents(full).filter((b) => (listingTag(b, 'Key') ?? '') > after),
+    );
+    const body = Buffer.from(rewriteListing(fault, page, listing), 'utf8');
+    res.writeHead(200, { 'content-type': 'application/xml', 'content-length': body.length });
+    res.end(body);
+    return true;
+  };
+
   const forward = (
     req: http.IncomingMessage,
     res: http.ServerResponse,
@@ -413,10 +465,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           });
           up.on('end', () => {
             if (size > MAX_LISTING_BYTES) return;
-            let xml = Buffer.concat(chunks).toString('utf8');
-            const rewriters = typeof fault.rewrite === 'function' ? [fault.rewrite] : fault.rewrite;
-            for (const rewrite of rewriters) xml = rewrite(xml, listing);
-            const body = Buffer.from(xml, 'utf8');
+            const upstreamXml = Buffer.concat(chunks).toString('utf8');
+            if (listing.token === undefined && listingTag(upstreamXml, 'IsTruncated') !== 'true') {
+              complete.set(listingKey(listing.query), upstreamXml);
+            }
+            const body = Buffer.from(rewriteListing(fault, upstreamXml, listing), 'utf8');
             res.writeHead(status, up.statusMessage, withLength(up.rawHeaders, body.length));
             res.end(body);
           });
@@ -608,18 +661,21 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         req.resume();
         hold(res);
         return;
-      default:
-        forward(
-          req,
-          res,
-          fault,
-          isListing(method, query)
-            ? {
-                query: new URLSearchParams(query),
-                token: new URLSearchParams(query).get('continuation-token') ?? undefined,
-              }
-            : undefined,
-        );
+      default: {
+        const listing = isListing(method, query)
+          ? {
+              query: new URLSearchParams(query),
+              token: new URLSearchParams(query).get('continuation-token') ?? undefined,
+            }
+          : undefined;
+        if (fault?.kind === 'rewrite-listing' && listing !== undefined) {
+          if (answerMinted(res, fault, listing)) {
+            req.resume();
+            return;
+          }
+        }
+        forward(req, res, fault, listing);
+      }
     }
   });
   server.on('connection', (socket) => {

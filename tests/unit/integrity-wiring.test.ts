@@ -27,6 +27,7 @@ import {
   S3Object,
   type S3ObjectOptions,
 } from '../../src/index.js';
+import { forgetCapabilities } from '../../src/client/capabilities.js';
 import { parseIndex, type IndexEntry } from '../../src/hash-index.js';
 import { createChecksummer } from '../../src/checksum.js';
 import { notModified } from './mocked-s3.js';
@@ -55,6 +56,7 @@ function etagFor(data: Buffer, partSize: number): string {
 let dir = '';
 beforeEach(async () => {
   s3.reset();
+  forgetCapabilities();
   dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-integrity-'));
 });
 afterEach(async () => {

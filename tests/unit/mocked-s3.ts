@@ -7,6 +7,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach } from 'vitest';
 
+import { forgetCapabilities } from '../../src/client/capabilities.js';
+
 /** The mocked client (`sdk`), its stub (`s3`, reset before each test), and this test's `dir`. */
 export interface MockedS3 {
   readonly sdk: S3Client;
@@ -36,6 +38,8 @@ export function useMockedS3(name: string): MockedS3 {
   const state = { sdk, s3: mockClient(sdk), dir: '' };
   beforeEach(async () => {
     state.s3.reset();
+    // What a server honours is learned per endpoint and process: each test starts unknowing.
+    forgetCapabilities();
     state.dir = await mkdtemp(path.join(os.tmpdir(), `s3lync-${name}-`));
   });
   afterEach(async () => {

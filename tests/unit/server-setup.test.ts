@@ -1,7 +1,17 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi, afterEach } from 'vitest';
 import type { TestProject } from 'vitest/node';
 
+import {
+  CAPABILITIES,
+  exclusionTable,
+  parseLacks,
+  recordExclusion,
+} from '../setup/capabilities.js';
 import setup, { type TestS3 } from '../setup/s3-server.js';
 
 function fakeProject(): { project: TestProject; provided: Map<string, unknown> } {
@@ -11,6 +21,33 @@ function fakeProject(): { project: TestProject; provided: Map<string, unknown> }
   } as unknown as TestProject;
   return { project, provided };
 }
+
+describe('the test matrix', () => {
+  it('prints capability → server → tests excluded, from what the workers recorded', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 's3lync-matrix-test-'));
+    const file = path.join(dir, 'excluded.jsonl');
+    expect(exclusionTable(file)).toBeUndefined();
+    recordExclusion(file, { capability: 'conditional-writes', server: 's3rver', test: 'b > t2' });
+    recordExclusion(file, { capability: 'conditional-writes', server: 's3rver', test: 'a > t1' });
+    recordExclusion(file, { capability: 'abort-multipart', server: 's3rver', test: 'c > t3' });
+    expect(exclusionTable(file)?.split('\n')).toEqual([
+      'Tests excluded because the server lacks a capability they declare (3):',
+      'capability → server → tests excluded',
+      `abort-multipart (${CAPABILITIES['abort-multipart']}) → s3rver → 1`,
+      '    c > t3',
+      `conditional-writes (${CAPABILITIES['conditional-writes']}) → s3rver → 2`,
+      '    a > t1',
+      '    b > t2',
+    ]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads S3LYNC_TEST_LACKS for an external server, refusing unknown names', () => {
+    expect(parseLacks('sse-kms, signatures')).toEqual(['sse-kms', 'signatures']);
+    expect(parseLacks(undefined)).toEqual([]);
+    expect(() => parseLacks('teleport')).toThrow(/unknown capability "teleport"/);
+  });
+});
 
 describe('the integration tests’ server setup', () => {
   afterEach(() => {
@@ -37,7 +74,7 @@ describe('the integration tests’ server setup', () => {
     const printed = stderr.mock.calls.map((c) => String(c[0])).join('');
     expect(printed).toMatch(/SKIPPING every integration test/);
     expect(printed).toMatch(/apt-get install -y --no-install-recommends radosgw/);
-    await teardown?.();
+    await teardown();
   });
 
   it('runs s3rver in-process with S3LYNC_TEST_SERVER=s3rver, radosgw or not, and stops it', async () => {
@@ -49,6 +86,7 @@ describe('the integration tests’ server setup', () => {
     const teardown = await setup(project);
     const s3 = provided.get('s3') as TestS3;
     expect(s3).toMatchObject({ available: true, server: 's3rver' });
+    expect(s3.lacks).toContain('conditional-writes');
     const sdk = new S3Client({
       endpoint: s3.endpoint,
       region: s3.region,
@@ -59,7 +97,7 @@ describe('the integration tests’ server setup', () => {
     const { Buckets } = await sdk.send(new ListBucketsCommand({}));
     expect(Buckets?.map((b) => b.Name)).toEqual(['setup-check']);
     sdk.destroy();
-    await teardown?.();
+    await teardown();
     await expect(fetch(s3.endpoint)).rejects.toThrow();
   });
 
