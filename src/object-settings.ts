@@ -15,6 +15,7 @@ import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import type { S3ObjectOptions } from './options.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type ResolvedRetryConfig } from './retry.js';
+import { CustomerKey } from './sse-c.js';
 import { resolveUploadSettings, type UploadSettings } from './upload-params-check.js';
 import { cacheRoot, expandHome, type ParsedS3Uri } from './utils.js';
 
@@ -66,6 +67,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly indexDir: string | undefined;
   /** Where the locks of local paths live. */
   readonly lockDir: string;
+  /** The SSE-C key of every object request, checked. */
+  readonly customerKey: CustomerKey | undefined;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -170,6 +173,10 @@ export function resolveObjectSettings(
           ? expandHome(hashIndex, env.home)
           : path.join(cacheRoot(env), '.index'),
     lockDir: path.join(cacheRoot(env), '.locks'),
+    customerKey:
+      options.sseCustomerKey === undefined
+        ? undefined
+        : CustomerKey.of(options.sseCustomerKey, `\`${name('sseCustomerKey')}\``),
   };
 }
 

@@ -308,9 +308,11 @@ export async function uploadFile(
   options: UploadFileOptions = {},
 ): Promise<UploadedFile> {
   const uri = ctx.describe(key);
+  // Chosen (and, from a function, checked) before anything of this file is sent.
+  const { customerKey, ...params } = ctx.paramsFor?.(key, filePath) ?? {};
+  const client = customerKey === undefined ? ctx.client : ctx.client.withCustomerKey(customerKey);
   const common = {
-    // Chosen (and, from a function, checked) before anything of this file is sent.
-    params: ctx.paramsFor?.(key, filePath),
+    params,
     signal: options.signal,
     onBytes: options.onBytes,
     ifNoneMatch: options.ifNoneMatch,
@@ -319,10 +321,13 @@ export async function uploadFile(
   };
   if (usesMultipart(ctx, source.size)) {
     const partSize = partSizeFor(ctx, source.size);
-    const sent = await ctx.client.uploadMultipart(ctx.bucket, key, filePath, {
+    // An SSE-C object's ETag says nothing of its bytes: its fingerprint is what verifies it.
+    const md5 =
+      source.md5 ?? (client.customerKey === undefined ? undefined : await md5Of(filePath, source, options));
+    const sent = await client.uploadMultipart(ctx.bucket, key, filePath, {
       ...common,
       size: source.size,
-      md5: source.md5,
+      md5,
       partSize,
       queueSize: ctx.queueSize,
     });
@@ -332,7 +337,7 @@ export async function uploadFile(
     if (normalizeEtag(sent.etag) !== undefined) {
       remote = { size: digest.size, etag: sent.etag, opaqueEtag: sent.opaqueEtag };
     } else {
-      const head = await ctx.client.head(ctx.bucket, key, options.signal);
+      const head = await client.head(ctx.bucket, key, options.signal);
       if (head === undefined) {
         throw new HashMismatchError(
           `Multipart upload of ${filePath} to ${uri}: the object is missing afterwards`,
@@ -367,12 +372,25 @@ export async function uploadFile(
       checksum: common.checksumAlgorithm,
       ...(options.signal && { signal: options.signal }),
     }));
-  const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, {
+  const put = await client.putFile(ctx.bucket, key, filePath, digest, {
     ...common,
     ...(options.body !== undefined && { body: options.body }),
   });
   checkPut(put, digest, filePath, uri);
   return { etag: put.etag, digest };
+}
+
+/** The MD5 of a file about to be uploaded in parts. */
+async function md5Of(
+  filePath: string,
+  source: UploadSource,
+  options: UploadFileOptions,
+): Promise<string | undefined> {
+  const digest = await hashFile(filePath, {
+    size: source.size,
+    ...(options.signal && { signal: options.signal }),
+  });
+  return digest.md5;
 }
 
 /** Content-MD5 made the server check the bytes; this catches a server that ignores it. */

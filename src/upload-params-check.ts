@@ -12,6 +12,7 @@ import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY } from './etag.js';
 import { ConfigError } from './exceptions.js';
 import { checkOptions, UPLOAD_PARAM_KEYS } from './options.js';
 import { checkFilters, type PathFilter } from './excludes.js';
+import { CustomerKey, SSE_C_ALGORITHM } from './sse-c.js';
 import type {
   CheckedParamsOption,
   ParamsFor,
@@ -191,6 +192,8 @@ export function checkUploadParams(params: unknown, what: string): SentParams {
     }
     out.SSEKMSKeyId = headerValue(what, 'SSEKMSKeyId', p.SSEKMSKeyId);
   }
+  const customerKey = checkCustomerKey(what, p, out);
+  if (customerKey !== undefined) out.customerKey = customerKey;
   if (p.StorageClass !== undefined) {
     // Servers have their own classes (Ceph's are configured per zone): only the shape is known.
     if (typeof p.StorageClass !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(p.StorageClass)) {
@@ -205,6 +208,30 @@ export function checkUploadParams(params: unknown, what: string): SentParams {
     out.ACL = p.ACL as ObjectCannedACL;
   }
   return out;
+}
+
+/** The SSE-C fields checked: the key never echoed, and no other encryption beside it. */
+function checkCustomerKey(
+  what: string,
+  p: Record<keyof UploadParams, unknown>,
+  out: SentParams,
+): CustomerKey | undefined {
+  const algorithm = p.SSECustomerAlgorithm;
+  if (algorithm !== undefined && algorithm !== SSE_C_ALGORITHM) {
+    fail(what, 'SSECustomerAlgorithm', `'${SSE_C_ALGORITHM}'`, algorithm);
+  }
+  if (p.SSECustomerKey === undefined) {
+    if (algorithm !== undefined) {
+      throw new ConfigError(`\`SSECustomerAlgorithm\` in ${what} needs \`SSECustomerKey\``);
+    }
+    return undefined;
+  }
+  if (out.ServerSideEncryption !== undefined) {
+    throw new ConfigError(
+      `\`SSECustomerKey\` in ${what} excludes \`ServerSideEncryption\`: an object has one encryption`,
+    );
+  }
+  return CustomerKey.of(p.SSECustomerKey, `\`SSECustomerKey\` in ${what}`);
 }
 
 /**

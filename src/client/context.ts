@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type { CustomerKey } from '../sse-c.js';
 import type { RetryPolicy } from './retrying.js';
 import type { Transport } from './transport.js';
 import type { UriFormatter } from './types.js';
@@ -16,4 +17,6 @@ export interface ClientContext {
   readonly retry: RetryPolicy;
   /** Renders URIs (credentials redacted) for messages. */
   readonly describe: UriFormatter;
+  /** The SSE-C key every object request carries; its objects' listed ETags are no MD5s. */
+  readonly customerKey?: CustomerKey | undefined;
 }

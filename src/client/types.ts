@@ -23,6 +23,8 @@ export interface ListedObject {
   etag: string | undefined;
   /** Last-Modified as listed. */
   lastModified?: Date | undefined;
+  /** Whether the ETag is not an MD5 (objects listed by a client with an SSE-C key). */
+  opaqueEtag?: boolean | undefined;
 }
 
 /** One page of a listing: objects, and with a delimiter the common prefixes. */

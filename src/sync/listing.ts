@@ -102,7 +102,7 @@ function remoteEntries(
       skipRemote(scope, rel, "it is named like one of s3lync's temp files");
       continue;
     }
-    out.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
+    out.push({ path: rel, key: o.key, size: o.size, etag: o.etag, opaqueEtag: o.opaqueEtag });
   }
   return out;
 }

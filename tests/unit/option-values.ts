@@ -30,6 +30,7 @@ export function objectOptionValues(client: S3Client, localPath: string): Require
     checksumAlgorithm: 'SHA256',
     limiter: pLimit(1),
     lockTimeout: 1000,
+    sseCustomerKey: Buffer.alloc(32, 7),
     followSymlinks: true,
     dataLane: false,
   };
