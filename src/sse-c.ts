@@ -80,7 +80,8 @@ export class CustomerKey {
     }
     const bytes = customerKeyBytes(value);
     if (bytes === undefined) {
-      const length = typeof value === 'string' ? `${value.length} characters` : `${value.byteLength} bytes`;
+      const length =
+        typeof value === 'string' ? `${value.length} characters` : `${value.byteLength} bytes`;
       throw new ConfigError(
         `Expected ${what} to be a 256-bit key: 32 bytes, or their base64 (44 characters); got ${length}`,
       );

@@ -323,7 +323,8 @@ export async function uploadFile(
     const partSize = partSizeFor(ctx, source.size);
     // An SSE-C object's ETag says nothing of its bytes: its fingerprint is what verifies it.
     const md5 =
-      source.md5 ?? (client.customerKey === undefined ? undefined : await md5Of(filePath, source, options));
+      source.md5 ??
+      (client.customerKey === undefined ? undefined : await md5Of(filePath, source, options));
     const sent = await client.uploadMultipart(ctx.bucket, key, filePath, {
       ...common,
       size: source.size,

@@ -10,8 +10,9 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 
+import { PROBE_KEY } from '../../src/client/lane/endpoint.js';
 import { CustomerKey } from '../../src/sse-c.js';
 import { S3Object, S3ObjectError, type S3ObjectOptions } from '../../src/index.js';
 import {
@@ -86,7 +87,7 @@ describeS3('SSE-C against radosgw', () => {
       expect(h.Metadata?.['s3lync-md5']).toBe(md5(data));
     }
     const single = await up.client.head(bucket.name, `${prefix}/small.txt`);
-    expect(single).toMatchObject({ opaqueEtag: true, size: files['small.txt'].length });
+    expect(single).toMatchObject({ opaqueEtag: true, size: files['small.txt']?.length });
 
     // No-op re-upload, with the index and without it (then a HEAD per file decides).
     const sends = recordCommands(up.client.sdk);
@@ -110,6 +111,17 @@ describeS3('SSE-C against radosgw', () => {
     gets.length = 0;
     expect(await get.sync('download')).toMatchObject({ transferred: 0, unchanged: 2 });
     expect(gets.filter((c) => TRANSFERS.includes(c))).toEqual([]);
+    // Through the lane, no object request of theirs fell back to the SDK.
+    for (const o of [up, cold, get]) {
+      if (!o.client.dataLane) continue;
+      // The spy recordCommands set: spyOn returns it.
+      const viaSdk = vi
+        .spyOn(o.client.sdk, 'send')
+        .mock.calls.map(([c]) => c as { input?: { Key?: string }; constructor: { name: string } })
+        .filter((c) => c.input?.Key !== PROBE_KEY)
+        .map((c) => c.constructor.name);
+      expect(viaSdk.filter((c) => [...TRANSFERS, 'HeadObjectCommand'].includes(c))).toEqual([]);
+    }
   });
 
   it('a missing or wrong key fails the download, typed; the key is never shown', async () => {

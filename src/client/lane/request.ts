@@ -124,7 +124,6 @@ const PUT_HEADERS = {
   Tagging: 'x-amz-tagging',
 } as const;
 
-
 /** The SSE-C fields, handled by {@link customerKeyHeaders}. */
 const SSE_C_FIELDS = ['SSECustomerAlgorithm', 'SSECustomerKey', 'SSECustomerKeyMD5'] as const;
 
