@@ -10,6 +10,9 @@ import type { ProgressMode } from '../progress.js';
 import type { Direction } from '../result.js';
 import type { UploadParams } from '../upload-params.js';
 
+/** Where `--sse-c-key` says the SSE-C key is: a file, or an environment variable. */
+export type KeySource = { file: string } | { env: string };
+
 /** The commands. */
 export type CommandName = 'cp' | 'sync' | 'ls' | 'rm' | 'cat';
 
@@ -43,6 +46,8 @@ export interface GlobalOptions {
   quiet: boolean;
   /** `-v`/`--debug`: debug logging and stack traces. */
   debug: boolean;
+  /** `--sse-c-key` (cp, sync, cat): where the SSE-C key is read from. */
+  sseCustomerKey?: KeySource;
 }
 
 /** What `cp` and `sync` do. */
@@ -77,6 +82,8 @@ export interface TransferArgs {
   mirror: boolean;
   /** `--max-delete` (sync only). */
   maxDelete: number | undefined;
+  /** `--follow-symlinks` (true) or `--no-follow-symlinks` (false), the last given; else the library's default. */
+  followSymlinks: boolean | undefined;
 }
 
 /** A parsed command line. */

@@ -94,6 +94,7 @@ export async function transfer(
       guessContentType: args.guessContentType,
       mirror: args.mirror,
       ...(args.maxDelete !== undefined && { maxDelete: args.maxDelete }),
+      ...(args.followSymlinks !== undefined && { followSymlinks: args.followSymlinks }),
       signal,
     });
   } catch (error) {
