@@ -18,6 +18,7 @@ import type { ProgressMode } from './progress.js';
 import type { Direction } from './result.js';
 import type { RetryConfig } from './retry.js';
 import type { Limiter, SyncOptions } from './sync.js';
+import type { ComparableParam } from './param-compare.js';
 import type { CustomerKeyInput } from './sse-c.js';
 import type { UploadParams, UploadParamsOption } from './upload-params.js';
 
@@ -45,6 +46,16 @@ export interface S3ObjectOptions {
    * @default none
    */
   uploadParams?: UploadParamsOption;
+  /**
+   * Parameters an upload also compares, for objects whose bytes are unchanged: when one
+   * differs from what a HEAD of the object reports, the file is uploaded again (reason
+   * `params`). Costs one HEAD per unchanged file (a listing carries no headers). Of
+   * `ContentType`, `CacheControl`, `ContentEncoding`, `ContentDisposition`,
+   * `ContentLanguage`, `Metadata`, `StorageClass`, `ServerSideEncryption`; the rule of each
+   * is in `paramDifference`.
+   * @default none: parameters alone never cause an upload
+   */
+  compareParams?: readonly ComparableParam[];
   /**
    * Set `Content-Type` from the key's extension (mime-types) when `uploadParams` gives
    * none; an unknown extension gets `application/octet-stream`. `false` sends none.
@@ -235,6 +246,7 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   filters: true,
   uploadParams: true,
   guessContentType: true,
+  compareParams: true,
   progressMode: true,
   retry: true,
   timeouts: true,
@@ -259,6 +271,7 @@ export const SYNC_OPTION_KEYS = Object.freeze({
   filters: true,
   uploadParams: true,
   guessContentType: true,
+  compareParams: true,
   progressMode: true,
   followSymlinks: true,
   mirror: true,

@@ -12,6 +12,7 @@ import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY } from './etag.js';
 import { ConfigError } from './exceptions.js';
 import { checkOptions, UPLOAD_PARAM_KEYS } from './options.js';
 import { checkFilters, type PathFilter } from './excludes.js';
+import { checkCompareParams, type ComparableParam } from './param-compare.js';
 import { CustomerKey, SSE_C_ALGORITHM } from './sse-c.js';
 import type {
   CheckedParamsOption,
@@ -268,6 +269,7 @@ export interface UploadSettings {
   readonly filters: readonly PathFilter[];
   readonly uploadParams: CheckedParamsOption | undefined;
   readonly guessContentType: boolean;
+  readonly compareParams: readonly ComparableParam[] | undefined;
 }
 
 /** The call's options of the same names, unchecked. */
@@ -275,6 +277,7 @@ interface CallOptions {
   filters?: readonly PathFilter[] | undefined;
   uploadParams?: UploadParamsOption | undefined;
   guessContentType?: boolean | undefined;
+  compareParams?: readonly ComparableParam[] | undefined;
 }
 
 /**
@@ -294,6 +297,10 @@ export function resolveUploadSettings(options: CallOptions, prefix = ''): Upload
     filters: options.filters === undefined ? [] : checkFilters(options.filters, `${prefix}filters`),
     uploadParams: checkUploadParamsOption(options.uploadParams, `${prefix}uploadParams`),
     guessContentType: guess,
+    compareParams:
+      options.compareParams === undefined
+        ? undefined
+        : checkCompareParams(options.compareParams, `${prefix}compareParams`),
   };
 }
 
@@ -306,10 +313,15 @@ export function resolveUploadSettings(options: CallOptions, prefix = ''): Upload
 export function uploadTargetFields(
   object: UploadSettings,
   call: CallOptions,
-): { filters: readonly PathFilter[]; paramsFor: ParamsFor } {
+): {
+  filters: readonly PathFilter[];
+  paramsFor: ParamsFor;
+  compareParams: readonly ComparableParam[] | undefined;
+} {
   const own = resolveUploadSettings(call);
   return {
     filters: [...object.filters, ...own.filters],
+    compareParams: own.compareParams ?? object.compareParams,
     paramsFor: paramsResolver(
       call.uploadParams === undefined ? object.uploadParams : own.uploadParams,
       call.guessContentType ?? object.guessContentType,

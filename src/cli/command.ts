@@ -8,6 +8,7 @@ import { S3lyncError } from '../exceptions.js';
 import type { PathFilter } from '../excludes.js';
 import type { ProgressMode } from '../progress.js';
 import type { Direction } from '../result.js';
+import type { ComparableParam } from '../param-compare.js';
 import type { UploadParams } from '../upload-params.js';
 
 /** Where `--sse-c-key` says the SSE-C key is: a file, or an environment variable. */
@@ -74,6 +75,8 @@ export interface TransferArgs {
   uploadParams: UploadParams | undefined;
   /** Not `--no-guess-mime-type`. */
   guessContentType: boolean;
+  /** `--compare-params`: parameters compared with a HEAD of each unchanged object. */
+  compareParams: readonly ComparableParam[] | undefined;
   /** Not `--no-default-excludes`. */
   defaultExcludes: boolean;
   /** `--concurrency`. */

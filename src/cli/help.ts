@@ -59,7 +59,11 @@ Upload options (objects whose bytes are unchanged are not sent again for these):
   --sse ALG            server-side encryption: AES256 or aws:kms
   --sse-kms-key-id ID  the KMS key of --sse aws:kms
   --storage-class C    e.g. STANDARD_IA, GLACIER_IR, or a server's own class
-  --acl ACL            a canned ACL: private, public-read, bucket-owner-full-control, ...`;
+  --acl ACL            a canned ACL: private, public-read, bucket-owner-full-control, ...
+  --compare-params P,...  also send again unchanged files whose object's parameters
+                       differ (one HEAD per unchanged file): ContentType, CacheControl,
+                       ContentEncoding, ContentDisposition, ContentLanguage, Metadata,
+                       StorageClass, ServerSideEncryption`;
 
 /** The help of each command, and the general one. */
 export const HELP: Readonly<Record<CommandName | 'main', string>> = {

@@ -7,6 +7,7 @@
 import { AccessDeniedError, NotFoundError } from '../exceptions.js';
 import type { ClientContext } from './context.js';
 import { isExplainedDenial, typedErrors, type RequestSite } from './errors.js';
+import { storedParams } from '../param-compare.js';
 import { remoteObject } from './remote-object.js';
 import type { RemoteObject } from './types.js';
 
@@ -44,7 +45,7 @@ export async function headObject(
         signal,
       ),
     );
-    return remoteObject(out);
+    return { ...remoteObject(out), stored: storedParams(out) };
   } catch (e) {
     // A missing key is an answer; a missing bucket is not.
     if (e instanceof NotFoundError && e.code !== 'NoSuchBucket') return undefined;

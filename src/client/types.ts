@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 
 import type { ChecksumAlgorithm, ObjectChecksum } from '../checksum.js';
 import type { HashingOptions, ReceivedDigest } from '../hash.js';
+import type { StoredParams } from '../param-compare.js';
 import type { SentParams } from '../upload-params.js';
 
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
@@ -55,6 +56,8 @@ export interface RemoteObject {
   partsCount: number | undefined;
   /** An S3 additional checksum, where the server sends one. */
   checksum: ObjectChecksum | undefined;
+  /** The parameters the object stored (a HEAD's answer only). */
+  stored?: StoredParams | undefined;
 }
 
 /** What a finished download wrote and received. */

@@ -43,6 +43,7 @@ import {
 import { conflictOr, quirkRetry, uploadConditions, type UploadConditions } from './conditions.js';
 import type { Layout } from './layout.js';
 import type { Limiter, SyncInternals, SyncOptions, SyncTarget } from './options.js';
+import { paramsCheck, type ParamsCheck } from './params-check.js';
 import { MAX_QUEUED_TASKS, TaskGroup } from './tasks.js';
 import type { SyncFailure } from '../result.js';
 
@@ -85,6 +86,8 @@ export class SyncRun {
   private readonly progress: ProgressBar | undefined;
   private readonly conditions: UploadConditions;
   private readonly signal: AbortSignal | undefined;
+  /** `compareParams` of an upload: an unchanged file's object is HEADed and compared. */
+  private readonly paramsCheck: ParamsCheck | undefined;
 
   private constructor(
     private readonly target: SyncTarget,
@@ -112,6 +115,7 @@ export class SyncRun {
     this.conditions =
       direction === 'upload' ? uploadConditions(target, layout, options.expectedEtag) : {};
     this.fileEtag = layout.head?.etag;
+    this.paramsCheck = direction === 'upload' ? paramsCheck(target, this.signal) : undefined;
   }
 
   /** A run of `layout`, its hash index loaded and kept to the files the walk found. */
@@ -255,7 +259,7 @@ export class SyncRun {
     row: number,
   ): void {
     const d = decideEntry(this.direction, remote, local, this.rule);
-    if (d.op === 'unchanged') this.result.unchanged++;
+    if (d.op === 'unchanged') this.same(rel, remote, row);
     else if (d.op === 'transfer') this.transfer(d.reason, rel, remote, row);
     else if (d.op === 'delete') {
       const size = d.side === 'local' ? (local?.size ?? 0) : (remote?.size ?? 0);
@@ -281,7 +285,7 @@ export class SyncRun {
       }
     }
     if (verdict === 'unchanged') {
-      this.result.unchanged++;
+      this.same(rel, remote, row);
       return;
     }
     if (verdict === 'checksum') {
@@ -301,15 +305,44 @@ export class SyncRun {
         if (same) this.files.index.setEtag(rel, digest.md5, remote.etag);
         equal = same ? 'unchanged' : 'checksum';
       }
-      if (equal === 'unchanged') this.result.unchanged++;
+      if (equal === 'unchanged') await this.checkParams(rel, remote, row, slot);
       else this.transfer('checksum', rel, remote, row, digest, slot);
     };
-    this.tasks.add(
-      this.limit(work).catch((error: unknown) => {
-        if (this.signal?.aborted) throw this.signal.reason;
-        this.failures.push({ path: rel, error });
-      }),
-    );
+    this.tasks.add(this.limit(work).catch(this.failed(rel)));
+  }
+
+  /** What a task of `rel` that failed leaves: a failure of that path, unless aborted. */
+  private failed(rel: string): (error: unknown) => void {
+    return (error) => {
+      if (this.signal?.aborted) throw this.signal.reason;
+      this.failures.push({ path: rel, error });
+    };
+  }
+
+  /** A pair whose bytes are the same: unchanged, unless {@link checkParams} decides. */
+  private same(rel: string, remote: RemoteEntry | undefined, row: number): void {
+    if (this.paramsCheck === undefined || remote === undefined) {
+      this.result.unchanged++;
+      return;
+    }
+    const slot = this.deferred ? this.planned.push(undefined) - 1 : undefined;
+    const work = (): Promise<void> => this.checkParams(rel, remote, row, slot);
+    this.tasks.add(this.limit(work).catch(this.failed(rel)));
+  }
+
+  /**
+   * Same bytes: with `compareParams`, one HEAD says whether the object's parameters differ
+   * from what the upload sends, and then it is sent again; else (or without) unchanged.
+   */
+  private async checkParams(
+    rel: string,
+    remote: RemoteEntry,
+    row: number,
+    slot: number | undefined,
+  ): Promise<void> {
+    const differs = await this.paramsCheck?.(remote.key, this.door.resolve(rel));
+    if (differs === undefined) this.result.unchanged++;
+    else this.transfer('params', rel, remote, row, undefined, slot);
   }
 
   private onRefused({ remote, conflict, other }: RefusedEntry): void {
