@@ -17,6 +17,8 @@ export interface HeadOptions {
   partNumber?: number;
   /** `If-Match`: refuse (412) unless the object still has this ETag. @default none */
   ifMatch?: string;
+  /** Also report the parameters the object stored (`stored`, for `compareParams`). @default false */
+  stored?: boolean;
 }
 
 /**
@@ -45,7 +47,8 @@ export async function headObject(
         signal,
       ),
     );
-    return { ...remoteObject(out), stored: storedParams(out) };
+    const object = remoteObject(out);
+    return options.stored === true ? { ...object, stored: storedParams(out) } : object;
   } catch (e) {
     // A missing key is an answer; a missing bucket is not.
     if (e instanceof NotFoundError && e.code !== 'NoSuchBucket') return undefined;

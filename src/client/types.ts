@@ -56,7 +56,7 @@ export interface RemoteObject {
   partsCount: number | undefined;
   /** An S3 additional checksum, where the server sends one. */
   checksum: ObjectChecksum | undefined;
-  /** The parameters the object stored (a HEAD's answer only). */
+  /** The parameters the object stored (a HEAD asked for them only). */
   stored?: StoredParams | undefined;
 }
 

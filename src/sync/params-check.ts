@@ -21,7 +21,7 @@ export function paramsCheck(
   const fields = target.compareParams;
   if (fields === undefined || fields.length === 0) return undefined;
   return async (key, localPath) => {
-    const head = await target.client.head(target.bucket, key, signal);
+    const head = await target.client.head(target.bucket, key, signal, { stored: true });
     // Gone since the listing: the next sync sees it missing.
     if (head?.stored === undefined) return undefined;
     const wanted = target.paramsFor?.(key, localPath) ?? {};
