@@ -18,6 +18,7 @@ import { HELP, USAGE } from './cli/help.js';
 import { cat, list, remove } from './cli/objects.js';
 import { Output } from './cli/output.js';
 import { transfer } from './cli/transfer.js';
+import { check, copyRemote, move } from './cli/remote.js';
 import { S3lyncError } from './exceptions.js';
 import { configureLogging, redact } from './logging.js';
 
@@ -119,7 +120,14 @@ function run(command: RunCommand, context: CommandContext): Promise<number> {
   switch (command.kind) {
     case 'cp':
     case 'sync':
+      if (command.transfer.target !== undefined) {
+        return copyRemote(command.kind, command.transfer, context);
+      }
       return transfer(command.kind, command.transfer, context);
+    case 'mv':
+      return move(command.transfer, context);
+    case 'check':
+      return check(command.transfer, context);
     case 'ls':
       return list(command.uri, command.recursive, context);
     case 'rm':

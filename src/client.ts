@@ -15,6 +15,13 @@ import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ClientContext } from './client/context.js';
+import type { ObjectParamHeaders } from './client/remote-object.js';
+import {
+  copyObject,
+  type CopyOptions,
+  type CopyResult,
+  type ObjectLocation,
+} from './client/copy.js';
 import { deleteObject, deleteObjects, type DeleteResult } from './client/delete.js';
 import { toS3lyncError } from './client/errors.js';
 import { downloadToFile, getStream } from './client/get.js';
@@ -23,6 +30,7 @@ import { listPages, prefixExists, type ListOptions } from './client/list.js';
 import { uploadMultipart } from './client/multipart.js';
 import { putFile } from './client/put.js';
 import { downloadRangesToFile } from './client/ranges.js';
+import { relayObject, type RelayOptions } from './client/relay.js';
 import { RetryPolicy } from './client/retrying.js';
 import { laneOf, laneTransport } from './client/lane.js';
 import { sdkTransport } from './client/transport.js';
@@ -69,6 +77,13 @@ export {
 export { DELETE_BATCH, type DeleteResult } from './client/delete.js';
 export { attachLane, type LaneSettings } from './client/lane.js';
 export type { HeadOptions } from './client/head.js';
+export {
+  sameServer,
+  type CopyOptions,
+  type CopyResult,
+  type ObjectLocation,
+} from './client/copy.js';
+export type { RelayOptions } from './client/relay.js';
 export type { ListOptions } from './client/list.js';
 export type * from './client/types.js';
 
@@ -257,6 +272,30 @@ export class S3lyncClient {
     return deleteObjects(this.#ctx, bucket, keys, signal);
   }
 
+  /**
+   * Copies an object on the server (CopyObject; UploadPartCopy ranges above the threshold),
+   * pinned to the source's ETag and verified by the copy's ETag. Both sides must be
+   * reachable with this client's endpoint and identity.
+   */
+  copyObject(from: ObjectLocation, to: ObjectLocation, options: CopyOptions): Promise<CopyResult> {
+    return copyObject(this.#ctx, from, to, options);
+  }
+
+  /**
+   * Copies `source` (another client's object) to `to` by streaming its GET into a PUT or a
+   * multipart upload, hashed as it passes and verified against what the source said.
+   */
+  relayFrom(
+    source: S3lyncClient,
+    from: ObjectLocation,
+    to: ObjectLocation,
+    options: RelayOptions,
+  ): Promise<CopyResult> {
+    const open = (signal: AbortSignal | undefined) =>
+      source.getStream(from.bucket, from.key, signal);
+    return relayObject(this.#ctx, open, to, options);
+  }
+
   /** DELETEs one object (S3 answers success whether or not it existed). */
   deleteObject(bucket: string, key: string, signal?: AbortSignal): Promise<void> {
     return deleteObject(this.#ctx, bucket, key, signal);
@@ -271,7 +310,7 @@ export class S3lyncClient {
     bucket: string,
     key: string,
     signal?: AbortSignal,
-  ): Promise<{ object: RemoteObject; body: Readable }> {
+  ): Promise<{ object: RemoteObject; body: Readable; headers: ObjectParamHeaders }> {
     return getStream(this.#ctx, bucket, key, signal);
   }
 }

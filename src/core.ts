@@ -35,6 +35,7 @@ import {
 import { removeOrphanTempsOf } from './recovery.js';
 import type { ProgressMode } from './progress.js';
 import { runSync, uploadNew, type Limiter, type SyncOptions, type SyncTarget } from './sync.js';
+import { runCopySync, type CopySyncOptions } from './sync/remote.js';
 import { uploadTargetFields } from './upload-params-check.js';
 import {
   defaultLocalPath,
@@ -229,6 +230,11 @@ export class S3Object {
       }
       throw error;
     }
+  }
+
+  /** S3 → S3: syncs this object or prefix to `destination`, on the server when it can; see README. */
+  syncTo(destination: S3Object, options: CopySyncOptions = {}): Promise<SyncResult> {
+    return runCopySync(this.#target(options), destination.#target(options), options);
   }
 
   /**

@@ -38,6 +38,7 @@ export {
 } from './manager.js';
 export type { OpenMode, OpenOptions, S3File } from './file.js';
 export type { Limiter, SyncOptions } from './sync.js';
+export type { CopySyncOptions } from './sync/remote.js';
 export type {
   Direction,
   TransferReason,

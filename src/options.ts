@@ -279,6 +279,7 @@ export const SYNC_OPTION_KEYS = Object.freeze({
   dryRun: true,
   signal: true,
   onProgress: true,
+  onVerified: true,
   ifMatch: true,
   limiter: true,
 } as const satisfies KeyRecord<keyof SyncOptions>);

@@ -17,6 +17,8 @@ export type DeleteReason = 'not-in-source';
 /** One step of a plan. Paths are relative to the sync root with `/` separators. */
 export type SyncAction =
   | { op: 'download' | 'upload'; path: string; key: string; size: number; reason: TransferReason }
+  /** S3 → S3: `key` is the destination's, `path` relative to both prefixes. */
+  | { op: 'copy'; path: string; key: string; size: number; reason: TransferReason }
   | {
       op: 'delete';
       side: 'local' | 'remote';
@@ -49,15 +51,15 @@ export interface SyncFailure {
 
 /** What a sync did (or, for a dry run, would do). */
 export interface SyncResult {
-  /** Which way it went. */
-  direction: Direction;
+  /** Which way it went: `copy` for S3 → S3 ({@link S3Object.syncTo}). */
+  direction: Direction | 'copy';
   /** Whether this was a dry run (nothing changed). */
   dryRun: boolean;
   /** Whether the key was a prefix (a tree) rather than one object. */
   tree: boolean;
   /** The URI (redacted). */
   uri: string;
-  /** The local file or directory. */
+  /** The local file or directory; for S3 → S3, the destination's URI (redacted). */
   localPath: string;
   /** Each transfer and deletion, with its reason: planned (dry run) or done. */
   actions: SyncAction[];
@@ -86,6 +88,12 @@ export interface SyncResult {
    * fingerprint, no known part layout and no checksum); each is logged as a warning.
    */
   unverified: number;
+  /**
+   * S3 → S3 only: paths whose two objects could not be compared (multipart ETags of other
+   * layouts, or opaque ETags, and no fingerprint on one side), so they were copied (or, in
+   * a dry run, would be). @default none
+   */
+  undecided?: string[] | undefined;
   /** Wall time in ms. */
   durationMs: number;
   /**

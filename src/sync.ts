@@ -81,7 +81,7 @@ export async function runSync(
 }
 
 /** `maxDelete`, checked. */
-function maxDeleteOf(options: SyncOptions): number {
+export function maxDeleteOf(options: SyncOptions): number {
   const maxDelete = options.maxDelete ?? Number.POSITIVE_INFINITY;
   if (typeof maxDelete !== 'number' || Number.isNaN(maxDelete) || maxDelete < 0) {
     throw new ConfigError(
@@ -92,7 +92,7 @@ function maxDeleteOf(options: SyncOptions): number {
 }
 
 /** What the layout and the listing of this run need, and where they report. */
-function scopeOf(
+export function scopeOf(
   target: SyncTarget,
   options: SyncOptions,
   failures: SyncFailure[],

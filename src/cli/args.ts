@@ -53,6 +53,14 @@ const COMMAND_OPTIONS = {
     delete: { type: 'boolean' },
     'max-delete': { type: 'string' },
   },
+  mv: TRANSFER_OPTIONS,
+  check: {
+    'no-default-excludes': { type: 'boolean' },
+    exclude: { type: 'string', multiple: true },
+    include: { type: 'string', multiple: true },
+    'exclude-regex': { type: 'string', multiple: true },
+    concurrency: { type: 'string' },
+  },
   ls: { recursive: { type: 'boolean', short: 'r' } },
   rm: { recursive: { type: 'boolean', short: 'r' } },
   cat: { 'sse-c-key': { type: 'string' } },
@@ -151,6 +159,8 @@ function commandArgs(
   switch (command) {
     case 'cp':
     case 'sync':
+    case 'mv':
+    case 'check':
       return {
         kind: command,
         global,
@@ -252,14 +262,15 @@ function s3Arg(
 }
 
 function transferArgs(
-  command: 'cp' | 'sync',
+  command: 'cp' | 'sync' | 'mv' | 'check',
   args: readonly string[],
   values: Values,
   tokens: Tokens,
   global: GlobalOptions,
 ): TransferArgs {
-  const { source, destination, srcS3 } = transferSides(command, args);
+  const { source, destination, srcS3, dstS3 } = transferSides(command, args);
   const remote = srcS3 ? source : destination;
+  const target = srcS3 && dstS3 ? s3Arg(command, [destination], global.endpoint, {}) : undefined;
   const uri = withEndpoint(remote, global.endpoint, command);
   const parsed = parseUri(uri, command);
   const problem = lastSegmentProblem(parsed.key);
@@ -281,9 +292,11 @@ function transferArgs(
   return {
     direction: srcS3 ? 'download' : 'upload',
     uri,
-    localPath: srcS3 ? destination : source,
+    target,
+    localPath: target !== undefined ? '' : srcS3 ? destination : source,
     source: srcS3 ? shown : source,
-    destination: srcS3 ? destination : shown,
+    destination:
+      target !== undefined ? formatS3Uri(parseUri(target, command)) : srcS3 ? destination : shown,
     dryRun: values['dry-run'] === true,
     useChecksum: values['no-checksum'] !== true,
     ...uploadFlags(values, tokens, command, !srcS3),
@@ -308,9 +321,9 @@ function followSymlinks(tokens: Tokens): boolean | undefined {
 
 /** The source and the destination of `cp`/`sync`: exactly one of them `s3://`. */
 function transferSides(
-  command: 'cp' | 'sync',
+  command: 'cp' | 'sync' | 'mv' | 'check',
   args: readonly string[],
-): { source: string; destination: string; srcS3: boolean } {
+): { source: string; destination: string; srcS3: boolean; dstS3: boolean } {
   if (args.length !== 2) {
     throw new UsageError(
       `${command} takes a source and a destination, got ${args.length} argument${args.length === 1 ? '' : 's'}`,
@@ -329,16 +342,10 @@ function transferSides(
   }
   const srcS3 = source.startsWith('s3://');
   const dstS3 = destination.startsWith('s3://');
-  if (srcS3 && dstS3) {
-    throw new UsageError(
-      `${command} between two S3 locations is not supported; one side must be a local path`,
-      command,
-    );
-  }
   if (!srcS3 && !dstS3) {
     throw new UsageError(`${command} needs one s3:// side; both are local paths`, command);
   }
-  return { source, destination, srcS3 };
+  return { source, destination, srcS3, dstS3 };
 }
 
 function concurrencyOption(value: string, command: CommandName): number {

@@ -15,10 +15,10 @@ import type { UploadParams } from '../upload-params.js';
 export type KeySource = { file: string } | { env: string };
 
 /** The commands. */
-export type CommandName = 'cp' | 'sync' | 'ls' | 'rm' | 'cat';
+export type CommandName = 'cp' | 'sync' | 'mv' | 'check' | 'ls' | 'rm' | 'cat';
 
 /** Every {@link CommandName}, in the order the help lists them. */
-export const COMMANDS: readonly CommandName[] = ['cp', 'sync', 'ls', 'rm', 'cat'];
+export const COMMANDS: readonly CommandName[] = ['cp', 'sync', 'mv', 'check', 'ls', 'rm', 'cat'];
 
 /** Bad usage: the CLI prints the message and the command's usage line, and exits 2. */
 export class UsageError extends S3lyncError {
@@ -57,8 +57,10 @@ export interface TransferArgs {
   direction: Direction;
   /** The `s3://` side, with `--endpoint` applied. */
   uri: string;
-  /** The local side, as given. */
+  /** The local side, as given (`''` when both sides are S3). */
   localPath: string;
+  /** S3 → S3: the destination's `s3://` URI, with `--endpoint` applied; `uri` is the source. */
+  target?: string | undefined;
   /** The source as given (redacted), for messages. */
   source: string;
   /** The destination as given (redacted), for messages. */
@@ -93,7 +95,7 @@ export interface TransferArgs {
 export type CliCommand =
   | { kind: 'help'; topic: CommandName | undefined }
   | { kind: 'version' }
-  | { kind: 'cp' | 'sync'; global: GlobalOptions; transfer: TransferArgs }
+  | { kind: 'cp' | 'sync' | 'mv' | 'check'; global: GlobalOptions; transfer: TransferArgs }
   | { kind: 'ls'; global: GlobalOptions; uri: string; recursive: boolean }
   | { kind: 'rm'; global: GlobalOptions; uri: string; recursive: boolean }
   | { kind: 'cat'; global: GlobalOptions; uri: string };

@@ -142,6 +142,9 @@ export function formatAction(action: SyncAction, places: ActionPlaces, dryRun: b
       return `${head}download: ${remote} -> ${local} (${action.reason})`;
     case 'upload':
       return `${head}upload: ${local} -> ${remote} (${action.reason})`;
+    case 'copy':
+      // `local` is the source's URI here, a prefix ending with "/" for a tree.
+      return `${head}copy: ${places.tree ? places.local + action.path : places.local} -> ${remote} (${action.reason})`;
     case 'delete':
       return `${head}delete: ${action.side === 'remote' ? remote : local} (${action.reason})`;
   }

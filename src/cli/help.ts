@@ -8,9 +8,11 @@ import type { CommandName } from './command.js';
 
 /** The one-line usage of each command, shown with usage errors. */
 export const USAGE: Readonly<Record<CommandName | 'main', string>> = {
-  main: 'usage: s3lync <cp|sync|ls|rm|cat> [options] <args>   (s3lync --help for more)',
-  cp: 'usage: s3lync cp [options] <src> <dst>   (one side s3://, the other local)',
-  sync: 'usage: s3lync sync [options] <src> <dst>   (one side s3://, the other local)',
+  main: 'usage: s3lync <cp|sync|mv|check|ls|rm|cat> [options] <args>   (s3lync --help for more)',
+  cp: 'usage: s3lync cp [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
+  sync: 'usage: s3lync sync [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
+  mv: 'usage: s3lync mv [options] <src> <dst>   (a verified copy, then the source is deleted)',
+  check: 'usage: s3lync check [options] <src> <dst>   (compare both sides, transfer nothing)',
   ls: 'usage: s3lync ls [--recursive] <s3-uri>',
   rm: 'usage: s3lync rm [--recursive] <s3-uri>',
   cat: 'usage: s3lync cat <s3-uri>',
@@ -74,6 +76,8 @@ ${USAGE.main}
 Commands:
   cp <src> <dst>       copy a file or a tree, either way (unchanged files are skipped)
   sync <src> <dst>     the same, plus --delete to mirror
+  mv <src> <dst>       copy, then delete each source file whose copy verified
+  check <src> <dst>    list what is missing on either side or differs (exit 0/1/2)
   ls <s3-uri>          list objects and prefixes
   rm <s3-uri>          delete an object (--recursive: everything under a prefix)
   cat <s3-uri>         write an object to stdout
@@ -122,6 +126,36 @@ Examples:
   s3lync sync s3://bucket/datasets/run-1/ ./run-1 --exclude '*' --include '*.csv' --json
   s3lync sync ./repo s3://bucket/repo/ --exclude-regex '(^|/)node_modules(/|$)'
   s3lync sync ./logs s3://bucket/logs/ --delete --max-delete 100`,
+  mv: `${USAGE.mv}
+
+Copies as cp does (local <-> S3, or S3 -> S3), then deletes each source file whose
+destination is proven to hold its bytes (copied and verified, or already equal). A file
+whose copy failed or could not be verified stays at the source; then the exit code is 1.
+
+Options:
+${TRANSFER_HELP}
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync mv ./outbox/ s3://bucket/inbox/
+  s3lync mv s3://bucket/incoming/ s3://bucket/archive/2026/`,
+  check: `${USAGE.check}
+
+Compares the two sides as sync would (the hash index for a local side, ETags and
+s3lync's fingerprints for S3) and lists every file missing on either side, differing,
+or that cannot be compared ("unknown": never counted as a match). Transfers nothing.
+Exit codes: 0 both sides match, 1 they differ, 2 the check itself failed.
+
+Options:
+  --exclude GLOB, --include GLOB, --exclude-regex RE, --no-default-excludes,
+  --concurrency N      as for sync
+
+${GLOBAL_HELP}
+
+Examples:
+  s3lync check ./site s3://bucket/site/
+  s3lync check s3://bucket/a/ s3://bucket/b/ --json`,
   ls: `${USAGE.ls}
 
 Lists the objects and prefixes (PRE) one level under the URI, with their last-modified

@@ -30,7 +30,7 @@ function isDir(p: string): Promise<boolean> {
  *
  * @throws {UsageError} when that name would not put the file inside the directory.
  */
-async function resolveTarget(
+export async function resolveTarget(
   command: 'cp' | 'sync',
   args: TransferArgs,
   options: S3ObjectOptions,

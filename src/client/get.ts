@@ -12,7 +12,7 @@ import { attemptsUsed } from '../retry.js';
 import { AttemptProgress } from './attempt-progress.js';
 import type { ClientContext } from './context.js';
 import { cutShort, typedErrors, type RequestSite } from './errors.js';
-import { remoteObject } from './remote-object.js';
+import { remoteObject, type ObjectParamHeaders } from './remote-object.js';
 import { retryDownload, withAttempts } from './retrying.js';
 import type { DownloadOptions, DownloadResult, DownloadSink, RemoteObject } from './types.js';
 
@@ -125,10 +125,10 @@ export async function getStream(
   bucket: string,
   key: string,
   signal: AbortSignal | undefined,
-): Promise<{ object: RemoteObject; body: Readable }> {
+): Promise<{ object: RemoteObject; body: Readable; headers: ObjectParamHeaders }> {
   const site = { operation: 'GetObject', bucket, key, signal };
   const out = await typedErrors(site, ctx.describe, () =>
     ctx.transport.getObject({ Bucket: bucket, Key: key }, signal),
   );
-  return { object: remoteObject(out), body: out.Body as Readable };
+  return { object: remoteObject(out), body: out.Body as Readable, headers: out };
 }

@@ -26,7 +26,7 @@ import { withOwnMetadata } from '../upload-params.js';
 const log = getLogger('client');
 
 /** An upload under way: where it goes and its id. */
-interface Upload {
+export interface Upload {
   readonly ctx: ClientContext;
   readonly bucket: string;
   readonly key: string;
@@ -107,7 +107,7 @@ async function uploadParts(
 }
 
 /** Starts the upload, with the user's parameters and s3lync's metadata; its UploadId, as the server gave it. */
-async function createUpload(
+export async function createUpload(
   ctx: ClientContext,
   site: RequestSite,
   options: MultipartOptions,
@@ -130,7 +130,7 @@ async function createUpload(
   return created.UploadId;
 }
 
-function noUploadId(ctx: ClientContext, site: RequestSite): S3ObjectError {
+export function noUploadId(ctx: ClientContext, site: RequestSite): S3ObjectError {
   const uri = ctx.describe(site.bucket, site.key);
   return new S3ObjectError(`${site.operation} ${uri}: the server returned no UploadId`, {
     operation: site.operation,
@@ -165,7 +165,7 @@ async function checkUnchanged(
 }
 
 /** Completes the upload from its parts, with the caller's preconditions. */
-async function completeUpload(
+export async function completeUpload(
   upload: Upload,
   parts: CompletedPart[],
   digest: ReceivedDigest,
@@ -234,7 +234,7 @@ async function sendParts(
 }
 
 /** Sends one part; what CompleteMultipartUpload lists of it. */
-async function sendPart(
+export async function sendPart(
   upload: Upload,
   partNumber: number,
   body: Buffer,
@@ -264,7 +264,7 @@ async function sendPart(
 }
 
 /** Aborts a multipart upload (whatever the caller's signal), so no parts are left stored. */
-async function abortUpload(upload: Upload): Promise<void> {
+export async function abortUpload(upload: Upload): Promise<void> {
   const { ctx, bucket, key, uploadId } = upload;
   try {
     await ctx.transport.abortMultipartUpload({ Bucket: bucket, Key: key, UploadId: uploadId });

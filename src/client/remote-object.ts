@@ -37,3 +37,13 @@ export function remoteObject(out: ObjectHeaders): RemoteObject {
     checksum: checksumOf(out),
   };
 }
+
+/** The headers of an object that uploads set (what a copy carries over). */
+export interface ObjectParamHeaders {
+  ContentType?: string | undefined;
+  CacheControl?: string | undefined;
+  ContentEncoding?: string | undefined;
+  ContentDisposition?: string | undefined;
+  ContentLanguage?: string | undefined;
+  Metadata?: Record<string, string> | undefined;
+}

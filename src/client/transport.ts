@@ -9,6 +9,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -17,9 +18,12 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type AbortMultipartUploadCommandInput,
   type CompleteMultipartUploadCommandInput,
   type CompleteMultipartUploadCommandOutput,
+  type CopyObjectCommandInput,
+  type CopyObjectCommandOutput,
   type CreateMultipartUploadCommandInput,
   type CreateMultipartUploadCommandOutput,
   type DeleteObjectCommandInput,
@@ -36,6 +40,8 @@ import {
   type S3Client,
   type UploadPartCommandInput,
   type UploadPartCommandOutput,
+  type UploadPartCopyCommandInput,
+  type UploadPartCopyCommandOutput,
 } from '@aws-sdk/client-s3';
 import type { AbsoluteLocation, BuildHandlerOptions, BuildMiddleware } from '@smithy/types';
 
@@ -76,6 +82,13 @@ export interface Transport {
   ): Promise<CompleteMultipartUploadCommandOutput>;
   /** AbortMultipartUpload. */
   abortMultipartUpload(input: AbortMultipartUploadCommandInput): Promise<unknown>;
+  /** CopyObject: a server-side copy within one server (no bytes through the client). */
+  copyObject(input: CopyObjectCommandInput, signal?: AbortSignal): Promise<CopyObjectCommandOutput>;
+  /** UploadPartCopy: one part of a multipart upload copied from a range of another object. */
+  uploadPartCopy(
+    input: UploadPartCopyCommandInput,
+    signal?: AbortSignal,
+  ): Promise<UploadPartCopyCommandOutput>;
 }
 
 /** The transport of an SDK client: each request is the SDK command of its kind. */
@@ -98,6 +111,9 @@ export function sdkTransport(sdk: S3Client): Transport {
     completeMultipartUpload: (input, signal) =>
       sdk.send(new CompleteMultipartUploadCommand(input), { abortSignal: signal }),
     abortMultipartUpload: (input) => sdk.send(new AbortMultipartUploadCommand(input)),
+    copyObject: (input, signal) => sdk.send(new CopyObjectCommand(input), { abortSignal: signal }),
+    uploadPartCopy: (input, signal) =>
+      sdk.send(new UploadPartCopyCommand(input), { abortSignal: signal }),
   };
 }
 

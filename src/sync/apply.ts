@@ -122,6 +122,8 @@ export interface FileRun {
   /** What was hashed, and what could not be verified. */
   hashed: HashCounter;
   signal: AbortSignal | undefined;
+  /** Downloads that could not be verified, kept only when the caller asked (`onVerified`). */
+  unverifiedPaths?: Set<string> | undefined;
 }
 
 /** The MD5 of no bytes: the digest of every empty file. */
@@ -202,6 +204,7 @@ export async function downloadOne(run: FileRun, job: DownloadJob): Promise<strin
   });
   if (result.unverified !== undefined) {
     run.hashed.unverified++;
+    run.unverifiedPaths?.add(rel);
     log.warn(`downloaded ${ctx.describe(key)} without verifying it: ${result.unverified}`);
   }
   const s = await stat(ctx.root.resolve(rel), { bigint: true });

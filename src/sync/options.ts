@@ -46,6 +46,13 @@ export interface SyncOptions {
   /** Receives progress events. @default none */
   onProgress?: ProgressCallback;
   /**
+   * Called for each source path whose destination is proven to hold its bytes after the
+   * run: found equal by content, or transferred and verified (`mv` deletes only these).
+   * Not called in a dry run, nor for files compared by size alone (`useChecksum: false`).
+   * @default none
+   */
+  onVerified?: (path: string) => void;
+  /**
    * Lost-update protection for the upload of one file: `true` replaces the object only if
    * it still has the ETag this `S3Object` last saw (by its last download or upload), a
    * string only if it has that ETag. Otherwise the upload fails with {@link ConflictError}

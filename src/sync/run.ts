@@ -7,7 +7,6 @@
  */
 import pLimit from 'p-limit';
 
-import { UnsafePathError } from '../exceptions.js';
 import { HashIndex, indexFileFor } from '../hash-index.js';
 import type { LocalRoot } from '../local-root.js';
 import type { LocalFile } from '../local-tree.js';
@@ -19,12 +18,7 @@ import {
   type KnownDigest,
   type RemoteEntry,
 } from '../plan.js';
-import {
-  TreeMatcher,
-  type MatchedPair,
-  type MatchStep,
-  type RefusedEntry,
-} from '../tree-matcher.js';
+import { TreeMatcher, type MatchedPair, type MatchStep } from '../tree-matcher.js';
 import type { ProgressBar } from '../progress.js';
 import type { Direction, SyncAction, SyncResult, TransferReason } from '../result.js';
 import { usesMultipart } from '../transfer.js';
@@ -42,6 +36,7 @@ import {
 } from './apply.js';
 import { conflictOr, quirkRetry, uploadConditions, type UploadConditions } from './conditions.js';
 import type { Layout } from './layout.js';
+import { refusedKey } from './listing.js';
 import type { Limiter, SyncInternals, SyncOptions, SyncTarget } from './options.js';
 import { paramsCheck, type ParamsCheck } from './params-check.js';
 import { MAX_QUEUED_TASKS, TaskGroup } from './tasks.js';
@@ -86,6 +81,7 @@ export class SyncRun {
   private readonly progress: ProgressBar | undefined;
   private readonly conditions: UploadConditions;
   private readonly signal: AbortSignal | undefined;
+  private readonly onVerified: ((path: string) => void) | undefined;
   /** `compareParams` of an upload: an unchanged file's object is HEADed and compared. */
   private readonly paramsCheck: ParamsCheck | undefined;
 
@@ -108,7 +104,14 @@ export class SyncRun {
     this.deferred =
       result.dryRun || (this.rule.mirror && options.maxDelete !== Number.POSITIVE_INFINITY);
     const ctx = transferContext(target, door);
-    this.files = { ctx, index, hashed: { files: 0, bytes: 0, unverified: 0 }, signal: this.signal };
+    this.onVerified = result.dryRun ? undefined : options.onVerified;
+    this.files = {
+      ctx,
+      index,
+      hashed: { files: 0, bytes: 0, unverified: 0 },
+      signal: this.signal,
+      unverifiedPaths: this.onVerified === undefined ? undefined : new Set(),
+    };
     this.limit = options.limiter ?? target.limiter ?? pLimit(target.maxConcurrency);
     this.largeLimit = pLimit(Math.max(1, Math.floor(target.maxConcurrency / ctx.queueSize)));
     this.progress = result.dryRun ? undefined : progressFor(target, options, direction);
@@ -227,7 +230,7 @@ export class SyncRun {
   }
 
   private apply(step: MatchStep): void {
-    for (const r of step.refused) this.onRefused(r);
+    for (const r of step.refused) this.failures.push(refusedKey(this.door, r));
     for (const p of step.pairs) this.onPair(p);
     for (const row of step.localOnly) this.onLocalOnly(row);
   }
@@ -285,7 +288,7 @@ export class SyncRun {
       }
     }
     if (verdict === 'unchanged') {
-      this.same(rel, remote, row);
+      this.same(rel, remote, row, true);
       return;
     }
     if (verdict === 'checksum') {
@@ -305,7 +308,7 @@ export class SyncRun {
         if (same) this.files.index.setEtag(rel, digest.md5, remote.etag);
         equal = same ? 'unchanged' : 'checksum';
       }
-      if (equal === 'unchanged') await this.checkParams(rel, remote, row, slot);
+      if (equal === 'unchanged') await this.checkParams(rel, remote, row, slot, true);
       else this.transfer('checksum', rel, remote, row, digest, slot);
     };
     this.tasks.add(this.limit(work).catch(this.failed(rel)));
@@ -319,51 +322,33 @@ export class SyncRun {
     };
   }
 
-  /** A pair whose bytes are the same: unchanged, unless {@link checkParams} decides. */
-  private same(rel: string, remote: RemoteEntry | undefined, row: number): void {
+  /** Same bytes (`verified`: by content, not size): unchanged, unless {@link checkParams} differs. */
+  private same(rel: string, remote: RemoteEntry | undefined, row: number, verified = false): void {
     if (this.paramsCheck === undefined || remote === undefined) {
-      this.result.unchanged++;
+      this.kept(rel, verified);
       return;
     }
     const slot = this.deferred ? this.planned.push(undefined) - 1 : undefined;
-    const work = (): Promise<void> => this.checkParams(rel, remote, row, slot);
+    const work = (): Promise<void> => this.checkParams(rel, remote, row, slot, verified);
     this.tasks.add(this.limit(work).catch(this.failed(rel)));
   }
 
-  /**
-   * Same bytes: with `compareParams`, one HEAD says whether the object's parameters differ
-   * from what the upload sends, and then it is sent again; else (or without) unchanged.
-   */
+  /** With `compareParams`, one HEAD: an object whose parameters differ is sent again. */
   private async checkParams(
     rel: string,
     remote: RemoteEntry,
     row: number,
     slot: number | undefined,
+    verified: boolean,
   ): Promise<void> {
     const differs = await this.paramsCheck?.(remote.key, this.door.resolve(rel));
-    if (differs === undefined) this.result.unchanged++;
+    if (differs === undefined) this.kept(rel, verified);
     else this.transfer('params', rel, remote, row, undefined, slot);
   }
 
-  private onRefused({ remote, conflict, other }: RefusedEntry): void {
-    const rel = remote.path;
-    try {
-      this.door.resolve(rel);
-    } catch (error) {
-      this.failures.push({ path: rel, error });
-      return;
-    }
-    const why =
-      conflict === 'needed-as-directory'
-        ? `other keys need ${rel} to be a directory, so it cannot also be a file`
-        : `${other} is a file here, so it cannot also be a directory`;
-    this.failures.push({
-      path: rel,
-      error: new UnsafePathError(
-        `Refusing key ${JSON.stringify(remote.key)}: ${why}`,
-        this.door.resolve(rel),
-      ),
-    });
+  private kept(rel: string, verified: boolean): void {
+    this.result.unchanged++;
+    if (verified) this.onVerified?.(rel);
   }
 
   private keyOf(rel: string): string {
@@ -415,6 +400,8 @@ export class SyncRun {
         this.result.transferred++;
         this.result.bytes += action.size;
         this.result.actions.push(action);
+        if (!(this.files.unverifiedPaths?.has(action.path) ?? false))
+          this.onVerified?.(action.path);
       } catch (error) {
         if (this.signal?.aborted) throw this.signal.reason;
         this.failures.push({ path: action.path, error });

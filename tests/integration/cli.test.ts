@@ -106,8 +106,8 @@ function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
 
 /** The usage line printed after a usage error of each transfer command. */
 const USAGE_LINE = {
-  cp: 'usage: s3lync cp [options] <src> <dst>   (one side s3://, the other local)',
-  sync: 'usage: s3lync sync [options] <src> <dst>   (one side s3://, the other local)',
+  cp: 'usage: s3lync cp [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
+  sync: 'usage: s3lync sync [options] <src> <dst>   (s3:// and local, or s3:// to s3://)',
 } as const;
 
 /** `--endpoint <radosgw>` followed by `args`: the credential-free form. */
@@ -172,7 +172,7 @@ describe('s3lync without a server: help, version, usage', () => {
     await chmod(CLI, 0o755); // what npm does on install
     const run = await runCli(['--help'], { direct: true });
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('usage: s3lync <cp|sync|ls|rm|cat>');
+    expect(run.stdout).toContain('usage: s3lync <cp|sync|mv|check|ls|rm|cat>');
   });
 
   it('--help for each command shows its usage and examples', async () => {
@@ -189,7 +189,7 @@ describe('s3lync without a server: help, version, usage', () => {
   });
 
   it.each([
-    [[], 'missing command', 'usage: s3lync <cp|sync|ls|rm|cat>'],
+    [[], 'missing command', 'usage: s3lync <cp|sync|mv|check|ls|rm|cat>'],
     [
       ['sync', 'only-one'],
       'sync takes a source and a destination, got 1 argument',
@@ -581,8 +581,10 @@ describeS3('the s3lync command against radosgw', () => {
       await runCli(['cp', credUri(`${prefix}/a.txt`), credUri('b')], { env }),
       await runCli(['sync', credUri(''), dir], { env }),
       await runCli(['cp', `gs://${s3.secretAccessKey}:${s3.accessKeyId}@h/b/k`, dir], { env }),
+      // S3 → S3: a copy (run 7 above), and one whose source is missing.
+      await runCli(['-v', 'cp', credUri(`${prefix}/missing`), credUri(`${prefix}-c/`)], { env }),
     ];
-    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 1, 1, 2, 2, 2, 2]);
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 1, 1, 2, 0, 2, 2, 1]);
     expect(JSON.parse(runs[0]?.stdout ?? '')).toMatchObject({
       destination: `s3://***:${s3.accessKeyId}@${host}/${bucket.name}/${prefix}/`,
     });

@@ -146,7 +146,6 @@ describe('parseCli: cp and sync', () => {
     [['sync', 'a'], /takes a source and a destination, got 1 argument$/],
     [['cp', 'a', 'b', 'c'], /got 3 arguments/],
     [['cp', './a', './b'], /needs one s3:\/\/ side; both are local paths/],
-    [['cp', 's3://bkt/a', 's3://bkt/c'], /between two S3 locations is not supported/],
     [['cp', 'gs://b/a', './a'], /only s3:\/\/ URIs and local paths/],
     [['cp', '--max-delete', '3', 'a', 's3://bkt/k'], /cp does not take --max-delete/],
     [['sync', '--max-delete', '3', 'a', 's3://bkt/k'], /--max-delete needs --delete/],
@@ -339,7 +338,7 @@ describe('parseCli: help, version, bad usage', () => {
     expect(usage([]).message).toBe('missing command');
     expect(usage([]).command).toBeUndefined();
     expect(usage(['copy', 'a', 'b']).message).toMatch(
-      /^unknown command "copy"; expected one of cp, sync, ls, rm, cat$/,
+      /^unknown command "copy"; expected one of cp, sync, mv, check, ls, rm, cat$/,
     );
     expect(usage(['sync', '--frobnicate', 'a', 's3://bkt/k'])).toMatchObject({
       message: 'unknown option --frobnicate',
@@ -426,4 +425,24 @@ it('produces every kind of command', () => {
     ].map((argv) => parseCli(argv).kind),
   );
   expect([...produced].sort()).toEqual([...kinds].sort());
+});
+
+describe('S3 -> S3, mv and check', () => {
+  it('cp with two s3:// sides names the destination as target', () => {
+    const parsed = parseCli(['cp', 's3://bkt/a/', 's3://bkt/c/']);
+    expect(parsed).toMatchObject({
+      kind: 'cp',
+      transfer: { uri: 's3://bkt/a/', target: 's3://bkt/c/', localPath: '' },
+    });
+  });
+  it('mv and check take the transfer sides', () => {
+    expect(parseCli(['mv', './x', 's3://bkt/x'])).toMatchObject({
+      kind: 'mv',
+      transfer: { direction: 'upload' },
+    });
+    expect(parseCli(['check', 's3://bkt/a/', './a'])).toMatchObject({
+      kind: 'check',
+      transfer: { direction: 'download' },
+    });
+  });
 });

@@ -53,6 +53,7 @@ export function syncOptionValues(): Required<Omit<SyncOptions, 'expectedEtag'>> 
     dryRun: true,
     signal: new AbortController().signal,
     onProgress: () => undefined,
+    onVerified: () => undefined,
     ifMatch: false,
     limiter: pLimit(1),
   };
