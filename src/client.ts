@@ -41,6 +41,7 @@ import { relayObject, type RelayOptions } from './client/relay.js';
 import { RetryPolicy } from './client/retrying.js';
 import { laneOf, laneTransport } from './client/lane.js';
 import { sdkTransport } from './client/transport.js';
+import { withCustomerKey } from './client/sse-c.js';
 import type {
   DownloadOptions,
   DownloadResult,
@@ -57,6 +58,19 @@ import type {
 } from './client/types.js';
 import type { FileDigest } from './hash.js';
 import type { RetryConfig } from './retry.js';
+import type { CustomerKey } from './sse-c.js';
+
+/** Options of {@link S3lyncClient}. */
+export interface S3lyncClientOptions {
+  /** The policy for transfers the SDK cannot replay itself. @default the defaults of `retry` */
+  retry?: RetryConfig;
+  /** Renders URIs for error messages. @default `s3://bucket/key` */
+  describe?: UriFormatter;
+  /** Sends the hot requests through the SDK client's data lane, if it has one. @default true */
+  dataLane?: boolean;
+  /** SSE-C: every object request carries this key. @default none */
+  customerKey?: CustomerKey | undefined;
+}
 
 export {
   createS3Client,
@@ -94,28 +108,28 @@ export class S3lyncClient {
   readonly #ctx: ClientContext;
   readonly #laneOn: boolean;
   #endpoint: Promise<string> | undefined;
+  readonly #options: S3lyncClientOptions;
+  readonly #keyed = new WeakMap<CustomerKey, S3lyncClient>();
 
   /**
-   * @param sdk - the SDK client to send through.
-   * @param options.retry - the policy for transfers the SDK cannot replay itself.
-   * @param options.describe - renders URIs for error messages.
-   * @param options.dataLane - sends the hot requests through `sdk`'s data lane, if it has
-   *   one (a client {@link createS3Client} built). @default true
+   * @param sdk - the SDK client to send through (its data lane, if it has one: a client
+   *   {@link createS3Client} built).
    */
-  constructor(
-    sdk: S3Client,
-    options: { retry?: RetryConfig; describe?: UriFormatter; dataLane?: boolean } = {},
-  ) {
+  constructor(sdk: S3Client, options: S3lyncClientOptions = {}) {
     this.sdk = sdk;
+    this.#options = options;
     const retry = new RetryPolicy(options.retry);
     this.describe = options.describe ?? ((b, k) => `s3://${b}/${k}`);
     const lane = options.dataLane === false ? undefined : laneOf(sdk);
-    const transport =
+    const plain =
       lane === undefined ? sdkTransport(sdk) : laneTransport(lane, sdkTransport(sdk), retry.config);
+    const { customerKey } = options;
+    const transport = customerKey === undefined ? plain : withCustomerKey(plain, customerKey);
     this.#ctx = {
       transport,
       retry,
       describe: this.describe,
+      customerKey,
       learn: (seen) => {
         void this.capabilities().then((caps) => {
           learn(caps, seen);
@@ -152,6 +166,22 @@ export class S3lyncClient {
     const endpoint = await this.#endpointKey();
     await probeConditionalWrites(this.#ctx, endpoint, bucket, nearKey);
     return capabilitiesOf(endpoint);
+  }
+
+  /** The SSE-C key every object request carries, if any. */
+  get customerKey(): CustomerKey | undefined {
+    return this.#ctx.customerKey;
+  }
+
+  /** This client, its object requests carrying `key` instead (one per key, kept). */
+  withCustomerKey(key: CustomerKey): S3lyncClient {
+    if (key.equals(this.customerKey)) return this;
+    let client = this.#keyed.get(key);
+    if (client === undefined) {
+      client = new S3lyncClient(this.sdk, { ...this.#options, customerKey: key });
+      this.#keyed.set(key, client);
+    }
+    return client;
   }
 
   /** Whether the hot requests go through the data lane. */

@@ -157,6 +157,7 @@ export class S3Object {
         retry: settings.retry,
         describe,
         dataLane: settings.dataLane !== false,
+        customerKey: settings.customerKey,
       }),
     };
     this.#excludes = [...settings.excludes];

@@ -19,6 +19,7 @@ import { DEFAULT_EXCLUDES, patternSource } from './excludes.js';
 import type { S3ObjectOptions } from './options.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type ResolvedRetryConfig } from './retry.js';
+import { CustomerKey } from './sse-c.js';
 import { resolveUploadSettings, type UploadSettings } from './upload-params-check.js';
 import { cacheRoot, expandHome, type ParsedS3Uri } from './utils.js';
 
@@ -74,6 +75,8 @@ export interface ObjectSettings extends UploadSettings {
   readonly cache: CacheSettings;
   /** The default cache's size limit in bytes; `undefined`: none. */
   readonly cacheMaxSize: number | undefined;
+  /** The SSE-C key of every object request, checked. */
+  readonly customerKey: CustomerKey | undefined;
 }
 
 /** `value`, or `fallback` when it is not given, if `ok` accepts it. */
@@ -179,6 +182,10 @@ export function resolveObjectSettings(
     excludes: (options.excludes ?? DEFAULT_EXCLUDES).map(patternSource),
     indexDir,
     lockDir: path.join(cacheRoot(env), '.locks'),
+    customerKey:
+      options.sseCustomerKey === undefined
+        ? undefined
+        : CustomerKey.of(options.sseCustomerKey, `\`${name('sseCustomerKey')}\``),
     cacheMaxSize:
       options.cacheMaxSize === undefined
         ? env.cacheMaxSize

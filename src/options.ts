@@ -18,6 +18,8 @@ import type { ProgressMode } from './progress.js';
 import type { Direction } from './result.js';
 import type { RetryConfig } from './retry.js';
 import type { Limiter, SyncOptions } from './sync.js';
+import type { ComparableParam } from './param-compare.js';
+import type { CustomerKeyInput } from './sse-c.js';
 import type { UploadParams, UploadParamsOption } from './upload-params.js';
 
 /** Options of `S3Object`. */
@@ -44,6 +46,16 @@ export interface S3ObjectOptions {
    * @default none
    */
   uploadParams?: UploadParamsOption;
+  /**
+   * Parameters an upload also compares, for objects whose bytes are unchanged: when one
+   * differs from what a HEAD of the object reports, the file is uploaded again (reason
+   * `params`). Costs one HEAD per unchanged file (a listing carries no headers). Of
+   * `ContentType`, `CacheControl`, `ContentEncoding`, `ContentDisposition`,
+   * `ContentLanguage`, `Metadata`, `StorageClass`, `ServerSideEncryption`; the rule of each
+   * is in `paramDifference`.
+   * @default none: parameters alone never cause an upload
+   */
+  compareParams?: readonly ComparableParam[];
   /**
    * Set `Content-Type` from the key's extension (mime-types) when `uploadParams` gives
    * none; an unknown extension gets `application/octet-stream`. `false` sends none.
@@ -114,6 +126,17 @@ export interface S3ObjectOptions {
    * @default Infinity (wait)
    */
   lockTimeout?: number;
+  /**
+   * SSE-C: the customer key of this object's objects, 32 bytes or their base64 (e.g.
+   * `openssl rand -base64 32`). Every HEAD, GET (ranged too), PUT, CreateMultipartUpload
+   * and UploadPart carries it with its MD5, so uploads are encrypted with it and
+   * downloads, comparisons and `open()` can read them. Such an object's ETag is no MD5:
+   * s3lync verifies it by its fingerprint (`x-amz-meta-s3lync-md5`, also written for
+   * multipart uploads) or a checksum, and a listed ETag is never compared with an MD5.
+   * The key is never echoed (messages, logs, `util.inspect`). S3 takes SSE-C over HTTPS only.
+   * @default none
+   */
+  sseCustomerKey?: CustomerKeyInput;
   /**
    * Symbolic links in a local tree: `false` reads links to files inside the root and skips,
    * with a warning in the result and the log, links that lead out of it and links to
@@ -262,6 +285,7 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   filters: true,
   uploadParams: true,
   guessContentType: true,
+  compareParams: true,
   progressMode: true,
   retry: true,
   timeouts: true,
@@ -275,6 +299,7 @@ export const S3_OBJECT_OPTION_KEYS = Object.freeze({
   checksumAlgorithm: true,
   limiter: true,
   lockTimeout: true,
+  sseCustomerKey: true,
   followSymlinks: true,
   versionId: true,
   maxAge: true,
@@ -290,6 +315,7 @@ export const SYNC_OPTION_KEYS = Object.freeze({
   filters: true,
   uploadParams: true,
   guessContentType: true,
+  compareParams: true,
   progressMode: true,
   followSymlinks: true,
   mirror: true,
@@ -314,6 +340,8 @@ export const UPLOAD_PARAM_KEYS = Object.freeze({
   Tagging: true,
   ServerSideEncryption: true,
   SSEKMSKeyId: true,
+  SSECustomerAlgorithm: true,
+  SSECustomerKey: true,
   StorageClass: true,
   ACL: true,
 } as const satisfies KeyRecord<keyof UploadParams>);

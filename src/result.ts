@@ -8,8 +8,8 @@
 /** Which way a sync goes. */
 export type Direction = 'download' | 'upload';
 
-/** Why a file is transferred: absent at the destination, another size, other content. */
-export type TransferReason = 'missing' | 'size' | 'checksum';
+/** Why a file is transferred: absent at the destination, another size, other content, other parameters (`compareParams`). */
+export type TransferReason = 'missing' | 'size' | 'checksum' | 'params';
 
 /** Why a file is deleted: the source does not have it (mirror only). */
 export type DeleteReason = 'not-in-source';

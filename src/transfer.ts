@@ -359,9 +359,11 @@ export async function uploadFile(
   options: UploadFileOptions = {},
 ): Promise<UploadedFile> {
   const uri = ctx.describe(key);
+  // Chosen (and, from a function, checked) before anything of this file is sent.
+  const { customerKey, ...params } = ctx.paramsFor?.(key, filePath) ?? {};
+  const client = customerKey === undefined ? ctx.client : ctx.client.withCustomerKey(customerKey);
   const common = {
-    // Chosen (and, from a function, checked) before anything of this file is sent.
-    params: ctx.paramsFor?.(key, filePath),
+    params,
     signal: options.signal,
     onBytes: options.onBytes,
     ifNoneMatch: options.ifNoneMatch,
@@ -371,16 +373,28 @@ export async function uploadFile(
   if (usesMultipart(ctx, source.size)) {
     const partSize = partSizeFor(ctx, source.size);
     const before = await stampOf(filePath);
-    const { multipartEtag } = await ctx.client.capabilities();
-    const sent = await ctx.client.uploadMultipart(ctx.bucket, key, filePath, {
+    const { multipartEtag } = await client.capabilities();
+    // An SSE-C object's ETag says nothing of its bytes: its fingerprint is what verifies it.
+    const md5 =
+      source.md5 ??
+      (client.customerKey === undefined ? undefined : await md5Of(filePath, source, options));
+    const sent = await client.uploadMultipart(ctx.bucket, key, filePath, {
       ...common,
       size: source.size,
-      md5: source.md5,
+      md5,
       wholeMd5: multipartEtag === 'md5',
       partSize,
       queueSize: ctx.queueSize,
     });
-    return verifyMultipart(ctx, filePath, key, sent, partSize, before, options.signal);
+    return verifyMultipart(
+      { ...ctx, client },
+      filePath,
+      key,
+      sent,
+      partSize,
+      before,
+      options.signal,
+    );
   }
   const known =
     source.md5 !== undefined &&
@@ -398,12 +412,25 @@ export async function uploadFile(
       checksum: common.checksumAlgorithm,
       ...(options.signal && { signal: options.signal }),
     }));
-  const put = await ctx.client.putFile(ctx.bucket, key, filePath, digest, {
+  const put = await client.putFile(ctx.bucket, key, filePath, digest, {
     ...common,
     ...(options.body !== undefined && { body: options.body }),
   });
   checkPut(put, digest, filePath, uri);
   return { etag: put.etag, digest };
+}
+
+/** The MD5 of a file about to be uploaded in parts. */
+async function md5Of(
+  filePath: string,
+  source: UploadSource,
+  options: UploadFileOptions,
+): Promise<string | undefined> {
+  const digest = await hashFile(filePath, {
+    size: source.size,
+    ...(options.signal && { signal: options.signal }),
+  });
+  return digest.md5;
 }
 
 /** Content-MD5 made the server check the bytes; this catches a server that ignores it. */

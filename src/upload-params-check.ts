@@ -12,6 +12,8 @@ import { MD5_METADATA_KEY, PART_SIZE_METADATA_KEY } from './etag.js';
 import { ConfigError } from './exceptions.js';
 import { checkOptions, UPLOAD_PARAM_KEYS } from './options.js';
 import { checkFilters, type PathFilter } from './excludes.js';
+import { checkCompareParams, type ComparableParam } from './param-compare.js';
+import { CustomerKey, SSE_C_ALGORITHM } from './sse-c.js';
 import type {
   CheckedParamsOption,
   ParamsFor,
@@ -191,6 +193,8 @@ export function checkUploadParams(params: unknown, what: string): SentParams {
     }
     out.SSEKMSKeyId = headerValue(what, 'SSEKMSKeyId', p.SSEKMSKeyId);
   }
+  const customerKey = checkCustomerKey(what, p, out);
+  if (customerKey !== undefined) out.customerKey = customerKey;
   if (p.StorageClass !== undefined) {
     // Servers have their own classes (Ceph's are configured per zone): only the shape is known.
     if (typeof p.StorageClass !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(p.StorageClass)) {
@@ -205,6 +209,30 @@ export function checkUploadParams(params: unknown, what: string): SentParams {
     out.ACL = p.ACL as ObjectCannedACL;
   }
   return out;
+}
+
+/** The SSE-C fields checked: the key never echoed, and no other encryption beside it. */
+function checkCustomerKey(
+  what: string,
+  p: Record<keyof UploadParams, unknown>,
+  out: SentParams,
+): CustomerKey | undefined {
+  const algorithm = p.SSECustomerAlgorithm;
+  if (algorithm !== undefined && algorithm !== SSE_C_ALGORITHM) {
+    fail(what, 'SSECustomerAlgorithm', `'${SSE_C_ALGORITHM}'`, algorithm);
+  }
+  if (p.SSECustomerKey === undefined) {
+    if (algorithm !== undefined) {
+      throw new ConfigError(`\`SSECustomerAlgorithm\` in ${what} needs \`SSECustomerKey\``);
+    }
+    return undefined;
+  }
+  if (out.ServerSideEncryption !== undefined) {
+    throw new ConfigError(
+      `\`SSECustomerKey\` in ${what} excludes \`ServerSideEncryption\`: an object has one encryption`,
+    );
+  }
+  return CustomerKey.of(p.SSECustomerKey, `\`SSECustomerKey\` in ${what}`);
 }
 
 /**
@@ -241,6 +269,7 @@ export interface UploadSettings {
   readonly filters: readonly PathFilter[];
   readonly uploadParams: CheckedParamsOption | undefined;
   readonly guessContentType: boolean;
+  readonly compareParams: readonly ComparableParam[] | undefined;
 }
 
 /** The call's options of the same names, unchecked. */
@@ -248,6 +277,7 @@ interface CallOptions {
   filters?: readonly PathFilter[] | undefined;
   uploadParams?: UploadParamsOption | undefined;
   guessContentType?: boolean | undefined;
+  compareParams?: readonly ComparableParam[] | undefined;
 }
 
 /**
@@ -267,6 +297,10 @@ export function resolveUploadSettings(options: CallOptions, prefix = ''): Upload
     filters: options.filters === undefined ? [] : checkFilters(options.filters, `${prefix}filters`),
     uploadParams: checkUploadParamsOption(options.uploadParams, `${prefix}uploadParams`),
     guessContentType: guess,
+    compareParams:
+      options.compareParams === undefined
+        ? undefined
+        : checkCompareParams(options.compareParams, `${prefix}compareParams`),
   };
 }
 
@@ -279,10 +313,15 @@ export function resolveUploadSettings(options: CallOptions, prefix = ''): Upload
 export function uploadTargetFields(
   object: UploadSettings,
   call: CallOptions,
-): { filters: readonly PathFilter[]; paramsFor: ParamsFor } {
+): {
+  filters: readonly PathFilter[];
+  paramsFor: ParamsFor;
+  compareParams: readonly ComparableParam[] | undefined;
+} {
   const own = resolveUploadSettings(call);
   return {
     filters: [...object.filters, ...own.filters],
+    compareParams: own.compareParams ?? object.compareParams,
     paramsFor: paramsResolver(
       call.uploadParams === undefined ? object.uploadParams : own.uploadParams,
       call.guessContentType ?? object.guessContentType,

@@ -7,6 +7,8 @@
  */
 import type { ObjectCannedACL, StorageClass } from '@aws-sdk/client-s3';
 
+import type { CustomerKey, CustomerKeyInput } from './sse-c.js';
+
 /** The server-side encryption of an upload: SSE-S3 (`AES256`) or SSE-KMS. */
 export type UploadEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
 
@@ -41,6 +43,16 @@ export interface UploadParams {
   ServerSideEncryption?: UploadEncryption;
   /** The KMS key of `aws:kms`/`aws:kms:dsse`. @default the account's default key */
   SSEKMSKeyId?: string;
+  /** SSE-C: `AES256`, the only algorithm; implied by `SSECustomerKey`. @default none */
+  SSECustomerAlgorithm?: 'AES256';
+  /**
+   * SSE-C: the customer key, 32 bytes or their base64 (its MD5 is computed). Every request
+   * of the upload carries it, multipart parts included. Comparing and downloading such
+   * objects needs the same key as the object's `sseCustomerKey`, which also encrypts
+   * uploads without this field. Never echoed.
+   * @default the object's `sseCustomerKey`, else none
+   */
+  SSECustomerKey?: CustomerKeyInput;
   /** The storage class (`STANDARD`, `STANDARD_IA`, `GLACIER_IR`, … or a server's own). @default the bucket's */
   StorageClass?: string;
   /** A canned ACL. @default the bucket's (private) */
@@ -60,11 +72,16 @@ export type UploadParamsOption =
   UploadParams | ((file: UploadFileInfo) => UploadParams | undefined);
 
 /** The parameters of one upload as sent: `Tagging` URL-encoded, `ContentType` resolved. */
-export type SentParams = Omit<UploadParams, 'Tagging' | 'Metadata' | 'StorageClass'> & {
+export type SentParams = Omit<
+  UploadParams,
+  'Tagging' | 'Metadata' | 'StorageClass' | 'SSECustomerAlgorithm' | 'SSECustomerKey'
+> & {
   Tagging?: string;
   Metadata?: Record<string, string>;
   /** Any server's class; typed as the SDK's. */
   StorageClass?: StorageClass;
+  /** The SSE-C key, checked; not a request field (the upload's client carries it). */
+  customerKey?: CustomerKey;
 };
 
 /** An `uploadParams` option once checked: an object as sent, a function kept for each upload. */

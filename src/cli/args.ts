@@ -22,6 +22,7 @@ import {
   type TransferArgs,
 } from './command.js';
 import { endpointUrl, hasScheme, lastSegmentProblem, parseUri, withEndpoint } from './locations.js';
+import { keySourceArg } from './sse-c-key.js';
 import { UPLOAD_FLAG_OPTIONS, uploadFlags } from './upload-flags.js';
 
 const GLOBAL_OPTIONS = {
@@ -38,6 +39,9 @@ const GLOBAL_OPTIONS = {
 
 const TRANSFER_OPTIONS = {
   'dry-run': { type: 'boolean' },
+  'sse-c-key': { type: 'string' },
+  'follow-symlinks': { type: 'boolean' },
+  'no-follow-symlinks': { type: 'boolean' },
   ...UPLOAD_FLAG_OPTIONS,
   'no-default-excludes': { type: 'boolean' },
   concurrency: { type: 'string' },
@@ -61,7 +65,7 @@ const COMMAND_OPTIONS = {
   },
   ls: { recursive: { type: 'boolean', short: 'r' } },
   rm: { recursive: { type: 'boolean', short: 'r' } },
-  cat: {},
+  cat: { 'sse-c-key': { type: 'string' } },
   cache: {
     'max-size': { type: 'string' },
     'older-than': { type: 'string' },
@@ -288,6 +292,9 @@ function globalOptions(values: Values, command: CommandName): GlobalOptions {
     json,
     quiet,
     debug: values.debug === true,
+    ...(values['sse-c-key'] !== undefined && {
+      sseCustomerKey: keySourceArg(values['sse-c-key'], command),
+    }),
   };
 }
 
@@ -373,7 +380,19 @@ function transferArgs(
     concurrency,
     mirror,
     maxDelete,
+    followSymlinks: followSymlinks(tokens),
   };
+}
+
+/** `--follow-symlinks`/`--no-follow-symlinks`: the last one given; `undefined` for neither. */
+function followSymlinks(tokens: Tokens): boolean | undefined {
+  let follow: boolean | undefined;
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'follow-symlinks') follow = true;
+    if (t.name === 'no-follow-symlinks') follow = false;
+  }
+  return follow;
 }
 
 /** The source and the destination of `cp`/`sync`: exactly one of them `s3://`. */

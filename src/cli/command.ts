@@ -8,7 +8,11 @@ import { S3lyncError } from '../exceptions.js';
 import type { PathFilter } from '../excludes.js';
 import type { ProgressMode } from '../progress.js';
 import type { Direction } from '../result.js';
+import type { ComparableParam } from '../param-compare.js';
 import type { UploadParams } from '../upload-params.js';
+
+/** Where `--sse-c-key` says the SSE-C key is: a file, or an environment variable. */
+export type KeySource = { file: string } | { env: string };
 
 /** The commands. */
 export type CommandName = 'cp' | 'sync' | 'mv' | 'check' | 'ls' | 'rm' | 'cat' | 'cache';
@@ -52,6 +56,8 @@ export interface GlobalOptions {
   quiet: boolean;
   /** `-v`/`--debug`: debug logging and stack traces. */
   debug: boolean;
+  /** `--sse-c-key` (cp, sync, cat): where the SSE-C key is read from. */
+  sseCustomerKey?: KeySource;
 }
 
 /** What `cp` and `sync` do. */
@@ -80,6 +86,8 @@ export interface TransferArgs {
   uploadParams: UploadParams | undefined;
   /** Not `--no-guess-mime-type`. */
   guessContentType: boolean;
+  /** `--compare-params`: parameters compared with a HEAD of each unchanged object. */
+  compareParams: readonly ComparableParam[] | undefined;
   /** Not `--no-default-excludes`. */
   defaultExcludes: boolean;
   /** `--concurrency`. */
@@ -88,6 +96,8 @@ export interface TransferArgs {
   mirror: boolean;
   /** `--max-delete` (sync only). */
   maxDelete: number | undefined;
+  /** `--follow-symlinks` (true) or `--no-follow-symlinks` (false), the last given; else the library's default. */
+  followSymlinks: boolean | undefined;
 }
 
 /** What `cache ls|prune|clear` does. */

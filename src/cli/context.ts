@@ -6,6 +6,7 @@
  */
 import { S3Object, type S3ObjectOptions } from '../core.js';
 import type { GlobalOptions } from './command.js';
+import { readCustomerKey } from './sse-c-key.js';
 import type { Output } from './output.js';
 
 /** What a running command is given besides its own arguments. */
@@ -18,11 +19,16 @@ export interface CommandContext {
   signal: AbortSignal;
 }
 
-/** An {@link S3Object} for `uri`, with the global `--progress` and `--region` applied. */
+/**
+ * An {@link S3Object} for `uri`, with the global `--progress` and `--region` applied, and
+ * the SSE-C key of `--sse-c-key` or `S3LYNC_SSE_C_KEY`.
+ */
 export function objectFor(uri: string, global: GlobalOptions, options: S3ObjectOptions): S3Object {
+  const key = readCustomerKey(global.sseCustomerKey);
   return new S3Object(uri, {
     progressMode: global.progress,
     ...(global.region !== undefined && { region: global.region }),
+    ...(key !== undefined && { sseCustomerKey: key.fields.SSECustomerKey }),
     ...options,
   });
 }

@@ -44,6 +44,13 @@ const TRANSFER_HELP = `  --dry-run            show what would be done, change no
   --no-default-excludes  do not skip the defaults
   --concurrency N      files in flight at once (default S3LYNC_MAX_WORKERS, else 8)
   --no-checksum        compare sizes only, not MD5s
+  --follow-symlinks    follow every link, also out of the tree and into directories
+                       (as aws s3 does; loops excepted)
+  --no-follow-symlinks read links to files inside the tree; skip, with a warning,
+                       links out of it and links to directories (the default)
+  --sse-c-key SRC      SSE-C: the customer key (32 bytes, or their base64) from
+                       file://PATH or env:NAME, default $S3LYNC_SSE_C_KEY; sent with
+                       every request on each object, both ways; never printed
 
 Upload options (objects whose bytes are unchanged are not sent again for these):
   --content-type TYPE  Content-Type of every object (default: guessed from the name;
@@ -56,7 +63,11 @@ Upload options (objects whose bytes are unchanged are not sent again for these):
   --sse ALG            server-side encryption: AES256 or aws:kms
   --sse-kms-key-id ID  the KMS key of --sse aws:kms
   --storage-class C    e.g. STANDARD_IA, GLACIER_IR, or a server's own class
-  --acl ACL            a canned ACL: private, public-read, bucket-owner-full-control, ...`;
+  --acl ACL            a canned ACL: private, public-read, bucket-owner-full-control, ...
+  --compare-params P,...  also send again unchanged files whose object's parameters
+                       differ (one HEAD per unchanged file): ContentType, CacheControl,
+                       ContentEncoding, ContentDisposition, ContentLanguage, Metadata,
+                       StorageClass, ServerSideEncryption`;
 
 /** The help of each command, and the general one. */
 export const HELP: Readonly<Record<CommandName | 'main', string>> = {
@@ -180,6 +191,10 @@ Examples:
 
 Streams an object to stdout (nothing is written to disk), then checks its size and,
 where the server says, its MD5.
+
+Options:
+  --sse-c-key SRC      SSE-C: the customer key from file://PATH or env:NAME, default
+                       $S3LYNC_SSE_C_KEY
 
 ${GLOBAL_HELP}
 

@@ -92,8 +92,10 @@ export async function transfer(
       filters: args.filters,
       ...(args.uploadParams !== undefined && { uploadParams: args.uploadParams }),
       guessContentType: args.guessContentType,
+      ...(args.compareParams !== undefined && { compareParams: args.compareParams }),
       mirror: args.mirror,
       ...(args.maxDelete !== undefined && { maxDelete: args.maxDelete }),
+      ...(args.followSymlinks !== undefined && { followSymlinks: args.followSymlinks }),
       signal,
     });
   } catch (error) {

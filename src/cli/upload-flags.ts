@@ -7,6 +7,7 @@
  */
 import { ConfigError } from '../exceptions.js';
 import type { PathFilter } from '../excludes.js';
+import { checkCompareParams, COMPARABLE_PARAMS, type ComparableParam } from '../param-compare.js';
 import { checkUploadParams } from '../upload-params-check.js';
 import type { UploadParams } from '../upload-params.js';
 import { UsageError, type CommandName } from './command.js';
@@ -26,6 +27,7 @@ export const UPLOAD_FLAG_OPTIONS = {
   'sse-kms-key-id': { type: 'string' },
   'storage-class': { type: 'string' },
   acl: { type: 'string' },
+  'compare-params': { type: 'string' },
 } as const;
 
 /** Each flag that sets an upload parameter, and the parameter. */
@@ -50,6 +52,8 @@ export interface UploadFlags {
   uploadParams: UploadParams | undefined;
   /** Not `--no-guess-mime-type`. */
   guessContentType: boolean;
+  /** `--compare-params`: parameters compared with a HEAD of each unchanged object. */
+  compareParams: readonly ComparableParam[] | undefined;
 }
 
 interface Token {
@@ -93,14 +97,17 @@ export function uploadFlags(
   }
   const guess = values['no-guess-mime-type'] !== true;
   if (!guess) given.push('--no-guess-mime-type');
+  const compare = values['compare-params'] as string | undefined;
+  if (compare !== undefined) given.push('--compare-params');
   if (!upload && given.length > 0) {
     throw new UsageError(`${given.join(', ')}: only an upload sets object parameters`, command);
   }
   return {
     filters,
     excludeRegexes: regexes((values['exclude-regex'] as string[] | undefined) ?? [], command),
-    uploadParams: given.length === 0 ? undefined : checked(params, command),
+    uploadParams: Object.keys(params).length === 0 ? undefined : checked(params, command),
     guessContentType: guess,
+    compareParams: compare === undefined ? undefined : compareArg(compare, command),
   };
 }
 
@@ -143,6 +150,19 @@ function metadataArg(value: string, command: CommandName): Record<string, string
     out[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return out;
+}
+
+/** `--compare-params ContentType,CacheControl,...`, checked as the library checks it. */
+function compareArg(value: string, command: CommandName): readonly ComparableParam[] {
+  const names = value.split(',').map((n) => n.trim());
+  try {
+    return checkCompareParams(names, 'compareParams');
+  } catch {
+    throw new UsageError(
+      `--compare-params takes a comma-separated list of ${COMPARABLE_PARAMS.join(', ')}, got ${JSON.stringify(value)}`,
+      command,
+    );
+  }
 }
 
 /** `--exclude-regex` patterns, each a valid regular expression. */

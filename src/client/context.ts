@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { ServerCapabilities } from './capabilities.js';
+import type { CustomerKey } from '../sse-c.js';
 import type { RetryPolicy } from './retrying.js';
 import type { Transport } from './transport.js';
 import type { UriFormatter } from './types.js';
@@ -19,4 +20,6 @@ export interface ClientContext {
   readonly describe: UriFormatter;
   /** Records what a response showed the server honours (`client/capabilities`). */
   readonly learn?: ((seen: ServerCapabilities) => void) | undefined;
+  /** The SSE-C key every object request carries; its objects' listed ETags are no MD5s. */
+  readonly customerKey?: CustomerKey | undefined;
 }

@@ -7,6 +7,7 @@
 import { AccessDeniedError, NotFoundError } from '../exceptions.js';
 import type { ClientContext } from './context.js';
 import { isExplainedDenial, typedErrors, type RequestSite } from './errors.js';
+import { storedParams } from '../param-compare.js';
 import { remoteObject } from './remote-object.js';
 import { isMultipartEtag } from '../etag.js';
 import type { RemoteObject } from './types.js';
@@ -19,6 +20,8 @@ export interface HeadOptions {
   ifMatch?: string;
   /** HEAD of this version (`versionId`). @default the latest */
   versionId?: string | undefined;
+  /** Also report the parameters the object stored (`stored`, for `compareParams`). @default false */
+  stored?: boolean;
 }
 
 /**
@@ -53,7 +56,7 @@ export async function headObject(
     if (options.partNumber !== undefined && isMultipartEtag(object.etag)) {
       ctx.learn?.({ partNumberHead: object.partsCount !== undefined });
     }
-    return object;
+    return options.stored === true ? { ...object, stored: storedParams(out) } : object;
   } catch (e) {
     // A missing key is an answer; a missing bucket is not.
     if (e instanceof NotFoundError && e.code !== 'NoSuchBucket') return undefined;

@@ -65,6 +65,8 @@ export async function* listPages(
       ),
     );
     const objects = listedObjects(page);
+    // Objects read with a customer key are SSE-C: their listed ETags are no MD5s.
+    if (ctx.customerKey !== undefined) for (const o of objects) o.opaqueEtag = true;
     // Each page is checked before it is yielded: a page that does not advance is not used.
     token = advance.check(pageNumber, page, objects);
     const prefixes = (page.CommonPrefixes ?? []).flatMap((p) => p.Prefix ?? []);

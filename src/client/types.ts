@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 
 import type { ChecksumAlgorithm, ObjectChecksum } from '../checksum.js';
 import type { HashingOptions, ReceivedDigest } from '../hash.js';
+import type { StoredParams } from '../param-compare.js';
 import type { SentParams } from '../upload-params.js';
 
 /** Renders `bucket`/`key` as a URI (credentials redacted) for messages. */
@@ -23,6 +24,8 @@ export interface ListedObject {
   etag: string | undefined;
   /** Last-Modified as listed. */
   lastModified?: Date | undefined;
+  /** Whether the ETag is not an MD5 (objects listed by a client with an SSE-C key). */
+  opaqueEtag?: boolean | undefined;
 }
 
 /** One page of a listing: objects, and with a delimiter the common prefixes. */
@@ -53,6 +56,8 @@ export interface RemoteObject {
   partsCount: number | undefined;
   /** An S3 additional checksum, where the server sends one. */
   checksum: ObjectChecksum | undefined;
+  /** The parameters the object stored (a HEAD asked for them only). */
+  stored?: StoredParams | undefined;
 }
 
 /** What a finished download wrote and received. */

@@ -100,3 +100,21 @@ export function conflictOr(error: unknown, target: SyncTarget): unknown {
     { operation: error.operation ?? 'PutObject', uri: target.uri, cause: error },
   );
 }
+
+/** An upload with its conditions, retried once for servers that compare If-Match unquoted. */
+export function putConditional(
+  put: (conditions: UploadConditions) => Promise<string | undefined>,
+  target: SyncTarget,
+  conditions: UploadConditions,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  return put(conditions).catch(async (error: unknown) => {
+    // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the unquoted
+    // ETag; a 412 while the ETag is the expected one means that quirk.
+    const unquoted = await quirkRetry(error, target, conditions, signal);
+    if (unquoted === undefined) throw conflictOr(error, target);
+    return put(unquoted).catch((again: unknown) => {
+      throw conflictOr(again, target);
+    });
+  });
+}

@@ -5,10 +5,13 @@
  * @packageDocumentation
  */
 import type { ListedObject, S3lyncClient } from '../client.js';
-import { ListingError } from '../exceptions.js';
+import { ListingError, UnsafePathError } from '../exceptions.js';
+import type { LocalRoot } from '../local-root.js';
 import { getLogger } from '../logging.js';
 import type { RemoteEntry } from '../plan.js';
 import { isTempName, unsafeKeyReason } from '../utils.js';
+import type { SyncFailure } from '../result.js';
+import type { RefusedEntry } from '../tree-matcher.js';
 import type { Scope } from './options.js';
 
 const log = getLogger('sync');
@@ -102,7 +105,7 @@ function remoteEntries(
       skipRemote(scope, rel, "it is named like one of s3lync's temp files");
       continue;
     }
-    out.push({ path: rel, key: o.key, size: o.size, etag: o.etag });
+    out.push({ path: rel, key: o.key, size: o.size, etag: o.etag, opaqueEtag: o.opaqueEtag });
   }
   return out;
 }
@@ -110,4 +113,28 @@ function remoteEntries(
 function skipRemote(scope: Scope, rel: string, reason: string): void {
   scope.skipped.push({ side: 'remote', path: rel, reason });
   log.warn(`skipping the key ${JSON.stringify(rel)}: ${reason}`);
+}
+
+/** The failure of a key the matcher refused: a file where other keys need a directory, or the reverse. */
+export function refusedKey(
+  door: LocalRoot,
+  { remote, conflict, other }: RefusedEntry,
+): SyncFailure {
+  const rel = remote.path;
+  try {
+    door.resolve(rel);
+  } catch (error) {
+    return { path: rel, error };
+  }
+  const why =
+    conflict === 'needed-as-directory'
+      ? `other keys need ${rel} to be a directory, so it cannot also be a file`
+      : `${other} is a file here, so it cannot also be a directory`;
+  return {
+    path: rel,
+    error: new UnsafePathError(
+      `Refusing key ${JSON.stringify(remote.key)}: ${why}`,
+      door.resolve(rel),
+    ),
+  };
 }

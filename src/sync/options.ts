@@ -9,6 +9,7 @@ import type { S3lyncClient } from '../client.js';
 import type { ExcludeMatcher, PathFilter } from '../excludes.js';
 import type { ProgressCallback, ProgressMode } from '../progress.js';
 import type { SkippedEntry, SyncFailure } from '../result.js';
+import type { ComparableParam } from '../param-compare.js';
 import type { ParamsFor, UploadParamsOption } from '../upload-params.js';
 
 /** Options of a sync (`download()`, `upload()`, `sync()`). */
@@ -23,6 +24,8 @@ export interface SyncOptions {
   uploadParams?: UploadParamsOption;
   /** Overrides the object's `guessContentType` for this call. @default the object's */
   guessContentType?: boolean;
+  /** Replaces the object's `compareParams` for this call. @default the object's */
+  compareParams?: readonly ComparableParam[];
   /** Overrides the object's progress mode for this call. @default the object's */
   progressMode?: ProgressMode;
   /** Overrides the object's `followSymlinks` for this call. @default the object's */
@@ -89,6 +92,8 @@ export interface SyncTarget {
   filters?: readonly PathFilter[] | undefined;
   /** The parameters of each upload (content type guessed, checked); none without it. */
   paramsFor?: ParamsFor | undefined;
+  /** Parameters an upload compares with a HEAD of each unchanged object; none without it. */
+  compareParams?: readonly ComparableParam[] | undefined;
   /** Where hash indexes live; `undefined` disables the index. */
   indexDir: string | undefined;
   /** A limiter shared with other syncs (a batch); else one of `maxConcurrency` per sync. */

@@ -7,7 +7,6 @@
  */
 import pLimit from 'p-limit';
 
-import { UnsafePathError } from '../exceptions.js';
 import { HashIndex, indexFileFor } from '../hash-index.js';
 import type { LocalRoot } from '../local-root.js';
 import type { LocalFile } from '../local-tree.js';
@@ -19,12 +18,7 @@ import {
   type KnownDigest,
   type RemoteEntry,
 } from '../plan.js';
-import {
-  TreeMatcher,
-  type MatchedPair,
-  type MatchStep,
-  type RefusedEntry,
-} from '../tree-matcher.js';
+import { TreeMatcher, type MatchedPair, type MatchStep } from '../tree-matcher.js';
 import type { ProgressBar } from '../progress.js';
 import type { Direction, SyncAction, SyncResult, TransferReason } from '../result.js';
 import { usesMultipart } from '../transfer.js';
@@ -41,14 +35,15 @@ import {
   type FileRun,
 } from './apply.js';
 import {
-  conflictOr,
-  quirkRetry,
+  putConditional,
   serverEnforces,
   uploadConditions,
   type UploadConditions,
 } from './conditions.js';
 import type { Layout } from './layout.js';
+import { refusedKey } from './listing.js';
 import type { Limiter, SyncInternals, SyncOptions, SyncTarget } from './options.js';
+import { paramsCheck, type ParamsCheck } from './params-check.js';
 import { MAX_QUEUED_TASKS, TaskGroup } from './tasks.js';
 import type { SyncFailure } from '../result.js';
 
@@ -92,6 +87,8 @@ export class SyncRun {
   private readonly conditions: UploadConditions;
   private readonly signal: AbortSignal | undefined;
   private readonly onVerified: ((path: string) => void) | undefined;
+  /** `compareParams` of an upload: an unchanged file's object is HEADed and compared. */
+  private readonly paramsCheck: ParamsCheck | undefined;
 
   private constructor(
     private readonly target: SyncTarget,
@@ -126,6 +123,7 @@ export class SyncRun {
     this.conditions =
       direction === 'upload' ? uploadConditions(target, layout, options.expectedEtag) : {};
     this.fileEtag = layout.head?.etag;
+    this.paramsCheck = direction === 'upload' ? paramsCheck(target, this.signal) : undefined;
   }
 
   /** A run of `layout`, its hash index loaded and kept to the files the walk found. */
@@ -237,7 +235,7 @@ export class SyncRun {
   }
 
   private apply(step: MatchStep): void {
-    for (const r of step.refused) this.onRefused(r);
+    for (const r of step.refused) this.failures.push(refusedKey(this.door, r));
     for (const p of step.pairs) this.onPair(p);
     for (const row of step.localOnly) this.onLocalOnly(row);
   }
@@ -269,7 +267,7 @@ export class SyncRun {
     row: number,
   ): void {
     const d = decideEntry(this.direction, remote, local, this.rule);
-    if (d.op === 'unchanged') this.result.unchanged++;
+    if (d.op === 'unchanged') this.same(rel, remote, row);
     else if (d.op === 'transfer') this.transfer(d.reason, rel, remote, row);
     else if (d.op === 'delete') {
       const size = d.side === 'local' ? (local?.size ?? 0) : (remote?.size ?? 0);
@@ -295,8 +293,7 @@ export class SyncRun {
       }
     }
     if (verdict === 'unchanged') {
-      this.result.unchanged++;
-      this.onVerified?.(rel);
+      this.same(rel, remote, row, true);
       return;
     }
     if (verdict === 'checksum') {
@@ -316,38 +313,47 @@ export class SyncRun {
         if (same) this.files.index.setEtag(rel, digest.md5, remote.etag);
         equal = same ? 'unchanged' : 'checksum';
       }
-      if (equal === 'unchanged') {
-        this.result.unchanged++;
-        this.onVerified?.(rel);
-      } else this.transfer('checksum', rel, remote, row, digest, slot);
+      if (equal === 'unchanged') await this.checkParams(rel, remote, row, slot, true);
+      else this.transfer('checksum', rel, remote, row, digest, slot);
     };
-    this.tasks.add(
-      this.limit(work).catch((error: unknown) => {
-        if (this.signal?.aborted) throw this.signal.reason;
-        this.failures.push({ path: rel, error });
-      }),
-    );
+    this.tasks.add(this.limit(work).catch(this.failed(rel)));
   }
 
-  private onRefused({ remote, conflict, other }: RefusedEntry): void {
-    const rel = remote.path;
-    try {
-      this.door.resolve(rel);
-    } catch (error) {
+  /** What a task of `rel` that failed leaves: a failure of that path, unless aborted. */
+  private failed(rel: string): (error: unknown) => void {
+    return (error) => {
+      if (this.signal?.aborted) throw this.signal.reason;
       this.failures.push({ path: rel, error });
+    };
+  }
+
+  /** Same bytes (`verified`: by content, not size): unchanged, unless {@link checkParams} differs. */
+  private same(rel: string, remote: RemoteEntry | undefined, row: number, verified = false): void {
+    if (this.paramsCheck === undefined || remote === undefined) {
+      this.kept(rel, verified);
       return;
     }
-    const why =
-      conflict === 'needed-as-directory'
-        ? `other keys need ${rel} to be a directory, so it cannot also be a file`
-        : `${other} is a file here, so it cannot also be a directory`;
-    this.failures.push({
-      path: rel,
-      error: new UnsafePathError(
-        `Refusing key ${JSON.stringify(remote.key)}: ${why}`,
-        this.door.resolve(rel),
-      ),
-    });
+    const slot = this.deferred ? this.planned.push(undefined) - 1 : undefined;
+    const work = (): Promise<void> => this.checkParams(rel, remote, row, slot, verified);
+    this.tasks.add(this.limit(work).catch(this.failed(rel)));
+  }
+
+  /** With `compareParams`, one HEAD: an object whose parameters differ is sent again. */
+  private async checkParams(
+    rel: string,
+    remote: RemoteEntry,
+    row: number,
+    slot: number | undefined,
+    verified: boolean,
+  ): Promise<void> {
+    const differs = await this.paramsCheck?.(remote.key, this.door.resolve(rel));
+    if (differs === undefined) this.kept(rel, verified);
+    else this.transfer('params', rel, remote, row, undefined, slot);
+  }
+
+  private kept(rel: string, verified: boolean): void {
+    this.result.unchanged++;
+    if (verified) this.onVerified?.(rel);
   }
 
   private keyOf(rel: string): string {
@@ -425,24 +431,9 @@ export class SyncRun {
       uploadOne(this.files, { file, known: t.digest, key: action.key, onBytes, conditions });
     const [enforced, etag] = await Promise.all([
       serverEnforces(this.target, this.conditions),
-      this.#putConditional(put),
+      putConditional(put, this.target, this.conditions, this.signal),
     ]);
     if (enforced !== undefined) this.result.preconditionEnforced = enforced;
     return etag;
-  }
-
-  /** The upload with its conditions, retried once for servers that compare If-Match unquoted. */
-  #putConditional(
-    put: (conditions: UploadConditions) => Promise<string | undefined>,
-  ): Promise<string | undefined> {
-    return put(this.conditions).catch(async (error: unknown) => {
-      // Ceph (and DigitalOcean Spaces) match If-Match on PUT only against the unquoted
-      // ETag; a 412 while the ETag is the expected one means that quirk.
-      const unquoted = await quirkRetry(error, this.target, this.conditions, this.signal);
-      if (unquoted === undefined) throw conflictOr(error, this.target);
-      return put(unquoted).catch((again: unknown) => {
-        throw conflictOr(again, this.target);
-      });
-    });
   }
 }

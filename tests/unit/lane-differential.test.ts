@@ -30,8 +30,11 @@ import {
   type LaneRequest,
 } from '../../src/client/lane/request.js';
 import { sdkTransport, type Transport } from '../../src/client/transport.js';
+import { CustomerKey } from '../../src/sse-c.js';
 
 const NOW = new Date('2026-12-07T03:04:05.000Z');
+/** The SSE-C fields of a key, as an object with `sseCustomerKey` sends them. */
+const SSE_C = CustomerKey.of(Buffer.from('0123456789abcdef0123456789ABCDEF'), 'the key').fields;
 const BOOKKEEPING = ['x-amz-user-agent', 'amz-sdk-invocation-id', 'amz-sdk-request'];
 
 interface Seen {
@@ -210,6 +213,36 @@ function cases(bucket: string): Case[] {
         ContentMD5: md5,
       },
     },
+    // SSE-C as s3lync sends it (the object's `sseCustomerKey`), and a wrong MD5 the SDK replaces.
+    { op: 'head', input: { Bucket: bucket, Key, ChecksumMode: 'ENABLED', ...SSE_C } },
+    { op: 'get', input: { Bucket: bucket, Key, Range: 'bytes=0-1023', IfMatch: '"e"', ...SSE_C } },
+    { op: 'get', input: { Bucket: bucket, Key, ...SSE_C, SSECustomerKeyMD5: md5 } },
+    {
+      op: 'put',
+      input: {
+        Bucket: bucket,
+        Key,
+        Body: Buffer.from('streamed'),
+        ContentLength: 8,
+        ContentMD5: md5,
+        ContentType: 'text/html',
+        Metadata: { 's3lync-md5': 'd41d8cd98f00b204e9800998ecf8427e' },
+        ...SSE_C,
+      },
+    },
+    {
+      op: 'part',
+      input: {
+        Bucket: bucket,
+        Key,
+        UploadId: 'u',
+        PartNumber: 1,
+        Body: Buffer.from('part'),
+        ContentLength: 4,
+        ContentMD5: md5,
+        ...SSE_C,
+      },
+    },
     { op: 'list', input: { Bucket: bucket, Prefix: '' } },
     { op: 'list', input: { Bucket: bucket, Prefix: 'dir/ a+b%/日本/', Delimiter: '/' } },
     {
@@ -343,8 +376,20 @@ describe('the data lane builds the request the SDK builds', () => {
     expect(
       objectReadRequest(route, 'GET', { Bucket: 'b', Key: 'k', ResponseContentType: 'x' }),
     ).toBeUndefined();
+    // A key the SDK would re-encode (not the base64 of 32 bytes), or an MD5 without a key.
     expect(
       objectReadRequest(route, 'GET', { Bucket: 'b', Key: 'k', SSECustomerKey: 'x' }),
+    ).toBeUndefined();
+    expect(
+      objectReadRequest(route, 'HEAD', {
+        Bucket: 'b',
+        Key: 'k',
+        SSECustomerAlgorithm: 'AES256',
+        SSECustomerKey: '0123456789abcdef0123456789ABCDEF',
+      }),
+    ).toBeUndefined();
+    expect(
+      objectReadRequest(route, 'HEAD', { Bucket: 'b', Key: 'k', SSECustomerKeyMD5: 'bQ==' }),
     ).toBeUndefined();
     expect(
       putObjectRequest(route, { Bucket: 'b', Key: 'k', Body: Buffer.from('x') }),

@@ -15,6 +15,8 @@ import type {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 
+import { customerKeyMd5, SSE_C_ALGORITHM } from '../../sse-c.js';
+
 /** Where a bucket's requests go: the SDK's own endpoint decision for it. */
 export interface BucketRoute {
   /** `http:` or `https:`. */
@@ -122,8 +124,37 @@ const PUT_HEADERS = {
   Tagging: 'x-amz-tagging',
 } as const;
 
+/** The SSE-C fields, handled by {@link customerKeyHeaders}. */
+const SSE_C_FIELDS = ['SSECustomerAlgorithm', 'SSECustomerKey', 'SSECustomerKeyMD5'] as const;
+
+const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
+
 /** Fields every object request has, or that are handled apart from headers. */
-const ROUTED = new Set(['Bucket', 'Key']);
+const ROUTED = new Set<string>(['Bucket', 'Key', ...SSE_C_FIELDS]);
+
+/**
+ * Adds the SSE-C headers of `input` as the SDK's middleware sends them: the key as given
+ * when it is the base64 of 32 bytes, its MD5 computed (a given one is replaced, as the SDK
+ * does). `false` for what the SDK would re-encode (a key not in base64): the SDK sends it.
+ */
+function customerKeyHeaders(
+  input: {
+    SSECustomerAlgorithm?: string | undefined;
+    SSECustomerKey?: string | undefined;
+    SSECustomerKeyMD5?: string | undefined;
+  },
+  headers: Record<string, string>,
+): boolean {
+  const { SSECustomerAlgorithm: algorithm, SSECustomerKey: key, SSECustomerKeyMD5: md5 } = input;
+  if (key === undefined) return algorithm === undefined && md5 === undefined;
+  if (!BASE64_KEY.test(key) || algorithm !== SSE_C_ALGORITHM) return false;
+  headers['x-amz-server-side-encryption-customer-algorithm'] = algorithm;
+  headers['x-amz-server-side-encryption-customer-key'] = key;
+  headers['x-amz-server-side-encryption-customer-key-md5'] = customerKeyMd5(
+    Buffer.from(key, 'base64'),
+  );
+  return true;
+}
 
 /**
  * The headers of `input` per `map`; `undefined` if `input` has a defined field that is
@@ -175,7 +206,7 @@ export function objectReadRequest(
 ): LaneRequest | undefined {
   if (input.Key === undefined || input.Key === '') return undefined;
   const headers = headersOf(input, OBJECT_READ_HEADERS, GET_HANDLED);
-  if (headers === undefined) return undefined;
+  if (headers === undefined || !customerKeyHeaders(input, headers)) return undefined;
   const query: Record<string, string> = method === 'GET' ? { 'x-id': 'GetObject' } : {};
   if (input.PartNumber !== undefined) query.partNumber = String(input.PartNumber);
   if (input.VersionId !== undefined) query.versionId = input.VersionId;
@@ -198,7 +229,7 @@ export function putObjectRequest(
   if (input.ContentLength === undefined) return undefined;
   if (body !== undefined && !Buffer.isBuffer(body) && !isReadable(body)) return undefined;
   const headers = headersOf(input, PUT_HEADERS, PUT_HANDLED);
-  if (headers === undefined) return undefined;
+  if (headers === undefined || !customerKeyHeaders(input, headers)) return undefined;
   headers['content-length'] = String(input.ContentLength);
   headers['content-type'] ??= 'application/octet-stream';
   for (const [name, value] of Object.entries(input.Metadata ?? {})) {
@@ -227,7 +258,7 @@ export function uploadPartRequest(
   if (part === undefined || uploadId === undefined) return undefined;
   if (body !== undefined && !Buffer.isBuffer(body) && !isReadable(body)) return undefined;
   const headers = headersOf(input, UPLOAD_PART_HEADERS, PART_HANDLED);
-  if (headers === undefined) return undefined;
+  if (headers === undefined || !customerKeyHeaders(input, headers)) return undefined;
   headers['content-length'] = String(length);
   headers['content-type'] = 'application/octet-stream';
   const path = `${route.basePath}/${encodeKey(key)}`;
