@@ -170,7 +170,13 @@ class CopyRun {
     this.deferred = result.dryRun || (this.rule.mirror && finite);
     this.limit = options.limiter ?? destination.limiter ?? pLimit(destination.maxConcurrency);
     // Unresolvable credentials fail the first request, with the SDK's own message.
-    this.server = sameServer(source.client.sdk, destination.client.sdk).catch(() => false);
+    // A copy on the server would need SSE-C keys as copy-source headers, which it does not
+    // send: SSE-C objects stream through the client instead, each side with its own key.
+    const keyed =
+      source.client.customerKey !== undefined || destination.client.customerKey !== undefined;
+    this.server = keyed
+      ? Promise.resolve(false)
+      : sameServer(source.client.sdk, destination.client.sdk).catch(() => false);
   }
 
   /** Lists both sides, matches and decides; copies start unless deferred. */
