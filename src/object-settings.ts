@@ -20,6 +20,7 @@ import type { S3ObjectOptions } from './options.js';
 import { validateProgressMode, type ProgressMode } from './progress.js';
 import { resolveRetryConfig, type ResolvedRetryConfig } from './retry.js';
 import { CustomerKey } from './sse-c.js';
+import { CHECKS_DIR } from './sync/checks.js';
 import { resolveUploadSettings, type UploadSettings } from './upload-params-check.js';
 import { cacheRoot, expandHome, type ParsedS3Uri } from './utils.js';
 
@@ -212,7 +213,7 @@ function cacheSettings(
     ),
     offline: valid(options.offline, env.offline ?? false, isBoolean, name('offline'), 'a boolean'),
     staleIfError: valid(options.staleIfError, false, isBoolean, name('staleIfError'), 'a boolean'),
-    checksDir: indexDir === undefined ? undefined : path.join(indexDir, 'checks'),
+    checksDir: indexDir === undefined ? undefined : path.join(indexDir, CHECKS_DIR),
   };
 }
 

@@ -10,10 +10,12 @@ import path from 'node:path';
 import { readEnvConfig } from '../config.js';
 import { LockTimeoutError } from '../exceptions.js';
 import { acquireLock } from '../lock.js';
-import { parseS3Uri } from '../utils.js';
+import { defaultLocalPath, parseS3Uri } from '../utils.js';
 import {
+  cacheUriOf,
   chooseVictims,
   groupFiles,
+  objectPathOf,
   parseDuration,
   parseSize,
   type CacheFile,
@@ -24,7 +26,7 @@ import { cachePaths, evict, scanCache, type CachePaths } from './store.js';
 
 /** One cached file. */
 export interface CachedFile {
-  /** `s3://<bucket>/<key>`: the object it is a copy of. */
+  /** `s3://<bucket>/<key>` (`?versionId=` for a pinned version's copy): the object it is a copy of. */
   uri: string;
   /** Its local path. */
   localPath: string;
@@ -91,9 +93,8 @@ export interface PruneCacheResult {
 }
 
 function describe(paths: CachePaths, f: CacheFile): CachedFile {
-  const slash = f.path.indexOf('/');
   return {
-    uri: `s3://${f.path.slice(0, slash)}/${f.path.slice(slash + 1)}`,
+    uri: cacheUriOf(f.path, false),
     localPath: path.join(paths.root, ...f.path.split('/')),
     size: f.size,
     lastUsed: new Date(f.lastUsed),
@@ -112,12 +113,9 @@ export async function cacheUsage(): Promise<CacheUsage> {
   const dirtyOf = new Map(files.filter((f) => f.dirty).map((f) => [f.path, f]));
   const filePaths = new Set(files.map((f) => f.path));
   const entries = groupFiles(files, new Set(usage.used.keys())).map((g): CacheEntryUsage => {
-    const slash = g.path.indexOf('/');
-    const bucket = slash < 0 ? g.path : g.path.slice(0, slash);
-    const key = slash < 0 ? '' : g.path.slice(slash + 1);
     const single = g.files === 1 && filePaths.has(g.path);
     return {
-      uri: `s3://${bucket}/${key}${single || key === '' ? '' : '/'}`,
+      uri: cacheUriOf(g.path, !single),
       localPath: path.join(paths.root, ...g.path.split('/')),
       size: g.size,
       files: g.files,
@@ -201,8 +199,9 @@ export async function pruneCache(options: PruneCacheOptions = {}): Promise<Prune
 
 /**
  * Removes from the default cache every file of `uri` (`s3://bucket`, `s3://bucket/prefix/`
- * or one object), or everything when no URI is given, with their hash index entries and
- * usage records. Open, locked and dirty files stay, and are reported.
+ * or one object, the copies of their pinned versions included; `?versionId=` for one
+ * pinned copy only), or everything when no URI is given, with their hash index entries,
+ * check records and usage records. Open, locked and dirty files stay, and are reported.
  *
  * @throws {InvalidUriError} for a URI it cannot parse.
  */
@@ -210,16 +209,27 @@ export async function clearCache(
   uri?: string,
   options: { dryRun?: boolean } = {},
 ): Promise<PruneCacheResult> {
-  let under: string | undefined;
+  const env = readEnvConfig();
+  const paths = cachePaths(env);
+  let inScope: (f: CacheFile) => boolean = () => true;
   if (uri !== undefined) {
     const parsed = parseS3Uri(uri);
     const key = parsed.key.replace(/\/+$/, '');
-    under = key === '' ? parsed.bucket : `${parsed.bucket}/${key}`;
+    if (parsed.versionId !== undefined) {
+      const local = defaultLocalPath(parsed.bucket, parsed.key, env, parsed.versionId);
+      const exact = path.relative(paths.root, local).split(path.sep).join('/');
+      inScope = (f) => f.path === exact;
+    } else {
+      const under = key === '' ? parsed.bucket : `${parsed.bucket}/${key}`;
+      // A pinned version's copy is in scope by the object it is a copy of.
+      inScope = (f) => {
+        const p = objectPathOf(f.path);
+        return p === under || p.startsWith(`${under}/`);
+      };
+    }
   }
-  const inScope = (f: CacheFile): boolean =>
-    under === undefined || f.path === under || f.path.startsWith(`${under}/`);
   const result = await prune(
-    cachePaths(),
+    paths,
     (files) => chooseVictims(files.filter(inScope), { maxSize: 0, now: Date.now() }),
     { dryRun: options.dryRun === true, waitMs: Infinity, scope: inScope },
   );

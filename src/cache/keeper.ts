@@ -13,6 +13,7 @@ import type { Lock } from '../lock.js';
 import { getLogger } from '../logging.js';
 import type { Direction, SyncResult } from '../result.js';
 import { evictToFit } from './api.js';
+import { VERSIONS_DIR } from './policy.js';
 import { recordUsage, takeLease, type UsageRecord } from './state.js';
 import type { CachePaths } from './store.js';
 
@@ -41,13 +42,15 @@ export class CacheKeeper implements OpenCacheHooks {
     this.#maxSize = maxSize;
   }
 
-  /** The keeper of `localPath`; `undefined` when it is not inside the cache root's buckets. */
+  /**
+   * The keeper of `localPath`; `undefined` when it is not inside the cache root's buckets
+   * or its pinned-version copies (`.versions/`), the only dot-directory that is cache.
+   */
   static of(paths: CachePaths, localPath: string, maxSize?: number): CacheKeeper | undefined {
-    const rel = path.relative(paths.root, path.resolve(localPath));
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || rel.startsWith('.')) {
-      return undefined;
-    }
-    return new CacheKeeper(paths, localPath, rel.split(path.sep).join('/'), maxSize);
+    const rel = path.relative(paths.root, path.resolve(localPath)).split(path.sep).join('/');
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+    if (rel.startsWith('.') && !rel.startsWith(`${VERSIONS_DIR}/`)) return undefined;
+    return new CacheKeeper(paths, localPath, rel, maxSize);
   }
 
   async #record(extra: Partial<UsageRecord> = {}): Promise<void> {

@@ -67,12 +67,44 @@ export function parseDuration(value: string | number, source: string): number {
   );
 }
 
+/** The directory of pinned-version copies: `<cache>/.versions/<bucket>/<versionId>/<key>`. */
+export const VERSIONS_DIR = '.versions';
+
+/** How many leading segments of `rel` name where its keys start: `<bucket>`, or `.versions/<bucket>/<versionId>`. */
+function baseDepth(rel: string): number {
+  return rel.startsWith(`${VERSIONS_DIR}/`) ? 3 : 1;
+}
+
+/**
+ * The `<bucket>/<key>` a cached path is a copy of (a pinned copy's version segment
+ * dropped), so a bucket or prefix covers its pinned copies too.
+ */
+export function objectPathOf(rel: string): string {
+  if (baseDepth(rel) === 1) return rel;
+  const parts = rel.split('/');
+  return [parts[1] ?? '', ...parts.slice(3)].join('/');
+}
+
+/**
+ * The URI of a cached path: `s3://<bucket>/<key>`, with `?versionId=` for a pinned copy
+ * (its directory name: the version ID, or its digest when the ID is not a safe name).
+ * `prefix` marks a group of files, shown with a trailing `/`.
+ */
+export function cacheUriOf(rel: string, prefix: boolean): string {
+  const parts = rel.split('/');
+  const depth = baseDepth(rel);
+  const bucket = parts[depth === 1 ? 0 : 1] ?? '';
+  const key = parts.slice(depth).join('/');
+  const version = depth === 1 ? '' : `?versionId=${encodeURIComponent(parts[2] ?? '')}`;
+  return `s3://${bucket}/${key}${prefix && key !== '' ? '/' : ''}${version}`;
+}
+
 /** Why a cached file must stay. */
 export type KeepReason = 'open' | 'locked' | 'dirty' | 'in-use';
 
 /** One cached file as eviction sees it. */
 export interface CacheFile {
-  /** Relative to the cache root, `/`-separated: `<bucket>/<key>`. */
+  /** Relative to the cache root, `/`-separated: `<bucket>/<key>` or `.versions/<bucket>/<versionId>/<key>`. */
   readonly path: string;
   readonly size: number;
   /** When s3lync last downloaded or opened it (ms since the epoch). */
@@ -157,7 +189,8 @@ export interface CacheGroup {
 
 /**
  * Groups files by what was synced: the shallowest recorded path (a tree, or the file
- * itself) above each file, else its bucket and first key segment. Sorted by path.
+ * itself) above each file, else its bucket (and version) and first key segment. Sorted
+ * by path.
  */
 export function groupFiles(
   files: readonly CacheFile[],
@@ -168,7 +201,8 @@ export function groupFiles(
     let key = selfAndAncestors(f.path).findLast((p) => recorded.has(p));
     if (key === undefined) {
       const parts = f.path.split('/');
-      key = parts.length > 2 ? `${parts[0] ?? ''}/${parts[1] ?? ''}` : f.path;
+      const depth = baseDepth(f.path) + 1;
+      key = parts.length > depth ? parts.slice(0, depth).join('/') : f.path;
     }
     let g = groups.get(key);
     if (g === undefined) {

@@ -2,8 +2,9 @@
  * The default cache root as a store: its files scanned with their last use and what
  * protects them, and evicted one by one under the locks a sync of them would hold.
  *
- * Only `<cache>/<bucket>/...` is ever scanned or evicted: the state directories
- * (`.index`, `.locks`, `.usage`) and anything outside the root are not cache. Files are
+ * Only `<cache>/<bucket>/...` and the pinned versions' copies in
+ * `<cache>/.versions/<bucket>/<versionId>/...` are ever scanned or evicted: the state
+ * directories (`.index`, `.locks`, `.usage`) and anything outside the root are not cache. Files are
  * removed through {@link LocalRoot}, never through a link.
  *
  * @packageDocumentation
@@ -18,7 +19,14 @@ import { LocalRoot } from '../local-root.js';
 import { acquireLock, lockFileFor, pathDigest, type Lock } from '../lock.js';
 import { getLogger } from '../logging.js';
 import { cacheRoot, isTempName } from '../utils.js';
-import { lastUsedOf, selfAndAncestors, type CacheFile, type KeepReason } from './policy.js';
+import { CHECKS_DIR, dropChecks } from '../sync/checks.js';
+import {
+  lastUsedOf,
+  selfAndAncestors,
+  VERSIONS_DIR,
+  type CacheFile,
+  type KeepReason,
+} from './policy.js';
 import {
   forgetUsage,
   liveLeases,
@@ -49,16 +57,20 @@ export interface CacheScan {
   readonly usage: UsageState;
 }
 
-/** Regular files under `<root>/<bucket>/`, relative, with size and ctime; temp files left out. */
-async function walk(root: string): Promise<{ path: string; size: number; ctimeMs: number }[]> {
-  const out: { path: string; size: number; ctimeMs: number }[] = [];
+type Found = { path: string; size: number; ctimeMs: number };
+
+/** Regular files under `<root>/<bucket>/` and `<root>/.versions/`, relative, with size and ctime; temp files left out. */
+async function walk(root: string): Promise<Found[]> {
+  const out: Found[] = [];
   const top = await readdir(root, { withFileTypes: true }).catch(() => []);
-  for (const bucket of top) {
-    if (bucket.name.startsWith('.') || !bucket.isDirectory()) continue;
-    const names = await readdir(path.join(root, bucket.name), { recursive: true });
+  for (const dir of top) {
+    if ((dir.name.startsWith('.') && dir.name !== VERSIONS_DIR) || !dir.isDirectory()) continue;
+    const names = await readdir(path.join(root, dir.name), { recursive: true });
     for (const name of names) {
-      const rel = `${bucket.name}/${name.split(path.sep).join('/')}`;
+      const rel = `${dir.name}/${name.split(path.sep).join('/')}`;
       if (isTempName(rel.slice(rel.lastIndexOf('/') + 1))) continue;
+      // A pinned copy sits below its bucket and version directories.
+      if (dir.name === VERSIONS_DIR && rel.split('/').length < 4) continue;
       const s = await lstat(path.join(root, rel)).catch(() => undefined);
       if (s?.isFile() === true) out.push({ path: rel, size: s.size, ctimeMs: s.ctimeMs });
     }
@@ -165,8 +177,8 @@ export interface Eviction {
  * locks of the file and of every directory above it (a busy one is kept, not waited
  * for), when no live lease says it is open, and when the usage log, read after the lease
  * check (a handle records dirtiness before it lets its lease go), does not say it is
- * dirty. Emptied directories go too, then the hash index entries and usage records of
- * what went.
+ * dirty. Emptied directories go too, then the hash index entries, check records and usage
+ * records of what went.
  */
 export async function evict(paths: CachePaths, victims: readonly CacheFile[]): Promise<Eviction> {
   const door = new LocalRoot(paths.root);
@@ -217,7 +229,7 @@ async function protection(
   return undefined;
 }
 
-/** Prunes the hash indexes, the usage records and the index files of what was evicted. */
+/** Prunes the hash indexes, check records, usage records and index files of what was evicted. */
 async function forgetState(
   paths: CachePaths,
   removed: readonly CacheFile[],
@@ -244,6 +256,10 @@ async function forgetState(
       const index = indexFileFor(paths.indexDir, path.join(paths.root, dir));
       if (existing.has(path.basename(index))) await dropIndexFile(index);
     }
+    await dropChecks(
+      path.join(paths.indexDir, CHECKS_DIR),
+      removed.map((f) => path.join(paths.root, ...f.path.split('/'))),
+    );
     const gone = new Set(removed.map((f) => f.path));
     await forgetUsage(paths.root, (p) => gone.has(p) || goneDirs.has(p));
   } catch (error) {

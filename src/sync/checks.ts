@@ -8,12 +8,16 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { LocalRoot, readRegularFile } from '../local-root.js';
 import { getLogger } from '../logging.js';
 
 const log = getLogger('cache');
+
+/** The records' directory inside an index directory. */
+export const CHECKS_DIR = 'checks';
 
 /** One single object's last check. */
 export interface CheckRecord {
@@ -26,7 +30,7 @@ export interface CheckRecord {
 }
 
 /** The record file's name for `localPath`. */
-function recordName(localPath: string): string {
+export function recordName(localPath: string): string {
   return `${createHash('sha256').update(path.resolve(localPath)).digest('hex').slice(0, 32)}.json`;
 }
 
@@ -66,5 +70,22 @@ export async function writeCheck(
   } catch (error) {
     await temp?.discard().catch(() => undefined);
     log.debug(`could not record the check of ${localPath}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Removes the records of `localPaths` (files evicted from the cache) that exist; a
+ * record left behind is harmless (it counts only while the hash index trusts the file).
+ */
+export async function dropChecks(checksDir: string, localPaths: readonly string[]): Promise<void> {
+  const existing = new Set(await readdir(checksDir).catch(() => [] as string[]));
+  if (existing.size === 0) return;
+  const door = new LocalRoot(checksDir);
+  for (const localPath of localPaths) {
+    const name = recordName(localPath);
+    if (!existing.has(name)) continue;
+    await door.remove(name).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
   }
 }

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  cacheUriOf,
   chooseVictims,
   groupFiles,
   lastUsedOf,
+  objectPathOf,
   parseDuration,
   parseSize,
   selfAndAncestors,
@@ -161,6 +163,29 @@ describe('groupFiles', () => {
       { path: 'b/loose', size: 8, files: 1, lastUsed: 1, dirty: [] },
       { path: 'c/top', size: 16, files: 1, lastUsed: 3, dirty: [] },
     ]);
+  });
+});
+
+describe('pinned copies', () => {
+  it('group by bucket, version and first segment, and name the object they copy', () => {
+    const groups = groupFiles(
+      [
+        file('.versions/b/v1/m/x', 1, 1),
+        file('.versions/b/v1/m/y', 2, 2),
+        file('.versions/b/v2/k', 4, 3),
+      ],
+      new Set(),
+    );
+    expect(groups.map((g) => [g.path, g.files])).toEqual([
+      ['.versions/b/v1/m', 2],
+      ['.versions/b/v2/k', 1],
+    ]);
+    expect(cacheUriOf('.versions/b/v1/m', true)).toBe('s3://b/m/?versionId=v1');
+    expect(cacheUriOf('.versions/b/v2/k', false)).toBe('s3://b/k?versionId=v2');
+    expect(cacheUriOf('b/k', false)).toBe('s3://b/k');
+    expect(cacheUriOf('b', true)).toBe('s3://b/');
+    expect(objectPathOf('.versions/b/v1/m/x')).toBe('b/m/x');
+    expect(objectPathOf('b/m/x')).toBe('b/m/x');
   });
 });
 

@@ -14,6 +14,8 @@ import { recordUsage } from '../../src/cache/state.js';
 import { cachePaths } from '../../src/cache/store.js';
 import { HashIndex, indexFileFor, parseIndex } from '../../src/hash-index.js';
 import { acquireLock, lockFileFor } from '../../src/lock.js';
+import { readCheck, writeCheck } from '../../src/sync/checks.js';
+import { defaultLocalPath } from '../../src/utils.js';
 
 let tmp: string;
 let root: string;
@@ -196,5 +198,60 @@ describe('cacheUsage and clearCache', () => {
     const all = await clearCache();
     expect(all.removed.map((f) => f.uri)).toEqual(['s3://c/x/y/z']);
     expect(all.kept.map((f) => [f.uri, f.reason])).toEqual([['s3://bkt/one', 'dirty']]);
+  });
+});
+
+describe('pinned versions and check records', () => {
+  it('lists, evicts and clears pinned copies like the others, with their check records', async () => {
+    const paths = cachePaths();
+    const checks = path.join(paths.indexDir, 'checks');
+    const v1 = defaultLocalPath('bkt', 'a/b.txt', { xdgCacheHome: tmp, tmpdir: tmp }, 'v1');
+    expect(path.relative(root, v1).split(path.sep).join('/')).toBe('.versions/bkt/v1/a/b.txt');
+    await cached({ 'bkt/a/b.txt': [1, 5], '.versions/bkt/v2/a/b.txt': [4, 6], 'other/k': [8, 7] });
+    // A pinned copy's use is recorded by its keeper, as a download would.
+    await mkdir(path.dirname(v1), { recursive: true });
+    await writeFile(v1, Buffer.alloc(2, 1));
+    const keeper = CacheKeeper.of(paths, v1);
+    expect(keeper).toBeDefined();
+    const lease = await keeper!.lease();
+    for (const local of [v1, path.join(root, 'bkt/a/b.txt'), path.join(root, 'other/k')]) {
+      await writeCheck(checks, local, { etag: 'e', checkedAt: 1 });
+    }
+
+    const usage = await cacheUsage();
+    expect(usage.files).toBe(4);
+    expect(usage.entries.map((e) => [e.uri, e.size, e.files])).toEqual([
+      ['s3://bkt/a/b.txt?versionId=v1', 2, 1],
+      ['s3://bkt/a/b.txt?versionId=v2', 4, 1],
+      ['s3://bkt/a/b.txt', 1, 1],
+      ['s3://other/k', 8, 1],
+    ]);
+
+    // Open, it stays; the unpinned copy of the same key goes, with its check record.
+    const pruned = await pruneCache({ maxSize: 14 });
+    expect(pruned.removed.map((f) => f.uri)).toEqual(['s3://bkt/a/b.txt']);
+    expect(await readCheck(checks, path.join(root, 'bkt/a/b.txt'))).toBeUndefined();
+    expect(await readCheck(checks, v1)).toBeDefined();
+    await lease.release();
+
+    const one = await clearCache('s3://bkt/a/b.txt?versionId=v2');
+    expect(one.removed.map((f) => f.uri)).toEqual(['s3://bkt/a/b.txt?versionId=v2']);
+    const cleared = await clearCache('s3://bkt/a/');
+    expect(cleared.removed.map((f) => [f.uri, f.localPath])).toEqual([
+      ['s3://bkt/a/b.txt?versionId=v1', v1],
+    ]);
+    expect(await readCheck(checks, v1)).toBeUndefined();
+    expect(await readCheck(checks, path.join(root, 'other/k'))).toBeDefined();
+    expect(await readdir(root)).not.toContain('.versions');
+    expect(await present()).toEqual(['other/k']);
+    const log = await readFile(path.join(root, '.usage', 'usage.jsonl'), 'utf8');
+    expect(log).not.toContain('.versions');
+  });
+
+  it('keeps no keeper for the state directories', () => {
+    expect(CacheKeeper.of(cachePaths(), path.join(root, '.usage', 'x'))).toBeUndefined();
+    expect(
+      CacheKeeper.of(cachePaths(), path.join(root, '.versionsx', 'b', 'v', 'k')),
+    ).toBeUndefined();
   });
 });
