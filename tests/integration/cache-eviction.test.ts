@@ -25,7 +25,16 @@ import { cacheUsage, clearCache, pruneCache, S3Object } from '../../src/index.js
 import { cachePaths } from '../../src/cache/store.js';
 import { acquireLock, lockFileFor } from '../../src/lock.js';
 import { indexFileFor, parseIndex } from '../../src/hash-index.js';
-import { describeS3, md5, putObject, rawClient, s3, uriFor, useBucket } from './helpers.js';
+import {
+  describeS3,
+  md5,
+  putObject,
+  rawClient,
+  s3,
+  uriFor,
+  useBucket,
+  requires,
+} from './helpers.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const KiB = 1024;
@@ -204,48 +213,51 @@ describeS3('the bounded cache', () => {
     await clearCache();
   });
 
-  it('lists and clears a pinned version copy, with its check record', async () => {
-    const versioned = `s3lync-vc-${Date.now().toString(36)}`;
-    const raw = rawClient();
-    await raw.send(new CreateBucketCommand({ Bucket: versioned }));
-    try {
-      await raw.send(
-        new PutBucketVersioningCommand({
-          Bucket: versioned,
-          VersioningConfiguration: { Status: 'Enabled' },
-        }),
-      );
-      const put = await raw.send(
-        new PutObjectCommand({ Bucket: versioned, Key: 'w.bin', Body: 'v1 weights' }),
-      );
-      const v1 = put.VersionId ?? '';
-      await raw.send(new PutObjectCommand({ Bucket: versioned, Key: 'w.bin', Body: 'v2' }));
-      const pinned = new S3Object(`${uriFor(versioned, 'w.bin')}?versionId=${v1}`, {
-        progressMode: 'disabled',
-      });
-      await pinned.download();
-      expect(pinned.localPath).toContain(path.join(home.cache, '.versions', versioned));
-      const checks = path.join(cachePaths().indexDir, 'checks');
-      expect(await readdir(checks)).toHaveLength(1);
-      const usage = await cacheUsage();
-      expect(usage.entries.map((e) => e.uri)).toContain(
-        `s3://${versioned}/w.bin?versionId=${encodeURIComponent(v1)}`,
-      );
-
-      const cleared = await clearCache(`s3://${versioned}/w.bin`);
-      expect(cleared.removed.map((f) => f.localPath)).toEqual([pinned.localPath]);
-      expect(await exists(pinned.localPath)).toBe(false);
-      expect(await readdir(checks)).toEqual([]);
-    } finally {
-      const listed = await raw.send(new ListObjectVersionsCommand({ Bucket: versioned }));
-      for (const v of listed.Versions ?? []) {
+  requires('versioning').it(
+    'lists and clears a pinned version copy, with its check record',
+    async () => {
+      const versioned = `s3lync-vc-${Date.now().toString(36)}`;
+      const raw = rawClient();
+      await raw.send(new CreateBucketCommand({ Bucket: versioned }));
+      try {
         await raw.send(
-          new DeleteObjectCommand({ Bucket: versioned, Key: v.Key, VersionId: v.VersionId }),
+          new PutBucketVersioningCommand({
+            Bucket: versioned,
+            VersioningConfiguration: { Status: 'Enabled' },
+          }),
         );
+        const put = await raw.send(
+          new PutObjectCommand({ Bucket: versioned, Key: 'w.bin', Body: 'v1 weights' }),
+        );
+        const v1 = put.VersionId ?? '';
+        await raw.send(new PutObjectCommand({ Bucket: versioned, Key: 'w.bin', Body: 'v2' }));
+        const pinned = new S3Object(`${uriFor(versioned, 'w.bin')}?versionId=${v1}`, {
+          progressMode: 'disabled',
+        });
+        await pinned.download();
+        expect(pinned.localPath).toContain(path.join(home.cache, '.versions', versioned));
+        const checks = path.join(cachePaths().indexDir, 'checks');
+        expect(await readdir(checks)).toHaveLength(1);
+        const usage = await cacheUsage();
+        expect(usage.entries.map((e) => e.uri)).toContain(
+          `s3://${versioned}/w.bin?versionId=${encodeURIComponent(v1)}`,
+        );
+
+        const cleared = await clearCache(`s3://${versioned}/w.bin`);
+        expect(cleared.removed.map((f) => f.localPath)).toEqual([pinned.localPath]);
+        expect(await exists(pinned.localPath)).toBe(false);
+        expect(await readdir(checks)).toEqual([]);
+      } finally {
+        const listed = await raw.send(new ListObjectVersionsCommand({ Bucket: versioned }));
+        for (const v of listed.Versions ?? []) {
+          await raw.send(
+            new DeleteObjectCommand({ Bucket: versioned, Key: v.Key, VersionId: v.VersionId }),
+          );
+        }
+        await raw.send(new DeleteBucketCommand({ Bucket: versioned }));
       }
-      await raw.send(new DeleteBucketCommand({ Bucket: versioned }));
-    }
-  });
+    },
+  );
 });
 
 describeS3('s3lync cache', () => {

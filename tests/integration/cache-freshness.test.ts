@@ -35,6 +35,8 @@ import {
   uniqueKey,
   useBucket,
   useTempDir,
+  requires,
+  serverLacks,
 } from './helpers.js';
 
 describeS3('the cache, requests counted on the wire', () => {
@@ -228,6 +230,7 @@ describeS3('the cache, requests counted on the wire', () => {
     const raw = rawClient();
 
     beforeAll(async () => {
+      if (serverLacks('versioning')) return;
       await raw.send(new CreateBucketCommand({ Bucket: versioned }));
       await raw.send(
         new PutBucketVersioningCommand({
@@ -237,6 +240,7 @@ describeS3('the cache, requests counted on the wire', () => {
       );
     });
     afterAll(async () => {
+      if (serverLacks('versioning')) return;
       const listed = await raw.send(new ListObjectVersionsCommand({ Bucket: versioned }));
       for (const v of [...(listed.Versions ?? []), ...(listed.DeleteMarkers ?? [])]) {
         await raw.send(
@@ -251,42 +255,50 @@ describeS3('the cache, requests counted on the wire', () => {
       return out.VersionId ?? '';
     }
 
-    it('downloads the pinned version after an overwrite, in one GET, then with no request', async () => {
-      const key = uniqueKey('weights.bin');
-      const v1 = await put(key, 'old weights');
-      await put(key, 'new weights, overwritten');
-      expect(v1).not.toBe('');
-      const pinned = object(`${key}?versionId=${v1}`, {}, versioned);
-      expect(pinned.key).toBe(key);
-      expect(pinned.versionId).toBe(v1);
-      const first = await sent(() => pinned.download());
-      expect(first).toEqual([`GET versionId=${v1}&x-id=GetObject`]);
-      expect(await readFile(pinned.localPath, 'utf8')).toBe('old weights');
-      let result;
-      expect(await sent(async () => (result = await pinned.sync('download')))).toEqual([]);
-      expect(result).toMatchObject({ unchanged: 1, servedFromCache: 'pinned' });
-      // The option pins too, and offline serves the pinned copy.
-      const again = object(
-        key,
-        { versionId: v1, offline: true, localPath: pinned.localPath },
-        versioned,
-      );
-      expect(await sent(() => again.download())).toEqual([]);
-      // The latest is another copy.
-      const latest = object(key, {}, versioned);
-      await latest.download();
-      expect(await readFile(latest.localPath, 'utf8')).toBe('new weights, overwritten');
-    });
+    requires('versioning').it(
+      'downloads the pinned version after an overwrite, in one GET, then with no request',
+      async () => {
+        const key = uniqueKey('weights.bin');
+        const v1 = await put(key, 'old weights');
+        await put(key, 'new weights, overwritten');
+        expect(v1).not.toBe('');
+        const pinned = object(`${key}?versionId=${v1}`, {}, versioned);
+        expect(pinned.key).toBe(key);
+        expect(pinned.versionId).toBe(v1);
+        const first = await sent(() => pinned.download());
+        expect(first).toEqual([`GET versionId=${v1}&x-id=GetObject`]);
+        expect(await readFile(pinned.localPath, 'utf8')).toBe('old weights');
+        let result;
+        expect(await sent(async () => (result = await pinned.sync('download')))).toEqual([]);
+        expect(result).toMatchObject({ unchanged: 1, servedFromCache: 'pinned' });
+        // The option pins too, and offline serves the pinned copy.
+        const again = object(
+          key,
+          { versionId: v1, offline: true, localPath: pinned.localPath },
+          versioned,
+        );
+        expect(await sent(() => again.download())).toEqual([]);
+        // The latest is another copy.
+        const latest = object(key, {}, versioned);
+        await latest.download();
+        expect(await readFile(latest.localPath, 'utf8')).toBe('new weights, overwritten');
+      },
+    );
 
-    it('keeps a pinned version apart from the latest in the default cache path', () => {
-      const pinned = new S3Object(uri(versioned, 'a/b.txt?versionId=abc123'), {
-        progressMode: 'disabled',
-      });
-      expect(pinned.localPath).toContain(path.join('.versions', versioned, 'abc123', 'a', 'b.txt'));
-      expect(new S3Object(uri(versioned, 'a/b.txt')).localPath).not.toContain('.versions');
-    });
+    requires('versioning').it(
+      'keeps a pinned version apart from the latest in the default cache path',
+      () => {
+        const pinned = new S3Object(uri(versioned, 'a/b.txt?versionId=abc123'), {
+          progressMode: 'disabled',
+        });
+        expect(pinned.localPath).toContain(
+          path.join('.versions', versioned, 'abc123', 'a', 'b.txt'),
+        );
+        expect(new S3Object(uri(versioned, 'a/b.txt')).localPath).not.toContain('.versions');
+      },
+    );
 
-    it('refuses writes to a pinned object before any request', async () => {
+    requires('versioning').it('refuses writes to a pinned object before any request', async () => {
       const key = uniqueKey('frozen.txt');
       const v1 = await put(key, 'frozen');
       const pinned = object(key, { versionId: v1 }, versioned);
@@ -301,7 +313,7 @@ describeS3('the cache, requests counted on the wire', () => {
       expect(refusals).toEqual([]);
     });
 
-    it('a version that does not exist is a NotFoundError', async () => {
+    requires('versioning').it('a version that does not exist is a NotFoundError', async () => {
       const key = uniqueKey('absent.txt');
       await put(key, 'x');
       const pinned = object(key, { versionId: 'no-such-version-id' }, versioned);

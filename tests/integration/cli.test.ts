@@ -762,38 +762,41 @@ describeS3('the s3lync command against radosgw', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--sse .*one of AES256, aws:kms/);
   });
-  it('--sse-c-key: cp up and down and cat with the key from a file or a variable, never printed', async () => {
-    const prefix = uniqueKey('cli-ssec');
-    const dir = path.join(tmp.path, 'cli-ssec');
-    const key = randomBytes(32);
-    const keyFile = path.join(tmp.path, 'cli-ssec.key');
-    await writeFile(keyFile, key);
-    await writeFiles(dir, { 'a.txt': 'secret text', 'b/c.txt': 'more' });
-    const up = await runCli(
-      at('cp', dir, uri(`${prefix}/`), '--sse-c-key', `file://${keyFile}`, '--json'),
-    );
-    expect(up.stderr).toBe('');
-    expect(up.code).toBe(0);
-    // Without the key radosgw refuses to hand the object out.
-    const plain = await runCli(at('cat', uri(`${prefix}/a.txt`)));
-    expect(plain.code).toBe(1);
-    const b64 = key.toString('base64');
-    const cat = await runCli(at('cat', uri(`${prefix}/a.txt`), '--sse-c-key', 'env:MY_KEY'), {
-      env: { MY_KEY: b64 },
-    });
-    expect(cat.stdout).toBe('secret text');
-    expect(cat.code).toBe(0);
-    const back = path.join(tmp.path, 'cli-ssec-back');
-    const down = await runCli(at('cp', uri(`${prefix}/`), back, '--json', '-v'), {
-      env: { S3LYNC_SSE_C_KEY: b64 },
-    });
-    expect(down.code).toBe(0);
-    expect(await readTree(back)).toEqual({ 'a.txt': 'secret text', 'b/c.txt': 'more' });
-    expect(`${down.stdout}${down.stderr}`).not.toContain(b64);
-    const refused = await runCli(at('cp', dir, uri(`${prefix}/`), '--sse-c-key', b64));
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).not.toContain(b64);
-  });
+  requires('sse-c').it(
+    '--sse-c-key: cp up and down and cat with the key from a file or a variable, never printed',
+    async () => {
+      const prefix = uniqueKey('cli-ssec');
+      const dir = path.join(tmp.path, 'cli-ssec');
+      const key = randomBytes(32);
+      const keyFile = path.join(tmp.path, 'cli-ssec.key');
+      await writeFile(keyFile, key);
+      await writeFiles(dir, { 'a.txt': 'secret text', 'b/c.txt': 'more' });
+      const up = await runCli(
+        at('cp', dir, uri(`${prefix}/`), '--sse-c-key', `file://${keyFile}`, '--json'),
+      );
+      expect(up.stderr).toBe('');
+      expect(up.code).toBe(0);
+      // Without the key radosgw refuses to hand the object out.
+      const plain = await runCli(at('cat', uri(`${prefix}/a.txt`)));
+      expect(plain.code).toBe(1);
+      const b64 = key.toString('base64');
+      const cat = await runCli(at('cat', uri(`${prefix}/a.txt`), '--sse-c-key', 'env:MY_KEY'), {
+        env: { MY_KEY: b64 },
+      });
+      expect(cat.stdout).toBe('secret text');
+      expect(cat.code).toBe(0);
+      const back = path.join(tmp.path, 'cli-ssec-back');
+      const down = await runCli(at('cp', uri(`${prefix}/`), back, '--json', '-v'), {
+        env: { S3LYNC_SSE_C_KEY: b64 },
+      });
+      expect(down.code).toBe(0);
+      expect(await readTree(back)).toEqual({ 'a.txt': 'secret text', 'b/c.txt': 'more' });
+      expect(`${down.stdout}${down.stderr}`).not.toContain(b64);
+      const refused = await runCli(at('cp', dir, uri(`${prefix}/`), '--sse-c-key', b64));
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).not.toContain(b64);
+    },
+  );
 
   it('--follow-symlinks follows a link out of the tree; --no-follow-symlinks skips it', async () => {
     const prefix = uniqueKey('cli-links');

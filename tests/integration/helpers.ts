@@ -69,6 +69,11 @@ function whereDeclared(name: string): string {
   return `${path.basename(file)} > ${names.join(' > ')}`;
 }
 
+/** Whether the server under test lacks `cap` (for hooks that set up what a declared test needs). */
+export function serverLacks(cap: Capability): boolean {
+  return s3.lacks?.includes(cap) === true;
+}
+
 /**
  * `it` for tests that need server capabilities. On a server that lacks one
  * (tests/setup/capabilities.ts) each test is excluded and recorded, and the run ends with

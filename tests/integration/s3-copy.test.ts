@@ -23,6 +23,7 @@ import {
   uriFor,
   useBucket,
   useProxyPerTest,
+  requires,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -116,32 +117,35 @@ describeS3('S3 → S3 against radosgw', () => {
     );
   });
 
-  it('above the threshold it copies parts (UploadPartCopy) and the composite ETag proves the copy', async () => {
-    const key = uniqueKey('big.bin');
-    const data = randomBytes(12 * MiB);
-    const src = object(key);
-    await seedFile(src, data);
-    const dst = object(`${key}.copy`);
-    const names = recordCommands(src.client.sdk);
-    const received = recordCommands(dst.client.sdk);
-    const verified: string[] = [];
-    const result = await src.syncTo(dst, {
-      multipartCopyThreshold: 8 * MiB,
-      onVerified: (p) => verified.push(p),
-    });
-    expect(result).toMatchObject({ transferred: 1, unverified: 0 });
-    expect(verified).toEqual(['big.bin']);
-    const all = [...names, ...received];
-    expect(all.filter((c) => BYTES.includes(c))).toEqual([]);
-    expect(all.filter((c) => c === 'UploadPartCopyCommand')).toHaveLength(3);
-    const [a, b] = await Promise.all([
-      headObject(bucket.client, bucket.name, key),
-      headObject(bucket.client, bucket.name, `${key}.copy`),
-    ]);
-    expect(b.ETag).toBe(a.ETag);
-    expect(b.Metadata?.['s3lync-md5']).toBe(a.Metadata?.['s3lync-md5']);
-    expect((await getObject(bucket.client, bucket.name, `${key}.copy`)).equals(data)).toBe(true);
-  });
+  requires('upload-part-copy').it(
+    'above the threshold it copies parts (UploadPartCopy) and the composite ETag proves the copy',
+    async () => {
+      const key = uniqueKey('big.bin');
+      const data = randomBytes(12 * MiB);
+      const src = object(key);
+      await seedFile(src, data);
+      const dst = object(`${key}.copy`);
+      const names = recordCommands(src.client.sdk);
+      const received = recordCommands(dst.client.sdk);
+      const verified: string[] = [];
+      const result = await src.syncTo(dst, {
+        multipartCopyThreshold: 8 * MiB,
+        onVerified: (p) => verified.push(p),
+      });
+      expect(result).toMatchObject({ transferred: 1, unverified: 0 });
+      expect(verified).toEqual(['big.bin']);
+      const all = [...names, ...received];
+      expect(all.filter((c) => BYTES.includes(c))).toEqual([]);
+      expect(all.filter((c) => c === 'UploadPartCopyCommand')).toHaveLength(3);
+      const [a, b] = await Promise.all([
+        headObject(bucket.client, bucket.name, key),
+        headObject(bucket.client, bucket.name, `${key}.copy`),
+      ]);
+      expect(b.ETag).toBe(a.ETag);
+      expect(b.Metadata?.['s3lync-md5']).toBe(a.Metadata?.['s3lync-md5']);
+      expect((await getObject(bucket.client, bucket.name, `${key}.copy`)).equals(data)).toBe(true);
+    },
+  );
 
   it('across endpoints it streams GET → PUT (and parts), verified, with no CopyObject', async () => {
     const base = uniqueKey('relay');

@@ -19,6 +19,9 @@ export const CAPABILITIES = {
   'object-tagging': 'stores the tags of a PUT (GetObjectTagging)',
   'object-acl': 'stores a canned ACL (GetObjectAcl)',
   'sse-kms': 'encrypts with SSE-KMS',
+  'sse-c': 'encrypts with a customer key (SSE-C) and refuses a request without it',
+  versioning: 'keeps object versions (PutBucketVersioning, GetObject with versionId)',
+  'upload-part-copy': 'copies a range of an object into a part (UploadPartCopy)',
 } as const;
 
 export type Capability = keyof typeof CAPABILITIES;
@@ -37,6 +40,9 @@ export const SERVER_LACKS: Record<'radosgw' | 's3rver', readonly Capability[]> =
     'object-tagging',
     'object-acl',
     'sse-kms',
+    'sse-c',
+    'versioning',
+    'upload-part-copy',
   ],
 };
 
