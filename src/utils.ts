@@ -148,6 +148,27 @@ export function parseS3Uri(uri: string): ParsedS3Uri {
   };
 }
 
+/**
+ * {@link parseS3Uri}, also accepting a bucket alone (`s3://bucket`, `s3://bucket/`), which
+ * gives an empty key: for what works on a whole bucket (`ls`, `cache clear`).
+ *
+ * @throws {InvalidUriError} with the error of the URI as given.
+ */
+export function parseS3UriOrBucket(uri: string): ParsedS3Uri {
+  try {
+    return parseS3Uri(uri);
+  } catch (error) {
+    if (!(error instanceof InvalidUriError) || typeof uri !== 'string') throw error;
+    try {
+      const probe = parseS3Uri(`${uri.replace(/\/$/, '')}/_`);
+      if (probe.key === '_' && probe.versionId === undefined) return { ...probe, key: '' };
+    } catch {
+      // the original error says more
+    }
+    throw error;
+  }
+}
+
 /** A `versionId` query value, percent-decoded. */
 function decodeVersion(uri: string, raw: string): string {
   try {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { readEnvConfig } from '../config.js';
 import { LockTimeoutError } from '../exceptions.js';
 import { acquireLock } from '../lock.js';
-import { defaultLocalPath, parseS3Uri } from '../utils.js';
+import { defaultLocalPath, parseS3UriOrBucket } from '../utils.js';
 import {
   cacheUriOf,
   chooseVictims,
@@ -213,7 +213,7 @@ export async function clearCache(
   const paths = cachePaths(env);
   let inScope: (f: CacheFile) => boolean = () => true;
   if (uri !== undefined) {
-    const parsed = parseS3Uri(uri);
+    const parsed = parseS3UriOrBucket(uri);
     const key = parsed.key.replace(/\/+$/, '');
     if (parsed.versionId !== undefined) {
       const local = defaultLocalPath(parsed.bucket, parsed.key, env, parsed.versionId);

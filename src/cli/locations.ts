@@ -8,7 +8,7 @@
 import path from 'node:path';
 
 import { InvalidUriError } from '../exceptions.js';
-import { parseS3Uri, redactRawUri, type ParsedS3Uri } from '../utils.js';
+import { parseS3Uri, parseS3UriOrBucket, redactRawUri, type ParsedS3Uri } from '../utils.js';
 import { UsageError, type CommandName } from './command.js';
 
 /** Whether an argument is meant as a URL (`s3://`, or a mistyped `http://`, `gs://`...). */
@@ -62,17 +62,9 @@ export function withEndpoint(
  */
 export function parseUri(uri: string, command?: CommandName, allowBucketOnly = false): ParsedS3Uri {
   try {
-    return parseS3Uri(uri);
+    return allowBucketOnly ? parseS3UriOrBucket(uri) : parseS3Uri(uri);
   } catch (error) {
     if (!(error instanceof InvalidUriError)) throw error;
-    if (allowBucketOnly) {
-      try {
-        const probe = parseS3Uri(`${uri.replace(/\/$/, '')}/_`);
-        if (probe.key === '_') return { ...probe, key: '' };
-      } catch {
-        // the original error says more
-      }
-    }
     throw new UsageError(error.message.split('\n')[0] ?? error.message, command);
   }
 }

@@ -195,6 +195,12 @@ describe('cacheUsage and clearCache', () => {
     ]);
     const cleared = await clearCache('s3://bkt/t/');
     expect(cleared.removed.map((f) => f.uri)).toEqual(['s3://bkt/t/a', 's3://bkt/t/c']);
+    // A whole bucket, with or without the slash.
+    for (const uri of ['s3://bkt', 's3://bkt/']) {
+      const bucketOnly = await clearCache(uri, { dryRun: true });
+      expect(bucketOnly.removed).toEqual([]);
+      expect(bucketOnly.kept.map((f) => f.uri)).toEqual(['s3://bkt/one']);
+    }
     const all = await clearCache();
     expect(all.removed.map((f) => f.uri)).toEqual(['s3://c/x/y/z']);
     expect(all.kept.map((f) => [f.uri, f.reason])).toEqual([['s3://bkt/one', 'dirty']]);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { InvalidUriError, LocalPathError, S3lyncError, UnsafePathError } from '../../src/index.js';
 import {
+  parseS3UriOrBucket,
   ACCEPTED_URI_FORMS,
   cacheRoot,
   defaultLocalPath,
@@ -39,6 +40,19 @@ function uriError(uri: unknown): InvalidUriError {
   expect(error).toBeInstanceOf(InvalidUriError);
   return error as InvalidUriError;
 }
+
+describe('parseS3UriOrBucket', () => {
+  it('accepts a bucket alone, with or without the slash, as an empty key', () => {
+    expect(parseS3UriOrBucket('s3://bkt')).toMatchObject({ bucket: 'bkt', key: '' });
+    expect(parseS3UriOrBucket('s3://bkt/')).toMatchObject({ bucket: 'bkt', key: '' });
+    expect(parseS3UriOrBucket('s3://bkt/a/b')).toMatchObject({ bucket: 'bkt', key: 'a/b' });
+  });
+  it('still refuses what is no URI, with the error of the URI as given', () => {
+    expect(() => parseS3UriOrBucket('s3://')).toThrow(/the bucket is missing/);
+    expect(() => parseS3UriOrBucket('s3://ab')).toThrow(InvalidUriError);
+    expect(() => parseS3UriOrBucket('s3://bkt?versionId=v1')).toThrow(InvalidUriError);
+  });
+});
 
 describe('parseS3Uri', () => {
   describe('s3://bucket/key', () => {
