@@ -238,16 +238,19 @@ async function main() {
   say('    content:');
   for (const line of content.trimEnd().split('\n')) say(`    | ${line}`);
 
-  // (c) Nothing changed, so download() only asks S3 for the ETag and skips the transfer.
+  // (c) Nothing changed: one GET with If-None-Match (the cached copy's ETag) is answered
+  // 304 Not Modified, and no byte moves.
   step('c', 'download() again: the local copy is unchanged, so nothing is transferred');
   const before = (await stat(reader.localPath)).mtimeMs;
   start = Date.now();
-  await reader.download();
-  const { text, names } = readerRequests.take();
+  const again = await reader.sync('download');
+  const { text } = readerRequests.take();
   const untouched = (await stat(reader.localPath)).mtimeMs === before;
   const verdict =
-    !names.has('GetObjectCommand') && untouched ? 'nothing downloaded' : 'DOWNLOADED AGAIN?!';
-  say(`    ${text}, ${verdict} (${ms(start)})`);
+    again.transferred === 0 && again.bytes === 0 && untouched
+      ? 'nothing downloaded'
+      : 'DOWNLOADED AGAIN?!';
+  say(`    ${text} (If-None-Match, answered 304 Not Modified), ${verdict} (${ms(start)})`);
 
   // (d) Edit the local copy and upload it; the writer's now stale copy catches up.
   step('d', 'Edit the local file and upload() it');
