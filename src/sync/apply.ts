@@ -9,14 +9,20 @@ import { stat } from 'node:fs/promises';
 import { PreconditionFailedError } from '../exceptions.js';
 import { hashBuffer, hashFile, md5Hex, SMALL_FILE_SIZE, type ReceivedDigest } from '../hash.js';
 import type { HashIndex } from '../hash-index.js';
-import { identityOf, nowNs, type FileIdentity } from '../identity.js';
+import { identityOf, nowNs } from '../identity.js';
 import { readRegularFile, readRegularFileSync, type LocalRoot } from '../local-root.js';
 import type { LocalFile } from '../local-tree.js';
 import { getLogger } from '../logging.js';
 import type { KnownDigest, RemoteEntry } from '../plan.js';
 import { ProgressBar } from '../progress.js';
 import type { Direction, SyncAction, SyncResult } from '../result.js';
-import { downloadFile, uploadFile, usesMultipart, type TransferContext } from '../transfer.js';
+import {
+  downloadFile,
+  uploadFile,
+  usesMultipart,
+  type DownloadedFile,
+  type TransferContext,
+} from '../transfer.js';
 import { hashingFor, verifyContent, type ContentDigest, type RemoteContent } from '../verify.js';
 import type { UploadConditions } from './conditions.js';
 import type { SyncOptions, SyncTarget } from './options.js';
@@ -195,7 +201,7 @@ export interface DownloadJob {
 
 /** Downloads one file and records it in the index; resolves to the ETag it got. */
 export async function downloadOne(run: FileRun, job: DownloadJob): Promise<string | undefined> {
-  const { ctx, index, signal } = run;
+  const { ctx, signal } = run;
   const { key, rel, onBytes } = job;
   const result = await downloadFile(ctx, key, rel, {
     signal,
@@ -203,22 +209,35 @@ export async function downloadOne(run: FileRun, job: DownloadJob): Promise<strin
     size: job.size,
     etag: job.etag,
   });
+  await recordDownload(run, key, rel, result);
+  return result.etag;
+}
+
+/**
+ * Keeps the index in step with a download that landed at `rel`: its identity, MD5 and ETag
+ * (without an MD5, a download verified by its multipart ETag, the ETag is the identity).
+ * One that could not be verified is counted and logged.
+ */
+export async function recordDownload(
+  run: Pick<FileRun, 'ctx' | 'index' | 'hashed' | 'unverifiedPaths'>,
+  key: string,
+  rel: string,
+  result: DownloadedFile,
+): Promise<void> {
+  const { ctx, index } = run;
   if (result.unverified !== undefined) {
     run.hashed.unverified++;
     run.unverifiedPaths?.add(rel);
     log.warn(`downloaded ${ctx.describe(key)} without verifying it: ${result.unverified}`);
   }
   const s = await stat(ctx.root.resolve(rel), { bigint: true });
-  const id: FileIdentity = identityOf(s);
-  // Without an MD5 (a download verified by its multipart ETag) the ETag is the identity.
   index.record(rel, {
-    ...id,
+    ...identityOf(s),
     md5: result.digest.md5,
     hashedAtNs: nowNs(),
     ownMtime: result.lastModified !== undefined,
     etag: result.etag,
   });
-  return result.etag;
 }
 
 /** One upload: the file the walk found, what is known of it, and where it goes. */

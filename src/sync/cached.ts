@@ -16,12 +16,12 @@ import { NOT_MODIFIED } from '../client.js';
 import { normalizeEtag } from '../etag.js';
 import { NotFoundError, OfflineError } from '../exceptions.js';
 import { HashIndex, indexFileFor } from '../hash-index.js';
-import { identityOf, nowNs } from '../identity.js';
+import { identityOf } from '../identity.js';
 import { LocalRoot } from '../local-root.js';
 import { getLogger } from '../logging.js';
 import type { SyncResult } from '../result.js';
 import { downloadFile, downloadFileIfChanged } from '../transfer.js';
-import { progressFor, transferContext } from './apply.js';
+import { progressFor, recordDownload, transferContext } from './apply.js';
 import { readCheck, writeCheck, type CheckRecord } from './checks.js';
 import { statLocal } from './layout.js';
 import type { SyncOptions, SyncTarget } from './options.js';
@@ -156,21 +156,8 @@ async function fetchOne(
   } else {
     shown().finish();
     etag = got.etag;
-    if (got.unverified !== undefined) {
-      hashed.unverified++;
-      log.warn(`downloaded ${target.uri} without verifying it: ${got.unverified}`);
-    }
     const index = copy.index ?? HashIndex.disabled();
-    const s = await statLocal(target.localPath);
-    if (s !== undefined) {
-      index.record(copy.rel, {
-        ...identityOf(s),
-        md5: got.digest.md5,
-        hashedAtNs: nowNs(),
-        ownMtime: got.lastModified !== undefined,
-        etag: got.etag,
-      });
-    }
+    await recordDownload({ ctx, index, hashed }, target.key, copy.rel, got);
     await index.save({ prune: false });
     result.transferred = 1;
     result.bytes = got.digest.size;
@@ -204,6 +191,8 @@ async function localCopy(
   const rel = path.basename(target.localPath);
   const copy: LocalCopy = { root, rel, stat, index: undefined, tag: undefined, check: undefined };
   if (target.indexDir === undefined) return copy;
+  // With no local file an unpinned download goes the usual way, which loads the index itself.
+  if (stat?.isFile() !== true && policy.versionId === undefined) return copy;
   copy.index = await HashIndex.load(indexFileFor(target.indexDir, root));
   if (stat?.isFile() !== true) return copy;
   const entry = copy.index.lookup(rel, identityOf(stat));
