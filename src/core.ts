@@ -7,7 +7,7 @@ import { inspect } from 'node:util';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { pinVersion, refuseWrites } from './cache-policy.js';
+import { pinVersion, refuseWrites } from './cache/freshness.js';
 import { CacheKeeper } from './cache/keeper.js';
 import { cachePaths } from './cache/store.js';
 import { createS3Client, S3lyncClient } from './client.js';

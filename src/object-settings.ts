@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import type { CacheSettings } from './cache-policy.js';
+import type { CacheSettings } from './cache/freshness.js';
 import { parseSize } from './cache/policy.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksum.js';
 import { attachLane, timeoutsFor, type TimeoutOptions } from './client.js';

@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { refuseWrites } from './cache-policy.js';
+import { refuseWrites } from './cache/freshness.js';
 import { ConfigError, S3lyncError } from './exceptions.js';
 import { compileMatcher, patternSource } from './excludes.js';
 import { LocalRoot } from './local-root.js';

@@ -11,7 +11,7 @@
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 
-import type { CachePolicy } from '../cache-policy.js';
+import type { CachePolicy } from '../cache/freshness.js';
 import { NOT_MODIFIED } from '../client.js';
 import { normalizeEtag } from '../etag.js';
 import { NotFoundError, OfflineError } from '../exceptions.js';

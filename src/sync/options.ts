@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import type { CachePolicy } from '../cache-policy.js';
+import type { CachePolicy } from '../cache/freshness.js';
 import type { ChecksumAlgorithm } from '../checksum.js';
 import type { S3lyncClient } from '../client.js';
 import type { ExcludeMatcher, PathFilter } from '../excludes.js';

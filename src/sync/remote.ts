@@ -11,7 +11,7 @@
 import pLimit from 'p-limit';
 
 import { sameServer, type CopyResult } from '../client.js';
-import { refuseWrites } from '../cache-policy.js';
+import { refuseWrites } from '../cache/freshness.js';
 import { ConfigError, NotFoundError, OfflineError, S3lyncError } from '../exceptions.js';
 import { compareKeys } from '../keys.js';
 import { getLogger } from '../logging.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { refuseWrites } from '../cache-policy.js';
+import { refuseWrites } from '../cache/freshness.js';
 import { LocalRoot } from '../local-root.js';
 import { uploadFile } from '../transfer.js';
 import { progressFor, transferContext } from './apply.js';

@@ -4,8 +4,8 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, OfflineError, PinnedVersionError } from './exceptions.js';
-import type { ParsedS3Uri } from './utils.js';
+import { ConfigError, OfflineError, PinnedVersionError } from '../exceptions.js';
+import type { ParsedS3Uri } from '../utils.js';
 
 /** The cache options of an object, checked and complete. */
 export interface CacheSettings {
