@@ -405,9 +405,8 @@ class CopyRun {
     const { source, destination, options } = this;
     const from = { bucket: source.bucket, key: c.source.key };
     const to = { bucket: destination.bucket, key: c.key };
-    const params = destination.paramsFor?.(c.key, '');
     const common = {
-      params: options.uploadParams === undefined ? undefined : params,
+      params: options.uploadParams === undefined ? undefined : destination.paramsFor?.(c.key, ''),
       multipartThreshold: options.multipartCopyThreshold,
       partSize: destination.partSize,
       queueSize: Math.max(1, Math.min(4, destination.maxConcurrency)),
